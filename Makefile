@@ -1,0 +1,61 @@
+# Every target bootstraps what it needs (Python 3.13 from the machine, uv, the locked env).
+# The two commands a newcomer needs: `make demo` and `make test`.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+ENV ?= local
+export UV_PYTHON_DOWNLOADS := never
+
+UV = $$(scripts/bootstrap.sh)
+
+.PHONY: help setup test test-fast test-unit test-integration lint fmt bench template deploy \
+        local-up local-down local-status demo consume clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
+
+setup:  ## install Python deps (locked) and the security scanner env
+	@uv=$(UV); $$uv sync --frozen --quiet --project tools/checkov --python .venv/bin/python
+	@echo "setup: environment ready (.venv)"
+
+lint:  ## ruff + mypy
+	@uv=$(UV); $$uv run --frozen --no-sync ruff check . && $$uv run --frozen --no-sync ruff format --check . \
+	  && $$uv run --frozen --no-sync mypy .
+
+fmt:  ## apply ruff fixes and formatting
+	@uv=$(UV); $$uv run --frozen --no-sync ruff check --fix . && $$uv run --frozen --no-sync ruff format .
+
+test: setup lint  ## everything: lint, unit, template, LocalStack integration and e2e suites
+	@uv=$(UV); $$uv run --frozen --no-sync pytest
+
+test-fast: setup lint  ## everything except the slow scenarios
+	@uv=$(UV); $$uv run --frozen --no-sync pytest -m "not slow"
+
+test-unit:  ## unit tests only (no LocalStack)
+	@uv=$(UV); $$uv run --frozen --no-sync pytest -m "not integration and not e2e"
+
+bench: setup  ## benchmarks: print figures, assert nothing
+	@uv=$(UV); $$uv run --frozen --no-sync python -m tests.benchmarks
+
+template:  ## write build/$(ENV)/pipeline.json
+	@uv=$(UV); $$uv run --frozen --no-sync aggregator template --env $(ENV)
+
+deploy:  ## package the functions and deploy the stack (ENV=local targets the embedded LocalStack)
+	@uv=$(UV); $$uv run --frozen --no-sync aggregator deploy --env $(ENV)
+
+local-up:  ## start the embedded LocalStack (127.0.0.1:4566)
+	@uv=$(UV); $$uv run --frozen --no-sync aggregator local up
+
+local-down:  ## stop the embedded LocalStack
+	@uv=$(UV); $$uv run --frozen --no-sync aggregator local down
+
+local-status:
+	@uv=$(UV); $$uv run --frozen --no-sync aggregator local status
+
+demo: setup  ## the whole pipeline on the embedded LocalStack: deploy, feed, consume, verify
+	@uv=$(UV); $$uv run --frozen --no-sync aggregator demo
+
+consume:  ## drain Distribution once into ./consumed (ENV=local by default)
+	@uv=$(UV); $$uv run --frozen --no-sync aggregator consume --env $(ENV) --once --output consumed
+
+clean:  ## remove build output and local state (keeps .venv)
+	rm -rf build .localstack .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Runtime code of the Lambda functions: object references, the bundle format, ingest and copier."""

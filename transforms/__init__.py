@@ -1,0 +1,1 @@
+"""The Firehose processor: fetches referenced landing objects and packs them as bundle members."""
