@@ -1,1 +1,4 @@
-"""LocalStack plugins (host Lambda executor, faithful Firehose). Loaded by LocalStack, never packaged into a Lambda."""
+"""LocalStack plugins: a host Lambda executor and a faithful Firehose.
+
+Loaded by LocalStack at deploy/test time; never packaged into a Lambda function.
+"""

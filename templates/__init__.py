@@ -1,1 +1,4 @@
-"""Troposphere templates of the pipeline stack and its per-environment configuration (deploy time only)."""
+"""Troposphere code of the pipeline stack and its per-environment configuration.
+
+Deploy-time only; never packaged into a Lambda function.
+"""
