@@ -1,0 +1,481 @@
+"""The bundle format: a gzip'd POSIX (pax) tar stream, one member per landing object.
+
+This module is the single owner of writing and reading/verifying bundle members. The transform, the
+direct path, the consumer and the tests all go through it.
+
+Writing
+    :func:`encode_member` returns one complete tar member (pax extended header, ustar header,
+    content, padding) and **no** end-of-archive blocks, so any concatenation of members is a valid
+    tar stream. That is exactly what Firehose builds: it concatenates the transform's output
+    records and gzips them. :func:`write_member` does the same for content that arrives as a
+    stream of chunks (bounded memory) when the size and SHA-256 are known up front.
+
+Metadata
+    Per-member SHA-256 and provenance travel as pax records under ``SCHILY.xattr.user.aggregator.*``
+    (GNU tar stays silent on ``SCHILY.xattr.*`` keywords; ``tar --xattrs`` even restores them as
+    user xattrs). The original key is kept there; the member *name* is a sanitized, bounded,
+    relative path that cannot escape the extraction directory (:func:`member_name`).
+
+Reading
+    :func:`read_bundle` walks a gzip (possibly multi-member gzip) or plain tar stream and yields a
+    :class:`BundleMember` per file; the caller streams its content wherever it wants and the member
+    verifies size and SHA-256 as the content passes, raising :class:`BundleIntegrityError`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO, Protocol
+
+BLOCK_SIZE = 512
+#: pax keyword prefix of every provenance record.
+XATTR_PREFIX = "SCHILY.xattr.user.aggregator."
+#: Largest size a ustar header can hold (11 octal digits); larger sizes go in a pax ``size``.
+_USTAR_MAX_SIZE = 0o77777777777
+_USTAR_NAME_MAX = 100
+_PAX_HEADER_NAME = b"././@PaxHeader"
+_FILE_MODE = 0o644
+_CHUNK_SIZE = 1024 * 1024
+
+# Member names: every byte outside this set is percent-escaped ("%XX" of its UTF-8 bytes).
+# '%', '~' and '#' are deliberately *not* safe: '~' separates the version tag, '#' marks a
+# shortened component, so a sanitized name never collides with a differently shaped one.
+_SAFE_NAME_BYTES = frozenset(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.,=+@()!"
+)
+_MAX_COMPONENT_BYTES = 180
+_MAX_NAME_BYTES = 1000
+_MAX_VERSION_TAG_BYTES = 64
+_NULL_VERSION = "null"
+
+
+class BundleIntegrityError(Exception):
+    """A bundle or one of its members is damaged, truncated, or does not match its checksums."""
+
+
+@dataclass(frozen=True, slots=True)
+class MemberMetadata:
+    """Provenance and integrity data of one bundle member (one landing object version)."""
+
+    key: str
+    version_id: str | None
+    etag: str
+    event_time: str
+    sequencer: str
+    bucket: str
+    size: int
+    sha256: str
+
+    @property
+    def identity(self) -> tuple[str, str | None, str]:
+        """``(key, version_id, sha256)``: equal identities are duplicates of one delivery."""
+        return (self.key, self.version_id, self.sha256)
+
+
+class SupportsWrite(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+
+# --------------------------------------------------------------------------------------- names
+
+
+def member_name(key: str, version_id: str | None) -> str:
+    """The relative tar member name for one version of a landing key.
+
+    The name keeps the key's folder structure, but every component is percent-escaped to a safe
+    ASCII alphabet, ``.``/``..``/empty components are escaped, and over-long components or names
+    are shortened with a hash. The leaf ends in ``~<version>`` so two versions of one key (and a
+    key that is also a "folder" of another key) never collide. The original key lives in the
+    member metadata.
+    """
+    components = key.split("/")
+    escaped = [_escape_component(component) for component in components]
+    escaped[-1] = f"{escaped[-1]}~{_version_tag(version_id)}"
+    name = "/".join(escaped)
+    if len(name) > _MAX_NAME_BYTES:
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        name = f"#long/{digest}/{escaped[-1]}"
+    return name
+
+
+def _escape_component(component: str) -> str:
+    raw = component.encode("utf-8", "surrogatepass")
+    if raw.strip(b".") == b"":  # "", ".", "..", "..." are all escaped in full
+        escaped = "".join(f"%{byte:02X}" for byte in raw) or "%"
+    else:
+        escaped = "".join(chr(byte) if byte in _SAFE_NAME_BYTES else f"%{byte:02X}" for byte in raw)
+    if len(escaped) > _MAX_COMPONENT_BYTES:
+        digest = hashlib.sha256(raw).hexdigest()[:16]
+        escaped = f"{escaped[: _MAX_COMPONENT_BYTES - 17]}#{digest}"
+    return escaped
+
+
+def _version_tag(version_id: str | None) -> str:
+    if version_id is None:
+        return _NULL_VERSION
+    tag = _escape_component(version_id)
+    if len(tag) > _MAX_VERSION_TAG_BYTES or tag != version_id:
+        return "#" + hashlib.sha256(version_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return tag
+
+
+# ------------------------------------------------------------------------------------- writing
+
+
+def member_header(meta: MemberMetadata) -> bytes:
+    """The header blocks of one member: pax extended header + ustar header (block aligned)."""
+    name = member_name(meta.key, meta.version_id).encode("ascii")
+    records: list[tuple[str, str]] = []
+    if len(name) > _USTAR_NAME_MAX:
+        records.append(("path", name.decode("ascii")))
+    if meta.size > _USTAR_MAX_SIZE:
+        records.append(("size", str(meta.size)))
+    records.extend(_provenance_records(meta))
+    pax_data = b"".join(_pax_record(keyword, value) for keyword, value in records)
+    mtime = _mtime(meta.event_time)
+    pax_header = _ustar_header(_PAX_HEADER_NAME, len(pax_data), mtime, b"x")
+    ustar_name = name if len(name) <= _USTAR_NAME_MAX else name[:_USTAR_NAME_MAX]
+    ustar_size = meta.size if meta.size <= _USTAR_MAX_SIZE else 0
+    file_header = _ustar_header(ustar_name, ustar_size, mtime, b"0")
+    return pax_header + pax_data + padding(len(pax_data)) + file_header
+
+
+def padding(size: int) -> bytes:
+    """The zero bytes that pad ``size`` content bytes to the next 512-byte block."""
+    return b"\0" * (-size % BLOCK_SIZE)
+
+
+def encoded_member_size(meta: MemberMetadata) -> int:
+    """Exact length of :func:`encode_member`'s output for ``meta`` (without building it)."""
+    return len(member_header(meta)) + meta.size + (-meta.size % BLOCK_SIZE)
+
+
+def encode_member(meta: MemberMetadata, content: bytes) -> bytes:
+    """One complete tar member (no end-of-archive blocks) holding ``content``.
+
+    ``meta.sha256`` must be the caller-computed SHA-256 of ``content`` (it is not recomputed here,
+    to keep the transform at one hash pass); the size is checked.
+    """
+    if len(content) != meta.size:
+        raise ValueError(f"content is {len(content)} bytes but metadata says {meta.size}")
+    return b"".join((member_header(meta), content, padding(meta.size)))
+
+
+def write_member(out: SupportsWrite, meta: MemberMetadata, chunks: Iterable[bytes]) -> int:
+    """Stream one member to ``out`` from ``chunks`` (bounded memory); returns bytes written.
+
+    Size and SHA-256 are known up front (``meta``) and are verified as the content passes; a
+    mismatch raises :class:`BundleIntegrityError` after the content was written, so the caller
+    must discard the output (e.g. abort the multipart upload).
+    """
+    header = member_header(meta)
+    out.write(header)
+    digest = hashlib.sha256()
+    written = 0
+    for chunk in chunks:
+        if not chunk:
+            continue
+        written += len(chunk)
+        if written > meta.size:
+            raise BundleIntegrityError(
+                f"{meta.key!r}: content longer than the {meta.size} bytes announced"
+            )
+        digest.update(chunk)
+        out.write(chunk)
+    if written != meta.size:
+        raise BundleIntegrityError(
+            f"{meta.key!r}: content is {written} bytes, {meta.size} were announced"
+        )
+    if digest.hexdigest() != meta.sha256:
+        raise BundleIntegrityError(f"{meta.key!r}: content changed while it was being streamed")
+    tail = padding(meta.size)
+    out.write(tail)
+    return len(header) + written + len(tail)
+
+
+def _provenance_records(meta: MemberMetadata) -> list[tuple[str, str]]:
+    fields = {
+        "sha256": meta.sha256,
+        "key": meta.key,
+        "version_id": meta.version_id,
+        "etag": meta.etag,
+        "event_time": meta.event_time,
+        "sequencer": meta.sequencer,
+        "bucket": meta.bucket,
+        "size": str(meta.size),
+    }
+    return [(XATTR_PREFIX + name, value) for name, value in fields.items() if value is not None]
+
+
+def _pax_record(keyword: str, value: str) -> bytes:
+    body = f" {keyword}={value}\n".encode()
+    length = len(body) + len(str(len(body)))
+    if len(str(length)) != len(str(len(body))):  # the length's own digits changed its length
+        length = len(body) + len(str(length))
+    return str(length).encode("ascii") + body
+
+
+def _mtime(event_time: str) -> int:
+    try:
+        return max(0, int(datetime.fromisoformat(event_time).timestamp()))
+    except (ValueError, OverflowError, OSError):
+        return 0
+
+
+def _ustar_header(name: bytes, size: int, mtime: int, typeflag: bytes) -> bytes:
+    header = bytearray(BLOCK_SIZE)
+    header[0 : len(name)] = name
+    header[100:108] = b"%07o\0" % _FILE_MODE
+    header[108:116] = b"%07o\0" % 0
+    header[116:124] = b"%07o\0" % 0
+    header[124:136] = b"%011o\0" % size
+    header[136:148] = b"%011o\0" % min(mtime, 0o77777777777)
+    header[148:156] = b" " * 8
+    header[156:157] = typeflag
+    header[257:265] = b"ustar\x0000"
+    header[329:337] = b"%07o\0" % 0
+    header[337:345] = b"%07o\0" % 0
+    header[148:156] = b"%06o\0 " % sum(header)
+    return bytes(header)
+
+
+# ------------------------------------------------------------------------------------- reading
+
+
+class BundleMember:
+    """One member of a bundle being read; stream its content once, verified as it passes."""
+
+    def __init__(self, name: str, metadata: MemberMetadata, stream: _BlockReader) -> None:
+        self.name = name
+        self.metadata = metadata
+        self._stream = stream
+        self._remaining = metadata.size
+        self._consumed = False
+        self._valid = True
+
+    def chunks(self, chunk_size: int = _CHUNK_SIZE) -> Iterator[bytes]:
+        """Yield the content; raise BundleIntegrityError if size or SHA-256 do not match."""
+        if self._consumed or not self._valid:
+            raise RuntimeError(f"content of member {self.name!r} was already read or skipped")
+        self._consumed = True
+        digest = hashlib.sha256()
+        while self._remaining:
+            chunk = self._stream.read(min(chunk_size, self._remaining))
+            if not chunk:
+                raise BundleIntegrityError(
+                    f"bundle truncated inside member {self.name!r} "
+                    f"({self._remaining} of {self.metadata.size} bytes missing)"
+                )
+            self._remaining -= len(chunk)
+            digest.update(chunk)
+            yield chunk
+        self._stream.skip(-self.metadata.size % BLOCK_SIZE)
+        if digest.hexdigest() != self.metadata.sha256:
+            raise BundleIntegrityError(
+                f"member {self.name!r} (key {self.metadata.key!r}): SHA-256 "
+                f"{digest.hexdigest()} does not match the recorded {self.metadata.sha256}"
+            )
+
+    def copy_to(self, destination: SupportsWrite, chunk_size: int = _CHUNK_SIZE) -> None:
+        """Write the verified content to ``destination`` (discard it if this raises)."""
+        for chunk in self.chunks(chunk_size):
+            destination.write(chunk)
+
+    def read(self) -> bytes:
+        """The whole verified content in memory (only for small members)."""
+        return b"".join(self.chunks())
+
+    def _finish(self) -> None:
+        """Skip whatever the caller did not read, so the stream is at the next header."""
+        if not self._consumed:
+            self._stream.skip(self._remaining + (-self.metadata.size % BLOCK_SIZE))
+        elif self._remaining:
+            raise BundleIntegrityError(f"member {self.name!r} was only partly read")
+        self._consumed = True
+        self._valid = False
+
+
+def read_bundle(fileobj: BinaryIO) -> Iterator[BundleMember]:
+    """Yield each member of a gzip'd (or plain) tar bundle, in order.
+
+    Each member must be handled (or ignored) before advancing the iterator; content that was not
+    read is skipped unverified. Zero blocks are skipped rather than ending the walk, so
+    concatenated archives that carry end-of-archive markers are read entirely.
+    """
+    magic = fileobj.read(2)
+    source = _Prefixed(magic, fileobj)
+    raw: _Readable = gzip.GzipFile(fileobj=source, mode="rb") if magic == b"\x1f\x8b" else source
+    stream = _BlockReader(raw)
+    pax: dict[str, str] = {}
+    while True:
+        try:
+            block = stream.read_exact(BLOCK_SIZE)
+        except (OSError, EOFError) as error:
+            raise BundleIntegrityError(f"bundle is not a readable gzip stream: {error}") from error
+        if block is None:
+            if pax:
+                raise BundleIntegrityError("bundle ends after a pax header without its member")
+            return
+        if block == bytes(BLOCK_SIZE):
+            continue
+        typeflag, name, size = _parse_header(block)
+        if typeflag in (b"x", b"g"):
+            data = stream.read_exact(size + (-size % BLOCK_SIZE))
+            if data is None:
+                raise BundleIntegrityError("bundle truncated inside a pax header")
+            records = _parse_pax(data[:size])
+            if typeflag == b"x":
+                pax.update(records)
+            continue
+        if typeflag not in (b"0", b"\0"):
+            raise BundleIntegrityError(
+                f"member {name!r} has tar type {typeflag!r}; bundles hold only regular files"
+            )
+        full_name = pax.get("path", name)
+        if "size" in pax:
+            size = _parse_int(pax["size"], "pax size")
+        member = BundleMember(full_name, _metadata(full_name, size, pax), stream)
+        pax = {}
+        yield member
+        member._finish()
+
+
+def _metadata(name: str, size: int, pax: dict[str, str]) -> MemberMetadata:
+    def get(field: str) -> str:
+        value = pax.get(XATTR_PREFIX + field)
+        if value is None:
+            raise BundleIntegrityError(
+                f"member {name!r} has no {XATTR_PREFIX}{field} record: "
+                "not written by this pipeline, cannot be verified"
+            )
+        return value
+
+    recorded_size = _parse_int(get("size"), "recorded size")
+    if recorded_size != size:
+        raise BundleIntegrityError(
+            f"member {name!r}: tar size {size} differs from recorded size {recorded_size}"
+        )
+    sha256 = get("sha256")
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise BundleIntegrityError(f"member {name!r}: malformed sha256 {sha256!r}")
+    return MemberMetadata(
+        key=get("key"),
+        version_id=pax.get(XATTR_PREFIX + "version_id"),
+        etag=get("etag"),
+        event_time=get("event_time"),
+        sequencer=get("sequencer"),
+        bucket=get("bucket"),
+        size=size,
+        sha256=sha256,
+    )
+
+
+def _parse_header(block: bytes) -> tuple[bytes, str, int]:
+    stored = _parse_octal(block[148:156], "header checksum")
+    computed = sum(block[:148]) + 8 * 0x20 + sum(block[156:])
+    if stored != computed:
+        raise BundleIntegrityError("tar header checksum mismatch: bundle is damaged")
+    name = block[0:100].split(b"\0", 1)[0].decode("utf-8", "replace")
+    return block[156:157], name, _parse_octal(block[124:136], "member size")
+
+
+def _parse_octal(field: bytes, what: str) -> int:
+    text = field.replace(b"\0", b" ").strip()
+    try:
+        return int(text, 8) if text else 0
+    except ValueError as error:
+        raise BundleIntegrityError(f"malformed {what} in tar header: {field!r}") from error
+
+
+def _parse_int(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError as error:
+        raise BundleIntegrityError(f"malformed {what}: {text!r}") from error
+
+
+def _parse_pax(data: bytes) -> dict[str, str]:
+    records: dict[str, str] = {}
+    position = 0
+    while position < len(data):
+        space = data.find(b" ", position)
+        if space < 0:
+            raise BundleIntegrityError("malformed pax header record (no length)")
+        length = _parse_int(data[position:space].decode("ascii", "replace"), "pax length")
+        record = data[position : position + length]
+        if length <= space - position or len(record) != length or not record.endswith(b"\n"):
+            raise BundleIntegrityError("malformed pax header record")
+        keyword, sep, value = record[space - position + 1 : -1].partition(b"=")
+        if not sep:
+            raise BundleIntegrityError("malformed pax header record (no '=')")
+        try:
+            records[keyword.decode("utf-8")] = value.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise BundleIntegrityError(f"pax header record is not UTF-8: {error}") from error
+        position += length
+    return records
+
+
+class _Prefixed:
+    """A readable that first returns already-consumed bytes, then the rest of a stream."""
+
+    def __init__(self, prefix: bytes, rest: BinaryIO) -> None:
+        self._prefix = prefix
+        self._rest = rest
+
+    def read(self, size: int = -1) -> bytes:
+        if self._prefix:
+            if size < 0:
+                data, self._prefix = self._prefix + self._rest.read(), b""
+                return data
+            data, self._prefix = self._prefix[:size], self._prefix[size:]
+            return data
+        return self._rest.read(size)
+
+    def readable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        raise io.UnsupportedOperation("bundle streams are read forward only")
+
+
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class _BlockReader:
+    """Exact-size reads over a stream whose ``read(n)`` may return fewer than ``n`` bytes."""
+
+    def __init__(self, raw: _Readable) -> None:
+        self._raw = raw
+
+    def read(self, size: int) -> bytes:
+        return self._raw.read(size)
+
+    def read_exact(self, size: int) -> bytes | None:
+        """``size`` bytes, ``None`` at a clean end of stream; raise if the stream stops midway."""
+        parts: list[bytes] = []
+        remaining = size
+        while remaining:
+            chunk = self._raw.read(remaining)
+            if not chunk:
+                break
+            parts.append(chunk)
+            remaining -= len(chunk)
+        if remaining == size and size:
+            return None
+        if remaining:
+            raise BundleIntegrityError(f"bundle truncated: {remaining} of {size} bytes missing")
+        return b"".join(parts)
+
+    def skip(self, size: int) -> None:
+        while size:
+            chunk = self._raw.read(min(size, _CHUNK_SIZE))
+            if not chunk:
+                raise BundleIntegrityError(f"bundle truncated: {size} bytes missing")
+            size -= len(chunk)
