@@ -1,0 +1,172 @@
+"""`aggregator consume`: the reference on-premise consumer (drain Distribution into a directory)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from scripts.consumer.drain import DrainOptions, DrainSummary, drain, state_dir
+
+HELP = "download, verify and unpack bundles from Distribution into a directory (exactly once)"
+
+EXIT_OK = 0
+EXIT_BUNDLE_PROBLEMS = 1
+EXIT_CONFIG = 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env", default="local", help="environment whose stack to read (local)")
+    parser.add_argument("--bucket", help="Distribution bucket (default: the stack's output)")
+    parser.add_argument("--endpoint-url", help="S3 endpoint (default: the environment's)")
+    parser.add_argument("--output", type=Path, default=Path("consumed"), help="output directory")
+    parser.add_argument(
+        "--ledger", type=Path, help=f"ledger file (default: OUTPUT/{state_dir(Path())}/ledger.db)"
+    )
+    parser.add_argument("--prefix", default="", help="only bundles under this key prefix")
+    parser.add_argument("--once", action="store_true", help="drain what is there, then exit")
+    parser.add_argument(
+        "--interval", type=float, default=30.0, help="seconds between polls (default 30)"
+    )
+    parser.add_argument(
+        "--retry-rejected",
+        action="store_true",
+        help="verify previously rejected bundles again (e.g. after they were re-staged)",
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON summary per pass on stdout")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--log-level", default="WARNING", help="JSON log level on stderr (default WARNING)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.interval <= 0:
+        print("consume: --interval must be positive", file=sys.stderr)
+        return EXIT_CONFIG
+    _configure_logging(args.log_level)
+    try:
+        client, bucket = _resolve(args)
+    except Exception as error:  # noqa: BLE001 - any resolution failure is reported the same way
+        print(f"consume: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    output: Path = args.output.absolute()
+    output.mkdir(parents=True, exist_ok=True)
+    ledger_path: Path = args.ledger or state_dir(output) / "ledger.db"
+
+    from scripts.consumer.ledger import Ledger
+
+    stop = threading.Event()
+    _install_stop_handler(stop)
+    with Ledger(ledger_path) as ledger:
+        if args.retry_rejected:
+            ledger.forget_rejections()
+        while True:
+            with _TqdmProgress(enabled=not args.no_progress) as progress:
+                summary = drain(
+                    client,
+                    bucket,
+                    output,
+                    ledger,
+                    DrainOptions(prefix=args.prefix),
+                    progress=progress,
+                    should_stop=stop.is_set,
+                )
+            _report(summary, bucket, output, as_json=args.json)
+            if args.once or stop.is_set():
+                return EXIT_OK if summary.ok else EXIT_BUNDLE_PROBLEMS
+            if stop.wait(args.interval):
+                return EXIT_OK
+
+
+def _resolve(args: argparse.Namespace) -> tuple[Any, str]:
+    from scripts.session import EnvSession, stack_outputs
+
+    session = EnvSession.for_env(args.env, endpoint_url=args.endpoint_url)
+    bucket = args.bucket
+    if not bucket:
+        outputs = stack_outputs(session)
+        bucket = outputs.get("DistributionBucketName")
+        if not bucket:
+            raise ValueError(
+                f"the stack of environment {args.env!r} has no DistributionBucketName output; "
+                "pass --bucket"
+            )
+    return session.client("s3"), bucket
+
+
+def _configure_logging(level: str) -> None:
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LambdaPowertoolsFormatter(service="aggregator-consumer"))
+    logger = logging.getLogger("aggregator")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level.upper())
+    logger.propagate = False
+
+
+def _install_stop_handler(stop: threading.Event) -> None:
+    def handle(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+
+
+def _report(summary: DrainSummary, bucket: str, output: Path, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"bucket": bucket, "output": str(output), **summary.to_dict()}))
+        sys.stdout.flush()
+        return
+    rate = summary.files_written / summary.seconds if summary.seconds else 0.0
+    print(
+        f"consume: s3://{bucket} -> {output}: {summary.bundles_delivered} bundle(s) delivered, "
+        f"{summary.bundles_duplicate} already delivered, {summary.files_written} file(s) written "
+        f"({summary.bytes_written:,} bytes, {rate:,.0f} files/s), "
+        f"{summary.files_duplicate} duplicate(s) skipped, {summary.files_adopted} recovered, "
+        f"in {summary.seconds:.1f} s"
+    )
+    for problem in summary.rejected:
+        print(f"  REJECTED (kept in Distribution) {problem.key}: {problem.reason}")
+    for problem in summary.failed:
+        print(f"  NOT DELIVERED (will retry) {problem.key}: {problem.reason}")
+
+
+class _TqdmProgress:
+    """A tqdm bar over bundles (files and bytes in the postfix); silent when not a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._enabled = enabled
+        self._bar: Any = None
+        self._files = 0
+
+    def __enter__(self) -> _TqdmProgress:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+    def start(self, bundles: int, total_bytes: int) -> None:
+        if not self._enabled or bundles == 0:
+            return
+        from tqdm import tqdm
+
+        self._bar = tqdm(
+            total=bundles, unit="bundle", desc="consume", file=sys.stderr, disable=None
+        )
+        self._bar.set_postfix(files=0, mb=0)
+        self._total_bytes = total_bytes
+
+    def advance(self, bundles: int, files: int, size: int) -> None:
+        if self._bar is None:
+            return
+        self._files += files
+        self._bar.update(bundles)
+        self._bar.set_postfix(files=self._files, refresh=False)

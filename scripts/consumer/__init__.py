@@ -1,0 +1,6 @@
+"""The reference on-premise consumer: drain Distribution into a directory, exactly once per file.
+
+Modules: :mod:`.paths` (key -> safe on-disk path), :mod:`.writer` (atomic durable writes),
+:mod:`.ledger` (SQLite record of delivered files and bundles), :mod:`.download` (stream a bundle to
+a temporary file and verify its SHA-256), :mod:`.drain` (the loop tying them together).
+"""

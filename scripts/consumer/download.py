@@ -1,0 +1,98 @@
+"""Download one bundle from Distribution to a local temporary file and verify its SHA-256.
+
+The bundle is streamed (bounded memory) and hashed as it arrives. It must carry the copier's
+``content-sha256`` user metadata, and the local hash must equal it. When S3 returns a
+``ChecksumSHA256`` of type ``FULL_OBJECT`` (``GetObject`` with ``ChecksumMode=ENABLED``), that
+must match too. A ``COMPOSITE`` checksum (an object uploaded in parts: a hash of the part hashes,
+shown with a ``-<parts>`` suffix) cannot be recomputed without the part boundaries, which the
+consumer role is not allowed to read, so it is left to ``content-sha256``.
+
+Only ``s3:GetObject`` is used (no HeadObject/HeadBucket), matching the consumer role.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SHA256_METADATA = "content-sha256"
+_CHUNK = 1024 * 1024
+
+
+class BundleRejectedError(Exception):
+    """The bundle failed verification; it must not be unpacked or deleted."""
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadedBundle:
+    key: str
+    etag: str
+    size: int
+    sha256: str
+    path: Path
+
+
+def download_bundle(
+    client: Any,
+    bucket: str,
+    key: str,
+    destination: Path,
+    on_chunk: Callable[[int], None] | None = None,
+    after_first_chunk: Callable[[], None] | None = None,
+) -> DownloadedBundle:
+    """Stream ``s3://bucket/key`` to ``destination`` and verify it; raise BundleRejectedError.
+
+    ``destination`` is overwritten; on any failure it is removed.
+    """
+    response = client.get_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    etag = str(response.get("ETag", ""))
+    recorded = str(response.get("Metadata", {}).get(SHA256_METADATA, "")).lower()
+    digest = hashlib.sha256()
+    size = 0
+    body = response["Body"]
+    try:
+        with destination.open("wb") as handle:
+            for chunk in body.iter_chunks(_CHUNK):
+                handle.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+                if on_chunk is not None:
+                    on_chunk(len(chunk))
+                if after_first_chunk is not None:
+                    after_first_chunk()
+                    after_first_chunk = None
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        destination.unlink(missing_ok=True)
+        raise
+    finally:
+        body.close()
+    actual = digest.hexdigest()
+    problem = _verify(response, recorded, actual, digest.digest())
+    if problem is not None:
+        destination.unlink(missing_ok=True)
+        raise BundleRejectedError(problem)
+    return DownloadedBundle(key=key, etag=etag, size=size, sha256=actual, path=destination)
+
+
+def _verify(response: dict[str, Any], recorded: str, actual: str, raw: bytes) -> str | None:
+    if not recorded:
+        return (
+            f"no {SHA256_METADATA} metadata: the bundle cannot be verified "
+            "(was it staged by the copier? re-stage it with `aggregator replay --key`)"
+        )
+    if recorded != actual:
+        return f"SHA-256 mismatch: content is {actual}, {SHA256_METADATA} says {recorded}"
+    s3_checksum = response.get("ChecksumSHA256")
+    checksum_type = response.get("ChecksumType", "FULL_OBJECT")
+    if s3_checksum and checksum_type == "FULL_OBJECT" and "-" not in str(s3_checksum):
+        expected = base64.b64encode(raw).decode("ascii")
+        if s3_checksum != expected:
+            return f"S3 ChecksumSHA256 {s3_checksum} does not match the content ({expected})"
+    return None

@@ -1,0 +1,371 @@
+"""One pass over Distribution: download, verify, unpack, record, delete — oldest bundle first.
+
+Per bundle, in this order (each step is crash-safe, see docs/operations.md):
+
+1. stream the bundle to a temporary file and verify its SHA-256 (:mod:`.download`); a bundle that
+   fails is *rejected*: reported, remembered, never unpacked, never deleted;
+2. if the ledger already has this bundle content as ``done`` (a duplicate or replayed bundle),
+   skip to 5;
+3. mark it ``in_progress``; unpack with :func:`pipeline.bundle.read_bundle`, verifying every
+   member's size and SHA-256; a ``(key, version)`` already in the ledger is a duplicate and is not
+   written again; a file found on disk but not in the ledger (the run before was killed between
+   rename and record) is adopted if its SHA-256 matches;
+4. after each batch: flush (files and directories fsync'd), then record the batch in the ledger;
+   when all members are recorded, mark the bundle ``done``;
+5. delete the bundle from Distribution.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pipeline.bundle import BundleIntegrityError, BundleMember, MemberMetadata, read_bundle
+from scripts.consumer.download import BundleRejectedError, download_bundle
+from scripts.consumer.faults import crash_point
+from scripts.consumer.ledger import DeliveredFile, Ledger
+from scripts.consumer.paths import UnsafePathError, destination
+from scripts.consumer.writer import DurableWriter
+
+LOG = logging.getLogger("aggregator.consumer")
+
+STATE_DIR_NAME = ".~consumer"  # '~' never appears in a member name's folders: no key collides
+_HASH_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class DrainOptions:
+    prefix: str = ""
+    batch_files: int = 512
+    batch_bytes: int = 64 * 1024 * 1024
+    small_file_max: int = 1024 * 1024  # written by the thread pool; larger files stream
+    threads: int = 16
+
+
+@dataclass(frozen=True, slots=True)
+class ListedBundle:
+    key: str
+    etag: str
+    size: int
+    last_modified: float  # epoch seconds
+
+
+@dataclass(frozen=True, slots=True)
+class BundleProblem:
+    key: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DrainSummary:
+    bundles_listed: int = 0
+    bundles_delivered: int = 0
+    bundles_duplicate: int = 0
+    files_written: int = 0
+    files_duplicate: int = 0
+    files_adopted: int = 0
+    bytes_written: int = 0
+    rejected: tuple[BundleProblem, ...] = ()
+    failed: tuple[BundleProblem, ...] = ()
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when no bundle was rejected and no error interrupted a bundle."""
+        return not self.rejected and not self.failed
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ok"] = self.ok
+        return data
+
+
+class Progress(Protocol):
+    def start(self, bundles: int, total_bytes: int) -> None: ...
+    def advance(self, bundles: int, files: int, size: int) -> None: ...
+
+
+class ConflictError(Exception):
+    """A (key, version) already delivered with different content: an upstream anomaly."""
+
+
+@dataclass
+class _Counters:
+    delivered: int = 0
+    duplicate_bundles: int = 0
+    written: int = 0
+    duplicate_files: int = 0
+    adopted: int = 0
+    size: int = 0
+    rejected: list[BundleProblem] = field(default_factory=list)
+    failed: list[BundleProblem] = field(default_factory=list)
+
+
+def state_dir(output_dir: Path) -> Path:
+    """Where the consumer keeps its ledger and temporary files, inside the output directory."""
+    return output_dir / STATE_DIR_NAME
+
+
+def list_bundles(client: Any, bucket: str, prefix: str = "") -> list[ListedBundle]:
+    """Every object in Distribution under ``prefix``, oldest first (then by key)."""
+    bundles: list[ListedBundle] = []
+    paginator = client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            key = str(item["Key"])
+            if key.endswith("/"):
+                continue
+            bundles.append(
+                ListedBundle(
+                    key=key,
+                    etag=str(item.get("ETag", "")),
+                    size=int(item.get("Size", 0)),
+                    last_modified=item["LastModified"].timestamp(),
+                )
+            )
+    bundles.sort(key=lambda b: (b.last_modified, b.key))
+    return bundles
+
+
+def drain(
+    client: Any,
+    bucket: str,
+    output_dir: Path,
+    ledger: Ledger,
+    options: DrainOptions | None = None,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> DrainSummary:
+    """Deliver every bundle currently in ``bucket`` into ``output_dir``, exactly once per file."""
+    options = options or DrainOptions()
+    started = time.monotonic()
+    output_dir = output_dir.absolute()
+    tmp_dir = state_dir(output_dir) / "tmp"
+    counters = _Counters()
+    bundles = list_bundles(client, bucket, options.prefix)
+    if progress is not None:
+        progress.start(len(bundles), sum(b.size for b in bundles))
+    with DurableWriter(tmp_dir, threads=options.threads) as writer:
+        leftovers = writer.discard_staging()
+        if leftovers:
+            LOG.info("removed temporary files of an interrupted run", extra={"count": leftovers})
+        for listed in bundles:
+            if should_stop():
+                break
+            files_before = counters.written + counters.duplicate_files + counters.adopted
+            _deliver_one(
+                client, bucket, listed, output_dir, tmp_dir, ledger, writer, options, counters
+            )
+            if progress is not None:
+                files_after = counters.written + counters.duplicate_files + counters.adopted
+                progress.advance(1, files_after - files_before, listed.size)
+    return DrainSummary(
+        bundles_listed=len(bundles),
+        bundles_delivered=counters.delivered,
+        bundles_duplicate=counters.duplicate_bundles,
+        files_written=counters.written,
+        files_duplicate=counters.duplicate_files,
+        files_adopted=counters.adopted,
+        bytes_written=counters.size,
+        rejected=tuple(counters.rejected),
+        failed=tuple(counters.failed),
+        seconds=round(time.monotonic() - started, 3),
+    )
+
+
+def _deliver_one(
+    client: Any,
+    bucket: str,
+    listed: ListedBundle,
+    output_dir: Path,
+    tmp_dir: Path,
+    ledger: Ledger,
+    writer: DurableWriter,
+    options: DrainOptions,
+    counters: _Counters,
+) -> None:
+    known = ledger.rejection(listed.key, listed.etag)
+    if known is not None:
+        counters.rejected.append(BundleProblem(listed.key, known))
+        LOG.error("bundle still rejected", extra={"bundle": listed.key, "reason": known})
+        return
+    temp = tmp_dir / f"bundle-{uuid.uuid4().hex}.part"
+    try:
+        try:
+            bundle = download_bundle(
+                client,
+                bucket,
+                listed.key,
+                temp,
+                after_first_chunk=lambda: crash_point("download"),
+            )
+        except BundleRejectedError as error:
+            _reject(ledger, listed, str(error), counters)
+            return
+        crash_point("verified")
+        if ledger.bundle_state(bundle.sha256) != "done":
+            ledger.begin_bundle(bundle.sha256, listed.key)
+            crash_point("begun")
+            try:
+                written, duplicates = _unpack(
+                    bundle.path, listed.key, output_dir, ledger, writer, options, counters
+                )
+            except (BundleIntegrityError, ConflictError, UnsafePathError) as error:
+                _reject(ledger, listed, str(error), counters)
+                return
+            crash_point("unpacked")
+            ledger.finish_bundle(bundle.sha256, written, duplicates)
+            crash_point("finished")
+            counters.delivered += 1
+            LOG.info(
+                "bundle delivered",
+                extra={"bundle": listed.key, "files_written": written, "duplicates": duplicates},
+            )
+        else:
+            counters.duplicate_bundles += 1
+            LOG.info("bundle already delivered; deleting the copy", extra={"bundle": listed.key})
+        client.delete_object(Bucket=bucket, Key=listed.key)
+        crash_point("deleted")
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code in ("NoSuchKey", "404"):
+            LOG.info("bundle vanished before it was read", extra={"bundle": listed.key})
+            return
+        _fail(listed, f"{code}: {error}", counters)
+    except (BotoCoreError, OSError) as error:
+        _fail(listed, f"{type(error).__name__}: {error}", counters)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _unpack(
+    path: Path,
+    bundle_key: str,
+    output_dir: Path,
+    ledger: Ledger,
+    writer: DurableWriter,
+    options: DrainOptions,
+    counters: _Counters,
+) -> tuple[int, int]:
+    batch: list[DeliveredFile] = []
+    pending: dict[tuple[str, str | None], str] = {}
+    batch_bytes = 0
+    written = duplicates = 0
+
+    def flush() -> None:
+        nonlocal batch, batch_bytes
+        writer.flush()
+        if batch:
+            crash_point("renamed")
+            ledger.record_files(batch)
+            crash_point("recorded")
+        batch, batch_bytes = [], 0
+        pending.clear()
+
+    with path.open("rb") as handle:
+        try:
+            for member in read_bundle(handle):
+                meta = member.metadata
+                identity = (meta.key, meta.version_id)
+                previous = pending.get(identity)
+                if previous is None:
+                    delivered = ledger.delivered(meta.key, meta.version_id)
+                    previous = None if delivered is None else delivered.sha256
+                if previous is not None:
+                    _verify_only(member)
+                    _check_same_delivery(meta, previous)
+                    duplicates += 1
+                    counters.duplicate_files += 1
+                    continue
+                target = destination(output_dir, meta.key, meta.version_id)
+                if target.exists():
+                    _verify_only(member)
+                    _check_adoptable(meta, target)
+                    counters.adopted += 1
+                    LOG.info("file already on disk; recorded", extra={"key": meta.key})
+                elif meta.size <= options.small_file_max:
+                    writer.submit(target, member.read())
+                    _count_write(counters, meta.key, meta.size, target)
+                    written += 1
+                else:
+                    writer.write_stream(target, member.chunks())
+                    _count_write(counters, meta.key, meta.size, target)
+                    written += 1
+                pending[identity] = meta.sha256
+                batch.append(
+                    DeliveredFile(
+                        key=meta.key,
+                        version_id=meta.version_id,
+                        sha256=meta.sha256,
+                        size=meta.size,
+                        path=str(target.relative_to(output_dir)),
+                        bundle_key=bundle_key,
+                    )
+                )
+                batch_bytes += meta.size
+                if len(batch) >= options.batch_files or batch_bytes >= options.batch_bytes:
+                    flush()
+        except (BundleIntegrityError, ConflictError, UnsafePathError):
+            flush()  # the members verified so far are good: keep them recorded
+            raise
+        flush()
+    return written, duplicates
+
+
+def _check_same_delivery(meta: MemberMetadata, delivered_sha256: str) -> None:
+    if delivered_sha256 != meta.sha256:
+        raise ConflictError(
+            f"key {meta.key!r} version {meta.version_id!r} was delivered with SHA-256 "
+            f"{delivered_sha256}, this bundle has {meta.sha256}: investigate the source"
+        )
+
+
+def _check_adoptable(meta: MemberMetadata, target: Path) -> None:
+    if _file_sha256(target) != meta.sha256:
+        raise ConflictError(
+            f"{target} exists with other content than key {meta.key!r}: "
+            "move it away, then run the consumer again"
+        )
+
+
+def _verify_only(member: BundleMember) -> None:
+    for _ in member.chunks():
+        pass
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _count_write(counters: _Counters, key: str, size: int, target: Path) -> None:
+    counters.written += 1
+    counters.size += size
+    LOG.debug("file written", extra={"key": key, "size": size, "path": str(target)})
+
+
+def _reject(ledger: Ledger, listed: ListedBundle, reason: str, counters: _Counters) -> None:
+    ledger.reject(listed.key, listed.etag, reason)
+    counters.rejected.append(BundleProblem(listed.key, reason))
+    LOG.error(
+        "bundle rejected: not unpacked, not deleted",
+        extra={"bundle": listed.key, "etag": listed.etag, "reason": reason},
+    )
+
+
+def _fail(listed: ListedBundle, reason: str, counters: _Counters) -> None:
+    counters.failed.append(BundleProblem(listed.key, reason))
+    LOG.warning(
+        "bundle not delivered this pass; will retry", extra={"bundle": listed.key, "reason": reason}
+    )

@@ -1,0 +1,55 @@
+"""Where a delivered file lands on disk: a safe relative path derived from its key and version.
+
+The layout is the bundle's own member name (:func:`pipeline.bundle.member_name`), so
+``aggregator consume`` and a plain ``tar -xzf`` of a bundle produce the same tree:
+
+* the key's ``/``-separated folders are kept; every byte outside ``[A-Za-z0-9-_.,=+@()!]`` is
+  percent-escaped (``%XX`` of its UTF-8 bytes), so odd bytes, control characters and non-ASCII
+  letters never reach the filesystem raw;
+* ``""``, ``.`` and ``..`` components are escaped in full (``%``, ``%2E``, ``%2E%2E``);
+* over-long components (> 180 bytes escaped) are shortened and end in ``#<hash>``;
+* **versions**: the leaf always ends in ``~<version id>`` (``~null`` for an unversioned object; a
+  version id with unsafe bytes or over 64 bytes becomes ``~#<hash>``). Two versions of one key
+  are two files side by side, ``report.csv~v1`` and ``report.csv~v2``; a key that is also a
+  "folder" of another key (``a`` and ``a/b``) never collides, since folders never contain ``~``.
+
+The member name stored inside a bundle is untrusted input and is never used: the path is rebuilt
+from the verified metadata and checked again here, so nothing can escape the output directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+
+from pipeline.bundle import member_name
+
+
+class UnsafePathError(ValueError):
+    """A derived path would leave the output directory (a bug in the name derivation)."""
+
+
+def relative_path(key: str, version_id: str | None) -> PurePosixPath:
+    """The relative on-disk path of one version of ``key`` (see the module docstring)."""
+    name = member_name(key, version_id)
+    path = PurePosixPath(name)
+    parts = path.parts
+    if (
+        path.is_absolute()
+        or not parts
+        or any(part in ("", ".", "..") for part in parts)
+        or "\0" in name
+        or "\\" in name
+        or any(len(part.encode("utf-8")) > 255 for part in parts)
+    ):
+        raise UnsafePathError(f"refusing unsafe on-disk name {name!r} derived from key {key!r}")
+    return path
+
+
+def destination(output_dir: Path, key: str, version_id: str | None) -> Path:
+    """The absolute destination of one version of ``key`` inside ``output_dir``."""
+    root = output_dir.absolute()
+    target = root.joinpath(*relative_path(key, version_id).parts)
+    if os.path.commonpath([root, target]) != str(root):
+        raise UnsafePathError(f"key {key!r} maps outside {root}")
+    return target
