@@ -1,0 +1,274 @@
+"""Alarm topic and alarms: stream health, function errors, DLQs, error output, backlog, anomaly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from troposphere import GetAtt, Ref, Template
+from troposphere.cloudwatch import (
+    Alarm,
+    AnomalyDetector,
+    MetricDimension,
+    SingleMetricAnomalyDetector,
+)
+from troposphere.cloudwatch import Metric as CwMetric
+from troposphere.cloudwatch import MetricDataQuery as CwQuery
+from troposphere.cloudwatch import MetricStat as CwStat
+from troposphere.sns import Subscription, Topic
+
+from templates import names
+from templates.config import EnvironmentConfig
+from templates.metadata import checkov_skips
+
+ANOMALY_DETECTOR = "IncomingRecordsAnomalyDetector"
+
+
+def alarm_topic(config: EnvironmentConfig) -> Any:
+    """What alarms notify: the configured existing topic, or the stack's own topic."""
+    return config.alarms.topic_arn or Ref(names.ALARM_TOPIC)
+
+
+def _dimensions(**values: Any) -> list[MetricDimension]:
+    return [MetricDimension(Name=name, Value=value) for name, value in values.items()]
+
+
+def _alarm(
+    config: EnvironmentConfig,
+    logical_id: str,
+    description: str,
+    *,
+    namespace: str,
+    metric: str,
+    dimensions: dict[str, Any],
+    statistic: str,
+    threshold: float,
+    comparison: str = "GreaterThanOrEqualToThreshold",
+    period: int = 60,
+    evaluation_periods: int = 1,
+    missing: str = "notBreaching",
+) -> Alarm:
+    topic = alarm_topic(config)
+    return Alarm(
+        logical_id,
+        AlarmDescription=description,
+        Namespace=namespace,
+        MetricName=metric,
+        Dimensions=_dimensions(**dimensions),
+        Statistic=statistic,
+        Period=period,
+        EvaluationPeriods=evaluation_periods,
+        Threshold=threshold,
+        ComparisonOperator=comparison,
+        TreatMissingData=missing,
+        AlarmActions=[topic],
+        OKActions=[topic],
+    )
+
+
+def stream_alarms(config: EnvironmentConfig) -> list[Alarm]:
+    stream = {"DeliveryStreamName": names.delivery_stream_name(config)}
+    return [
+        _alarm(
+            config,
+            "DataFreshnessAlarm",
+            f"Oldest record in Firehose older than {config.alarms.freshness_seconds} s: "
+            "files are at risk of missing the delivery SLO",
+            namespace="AWS/Firehose",
+            metric="DeliveryToS3.DataFreshness",
+            dimensions=stream,
+            statistic="Maximum",
+            threshold=config.alarms.freshness_seconds,
+            comparison="GreaterThanThreshold",
+        ),
+        _alarm(
+            config,
+            "ProcessorSuccessAlarm",
+            "Firehose processor invocations failed: batches go to the error output",
+            namespace="AWS/Firehose",
+            metric="ExecuteProcessing.Success",
+            dimensions=stream,
+            statistic="Minimum",
+            threshold=1,
+            comparison="LessThanThreshold",
+            period=300,
+        ),
+        _alarm(
+            config,
+            "DeliverySuccessAlarm",
+            "Firehose failed to deliver to the Archive bucket",
+            namespace="AWS/Firehose",
+            metric="DeliveryToS3.Success",
+            dimensions=stream,
+            statistic="Minimum",
+            threshold=1,
+            comparison="LessThanThreshold",
+            period=300,
+        ),
+        _alarm(
+            config,
+            "ErrorOutputAlarm",
+            "Firehose wrote objects under the error prefix (processing-failed records)",
+            namespace="AWS/S3",
+            metric="PutRequests",
+            dimensions={
+                "BucketName": names.bucket_name(config, "archive"),
+                "FilterId": names.ERROR_METRICS_ID,
+            },
+            statistic="Sum",
+            threshold=1,
+            period=300,
+        ),
+    ]
+
+
+def function_alarms(config: EnvironmentConfig) -> list[Alarm]:
+    alarms = []
+    for function, logical_id in names.FUNCTION_IDS.items():
+        name = names.function_name(config, function)
+        for metric in ("Errors", "Throttles"):
+            alarms.append(
+                _alarm(
+                    config,
+                    f"{logical_id}{metric}Alarm",
+                    f"{metric} of the {function} function",
+                    namespace="AWS/Lambda",
+                    metric=metric,
+                    dimensions={"FunctionName": name},
+                    statistic="Sum",
+                    threshold=1,
+                    period=300,
+                )
+            )
+    for function, queue in names.DLQ_IDS.items():
+        alarms.append(
+            _alarm(
+                config,
+                f"{queue}DepthAlarm",
+                f"Events the {function} function failed to process after retries",
+                namespace="AWS/SQS",
+                metric="ApproximateNumberOfMessagesVisible",
+                dimensions={"QueueName": GetAtt(queue, "QueueName")},
+                statistic="Maximum",
+                threshold=1,
+            )
+        )
+    return alarms
+
+
+def backlog_alarms(config: EnvironmentConfig) -> list[Alarm]:
+    service = {"service": names.function_name(config, "monitor")}
+    common: dict[str, Any] = {
+        "namespace": names.METRICS_NAMESPACE,
+        "dimensions": service,
+        "statistic": "Maximum",
+        "comparison": "GreaterThanThreshold",
+        "evaluation_periods": 5,
+        # no data means the monitor is not running: the backlog is unknown, so alarm
+        "missing": "breaching",
+    }
+    return [
+        _alarm(
+            config,
+            "BacklogCountAlarm",
+            f"More than {config.alarms.backlog_count_threshold} bundles wait in Distribution",
+            metric="DistributionBacklogCount",
+            threshold=config.alarms.backlog_count_threshold,
+            **common,
+        ),
+        _alarm(
+            config,
+            "BacklogAgeAlarm",
+            f"A bundle waited in Distribution over {config.alarms.backlog_oldest_age_seconds} s",
+            metric="DistributionOldestAgeSeconds",
+            threshold=config.alarms.backlog_oldest_age_seconds,
+            **common,
+        ),
+    ]
+
+
+def anomaly_alarm(config: EnvironmentConfig) -> list[Any]:
+    """Denial of wallet: incoming records above the learned band of the stream's normal rate."""
+    stream = names.delivery_stream_name(config)
+    detector = AnomalyDetector(
+        ANOMALY_DETECTOR,
+        SingleMetricAnomalyDetector=SingleMetricAnomalyDetector(
+            Namespace="AWS/Firehose",
+            MetricName="IncomingRecords",
+            Dimensions=_dimensions(DeliveryStreamName=stream),
+            Stat="Sum",
+        ),
+    )
+    topic = alarm_topic(config)
+    alarm = Alarm(
+        "IncomingRecordsAnomalyAlarm",
+        AlarmDescription="Incoming records far above the usual rate (denial-of-wallet guard)",
+        ComparisonOperator="GreaterThanUpperThreshold",
+        EvaluationPeriods=3,
+        DatapointsToAlarm=2,
+        ThresholdMetricId="band",
+        TreatMissingData="notBreaching",
+        Metrics=[
+            CwQuery(
+                Id="records",
+                ReturnData=True,
+                MetricStat=CwStat(
+                    Metric=CwMetric(
+                        Namespace="AWS/Firehose",
+                        MetricName="IncomingRecords",
+                        Dimensions=_dimensions(DeliveryStreamName=stream),
+                    ),
+                    Period=300,
+                    Stat="Sum",
+                ),
+            ),
+            CwQuery(
+                Id="band",
+                ReturnData=True,
+                Expression=f"ANOMALY_DETECTION_BAND(records, {config.alarms.anomaly_band_width:g})",
+            ),
+        ],
+        AlarmActions=[topic],
+        OKActions=[topic],
+        DependsOn=[ANOMALY_DETECTOR],
+    )
+    return [detector, alarm]
+
+
+def topic_resources(config: EnvironmentConfig) -> list[Any]:
+    if config.alarms.topic_arn:
+        return []
+    topic = Topic(
+        names.ALARM_TOPIC,
+        DisplayName=f"{config.stack_name} alarms",
+        Metadata=checkov_skips(
+            CKV_AWS_26=(
+                "Alarm notifications carry alarm names and metric values only; CloudWatch cannot "
+                "publish to a topic under the AWS-managed SNS key, and a customer key adds a key "
+                "policy to maintain for no data at risk."
+            )
+        ),
+    )
+    resources: list[Any] = [topic]
+    if config.alarms.email:
+        resources.append(
+            Subscription(
+                "AlarmEmailSubscription",
+                TopicArn=Ref(names.ALARM_TOPIC),
+                Protocol="email",
+                Endpoint=config.alarms.email,
+            )
+        )
+    return resources
+
+
+def add_alarms(template: Template, config: EnvironmentConfig) -> None:
+    resources: list[Any] = [
+        *topic_resources(config),
+        *stream_alarms(config),
+        *function_alarms(config),
+        *backlog_alarms(config),
+    ]
+    if config.alarms.anomaly_detection:
+        resources.extend(anomaly_alarm(config))
+    for resource in resources:
+        template.add_resource(resource)

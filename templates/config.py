@@ -1,0 +1,469 @@
+"""Per-environment configuration: `templates/environments/<env>.toml`, validated once.
+
+Every value is checked before any AWS call; a bad value raises :class:`ConfigError` naming the key,
+the value and what is allowed. The result is a tree of frozen dataclasses the troposphere code
+reads.
+See docs/configuration.md for the meaning of every key.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, cast
+
+ENVIRONMENTS_DIR = Path(__file__).resolve().parent / "environments"
+
+#: the prefix every bundle key starts with (fixed in docs/architecture.md)
+BUNDLE_ROOT = "bundles/"
+#: retention values CloudWatch Logs accepts
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827)
+ENV_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,7}$")
+PRINCIPAL_PATTERN = re.compile(
+    r"^arn:aws[a-z-]*:iam::\d{12}:(root|role/[\w+=,.@/-]+|user/[\w+=,.@/-]+)$"
+)
+SNS_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]{1,256}$")
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+SUBNET_PATTERN = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+VPC_PATTERN = re.compile(r"^vpc-[0-9a-f]{8,17}$")
+ROUTE_TABLE_PATTERN = re.compile(r"^rtb-[0-9a-f]{8,17}$")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+ARCHITECTURES = ("arm64", "x86_64")
+FUNCTION_NAMES = ("ingest", "transform", "copier", "monitor")
+
+Architecture = Literal["arm64", "x86_64"]
+
+
+class ConfigError(ValueError):
+    """An environment file is missing, malformed or holds a value outside its allowed range."""
+
+
+@dataclass(frozen=True)
+class FirehoseBuffering:
+    size_mb: int
+    interval_seconds: int
+
+
+@dataclass(frozen=True)
+class ProcessorBuffering:
+    size_mb: float
+    interval_seconds: int
+    number_of_retries: int
+
+
+@dataclass(frozen=True)
+class Prefixes:
+    bundle: str
+    error: str
+
+
+@dataclass(frozen=True)
+class TransformSettings:
+    inline_max_bytes: int
+    fetch_concurrency: int
+    response_budget_bytes: int
+
+
+@dataclass(frozen=True)
+class FunctionSettings:
+    memory_mb: int
+    timeout_seconds: int
+
+
+@dataclass(frozen=True)
+class Functions:
+    architecture: Architecture
+    log_level: str
+    max_retry_attempts: int
+    max_event_age_seconds: int
+    ingest: FunctionSettings
+    transform: FunctionSettings
+    copier: FunctionSettings
+    monitor: FunctionSettings
+
+    def settings(self, name: str) -> FunctionSettings:
+        return cast(FunctionSettings, getattr(self, name))
+
+
+@dataclass(frozen=True)
+class Retention:
+    landing_expiration_days: int
+    archive_deep_archive_after_days: int
+    noncurrent_version_expiration_days: int
+    log_retention_days: int
+
+
+@dataclass(frozen=True)
+class Alarms:
+    email: str | None
+    topic_arn: str | None
+    backlog_count_threshold: int
+    backlog_oldest_age_seconds: int
+    freshness_seconds: int
+    anomaly_band_width: float
+    anomaly_detection: bool
+    dashboard: bool
+
+
+@dataclass(frozen=True)
+class Access:
+    external_principal: str
+    external_cidrs: tuple[str, ...]
+    consumer_principal: str
+
+
+@dataclass(frozen=True)
+class Network:
+    """Optional VPC placement of the functions, with S3 and Firehose endpoints."""
+
+    vpc_id: str
+    subnet_ids: tuple[str, ...]
+    route_table_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    name: str
+    firehose: FirehoseBuffering
+    processor: ProcessorBuffering
+    prefixes: Prefixes
+    transform: TransformSettings
+    functions: Functions
+    retention: Retention
+    alarms: Alarms
+    access: Access
+    network: Network | None
+
+    @property
+    def stack_name(self) -> str:
+        return f"s3-aggregator-{self.name}"
+
+
+# --------------------------------------------------------------------------------------------
+# Reading helpers: each takes the table, the dotted path for messages and the key.
+
+
+class _Table:
+    """A TOML table that remembers its dotted path and refuses unknown keys when closed."""
+
+    def __init__(self, data: Mapping[str, Any], path: str, source: str) -> None:
+        self._data = data
+        self._path = path
+        self._source = source
+        self._used: set[str] = set()
+
+    def _key(self, key: str) -> str:
+        return f"{self._path}.{key}" if self._path else key
+
+    def error(self, key: str, value: object, allowed: str) -> ConfigError:
+        return ConfigError(
+            f"{self._source}: {self._key(key)} = {value!r} is not allowed: expected {allowed}"
+        )
+
+    def _raw(self, key: str, default: object = ...) -> object:
+        self._used.add(key)
+        if key in self._data:
+            return self._data[key]
+        if default is ...:
+            raise ConfigError(f"{self._source}: missing required key {self._key(key)}")
+        return default
+
+    def table(self, key: str, required: bool = True) -> _Table | None:
+        value = self._raw(key, ... if required else None)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise self.error(key, value, "a table")
+        return _Table(value, self._key(key), self._source)
+
+    def require_table(self, key: str) -> _Table:
+        table = self.table(key)
+        assert table is not None
+        return table
+
+    def integer(self, key: str, low: int, high: int, default: int | None = None) -> int:
+        value = self._raw(key, ... if default is None else default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.error(key, value, f"an integer from {low} to {high}")
+        return value
+
+    def number(self, key: str, low: float, high: float, default: float | None = None) -> float:
+        value = self._raw(key, ... if default is None else default)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not low <= value <= high
+        ):
+            raise self.error(key, value, f"a number from {low} to {high}")
+        return float(value)
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str | None = None) -> str:
+        value = self._raw(key, ... if default is None else default)
+        if value not in choices:
+            raise self.error(key, value, "one of " + ", ".join(choices))
+        return str(value)
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self._raw(key, default)
+        if not isinstance(value, bool):
+            raise self.error(key, value, "true or false")
+        return value
+
+    def string(self, key: str, pattern: re.Pattern[str], allowed: str, default: str = "") -> str:
+        value = self._raw(key, default if default else ...)
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise self.error(key, value, allowed)
+        return value
+
+    def optional_string(self, key: str, pattern: re.Pattern[str], allowed: str) -> str | None:
+        value = self._raw(key, "")
+        if value == "":
+            return None
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise self.error(key, value, allowed + ' (or "" for none)')
+        return value
+
+    def strings(
+        self, key: str, pattern: re.Pattern[str], allowed: str, required: bool = True
+    ) -> tuple[str, ...]:
+        value = self._raw(key, ... if required else [])
+        if not isinstance(value, list) or (required and not value):
+            raise self.error(key, value, f"a {'non-empty ' if required else ''}list of {allowed}")
+        for item in value:
+            if not isinstance(item, str) or not pattern.fullmatch(item):
+                raise self.error(key, item, allowed)
+        return tuple(value)
+
+    def raw_string(self, key: str) -> str:
+        value = self._raw(key)
+        if not isinstance(value, str):
+            raise self.error(key, value, "a string")
+        return value
+
+    def close(self) -> None:
+        unknown = sorted(set(self._data) - self._used)
+        if unknown:
+            raise ConfigError(
+                f"{self._source}: unknown key(s) {', '.join(self._key(k) for k in unknown)}: "
+                "check the spelling against docs/configuration.md"
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# Sections
+
+
+def _firehose(table: _Table) -> FirehoseBuffering:
+    result = FirehoseBuffering(
+        size_mb=table.integer("buffer_size_mb", 1, 128),
+        interval_seconds=table.integer("buffer_interval_seconds", 0, 900),
+    )
+    table.close()
+    return result
+
+
+def _processor(table: _Table) -> ProcessorBuffering:
+    result = ProcessorBuffering(
+        size_mb=table.number("buffer_size_mb", 0.2, 3.0),
+        interval_seconds=table.integer("buffer_interval_seconds", 0, 900),
+        number_of_retries=table.integer("number_of_retries", 0, 300, default=3),
+    )
+    table.close()
+    return result
+
+
+def _prefixes(table: _Table) -> Prefixes:
+    bundle = table.raw_string("bundle")
+    error = table.raw_string("error")
+    table.close()
+    if not bundle.startswith(BUNDLE_ROOT) or not bundle.endswith("/"):
+        raise table.error(
+            "bundle", bundle, f"a prefix starting with {BUNDLE_ROOT!r} and ending '/'"
+        )
+    if "!{firehose:error-output-type}" in bundle:
+        raise table.error(
+            "bundle", bundle, "no !{firehose:error-output-type} (allowed only in prefixes.error)"
+        )
+    if "!{" in bundle and not error:
+        raise table.error(
+            "error",
+            error,
+            "a non-empty error prefix, because prefixes.bundle uses expressions "
+            f"({bundle!r}) and Firehose then requires an ErrorOutputPrefix",
+        )
+    if error and (error.startswith(BUNDLE_ROOT) or not error.endswith("/")):
+        raise table.error(
+            "error", error, f"a prefix ending '/' outside {BUNDLE_ROOT!r} (the copier's prefix)"
+        )
+    return Prefixes(bundle=bundle, error=error)
+
+
+def _transform(table: _Table) -> TransformSettings:
+    result = TransformSettings(
+        inline_max_bytes=table.integer("inline_max_bytes", 0, 4_000_000),
+        fetch_concurrency=table.integer("fetch_concurrency", 1, 64),
+        response_budget_bytes=table.integer(
+            "response_budget_bytes", 1_000_000, 6_000_000, default=6_000_000
+        ),
+    )
+    table.close()
+    if result.inline_max_bytes * 4 // 3 > result.response_budget_bytes:
+        raise table.error(
+            "inline_max_bytes",
+            result.inline_max_bytes,
+            "at most 3/4 of transform.response_budget_bytes "
+            f"({result.response_budget_bytes * 3 // 4}): inlined content is base64 in the response",
+        )
+    return result
+
+
+def _function(table: _Table, name: str) -> FunctionSettings:
+    max_timeout = 300 if name == "transform" else 900  # Firehose invokes the processor ≤ 5 min
+    result = FunctionSettings(
+        memory_mb=table.integer("memory_mb", 128, 10240),
+        timeout_seconds=table.integer("timeout_seconds", 1, max_timeout),
+    )
+    table.close()
+    return result
+
+
+def _functions(table: _Table) -> Functions:
+    settings = {name: _function(table.require_table(name), name) for name in FUNCTION_NAMES}
+    result = Functions(
+        architecture=cast(Architecture, table.choice("architecture", ARCHITECTURES, "arm64")),
+        log_level=table.choice("log_level", LOG_LEVELS, "INFO"),
+        max_retry_attempts=table.integer("max_retry_attempts", 0, 2, default=2),
+        max_event_age_seconds=table.integer("max_event_age_seconds", 60, 21600, default=21600),
+        **settings,
+    )
+    table.close()
+    return result
+
+
+def _retention(table: _Table) -> Retention:
+    log_days = table.integer("log_retention_days", 1, 1827, default=30)
+    result = Retention(
+        landing_expiration_days=table.integer("landing_expiration_days", 1, 3650, default=7),
+        archive_deep_archive_after_days=table.integer("archive_deep_archive_after_days", 1, 36500),
+        noncurrent_version_expiration_days=table.integer(
+            "noncurrent_version_expiration_days", 1, 3650
+        ),
+        log_retention_days=log_days,
+    )
+    table.close()
+    if log_days not in LOG_RETENTION_DAYS:
+        raise table.error(
+            "log_retention_days", log_days, "one of " + ", ".join(map(str, LOG_RETENTION_DAYS))
+        )
+    return result
+
+
+def _alarms(table: _Table, firehose: FirehoseBuffering) -> Alarms:
+    result = Alarms(
+        email=table.optional_string("email", EMAIL_PATTERN, "an e-mail address"),
+        topic_arn=table.optional_string("topic_arn", SNS_ARN_PATTERN, "an SNS topic ARN"),
+        backlog_count_threshold=table.integer("backlog_count_threshold", 1, 100_000_000),
+        backlog_oldest_age_seconds=table.integer("backlog_oldest_age_seconds", 60, 1_209_600),
+        freshness_seconds=table.integer("freshness_seconds", 60, 3600),
+        anomaly_band_width=table.number("anomaly_band_width", 1.0, 10.0, default=3.0),
+        anomaly_detection=table.boolean("anomaly_detection", default=True),
+        dashboard=table.boolean("dashboard", default=True),
+    )
+    table.close()
+    if result.email and result.topic_arn:
+        raise table.error(
+            "email", result.email, '"" when alarms.topic_arn is set (subscribe to that topic)'
+        )
+    if result.freshness_seconds <= firehose.interval_seconds:
+        raise table.error(
+            "freshness_seconds",
+            result.freshness_seconds,
+            "more than firehose.buffer_interval_seconds "
+            f"({firehose.interval_seconds}), or the alarm fires on every buffer",
+        )
+    return result
+
+
+def _cidr(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        return False
+    return True
+
+
+def _access(table: _Table) -> Access:
+    principal_help = "an IAM ARN like arn:aws:iam::123456789012:root or …:role/name"
+    cidrs = table.strings("external_cidrs", re.compile(r".+"), "CIDR blocks like 203.0.113.0/24")
+    for cidr in cidrs:
+        if not _cidr(cidr):
+            raise table.error("external_cidrs", cidr, "a CIDR block like 203.0.113.0/24")
+    if any(ipaddress.ip_network(cidr).prefixlen == 0 for cidr in cidrs):
+        raise table.error("external_cidrs", list(cidrs), "CIDR blocks narrower than /0")
+    result = Access(
+        external_principal=table.string("external_principal", PRINCIPAL_PATTERN, principal_help),
+        external_cidrs=cidrs,
+        consumer_principal=table.string("consumer_principal", PRINCIPAL_PATTERN, principal_help),
+    )
+    table.close()
+    return result
+
+
+def _network(table: _Table | None) -> Network | None:
+    if table is None:
+        return None
+    result = Network(
+        vpc_id=table.string("vpc_id", VPC_PATTERN, "a VPC id like vpc-0123456789abcdef0"),
+        subnet_ids=table.strings("subnet_ids", SUBNET_PATTERN, "subnet ids like subnet-0123abcd"),
+        route_table_ids=table.strings(
+            "route_table_ids", ROUTE_TABLE_PATTERN, "route table ids like rtb-0123abcd"
+        ),
+    )
+    table.close()
+    return result
+
+
+def parse_config(name: str, data: Mapping[str, Any], source: str = "<config>") -> EnvironmentConfig:
+    """Validate a parsed TOML document into an :class:`EnvironmentConfig`."""
+    if not ENV_NAME_PATTERN.fullmatch(name):
+        raise ConfigError(
+            f"environment name {name!r} is not allowed: expected 1-8 lowercase letters/digits "
+            "starting with a letter (it is part of every bucket name)"
+        )
+    root = _Table(data, "", source)
+    firehose = _firehose(root.require_table("firehose"))
+    config = EnvironmentConfig(
+        name=name,
+        firehose=firehose,
+        processor=_processor(root.require_table("processor")),
+        prefixes=_prefixes(root.require_table("prefixes")),
+        transform=_transform(root.require_table("transform")),
+        functions=_functions(root.require_table("functions")),
+        retention=_retention(root.require_table("retention")),
+        alarms=_alarms(root.require_table("alarms"), firehose),
+        access=_access(root.require_table("access")),
+        network=_network(root.table("network", required=False)),
+    )
+    root.close()
+    return config
+
+
+def available_environments(directory: Path = ENVIRONMENTS_DIR) -> tuple[str, ...]:
+    return tuple(sorted(path.stem for path in directory.glob("*.toml")))
+
+
+def load_config(name: str, directory: Path = ENVIRONMENTS_DIR) -> EnvironmentConfig:
+    """Read and validate `<directory>/<name>.toml`."""
+    path = directory / f"{name}.toml"
+    if not path.is_file():
+        known = ", ".join(available_environments(directory)) or "none"
+        raise ConfigError(f"no configuration for environment {name!r} at {path} (known: {known})")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from error
+    return parse_config(name, data, source=str(path))

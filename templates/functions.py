@@ -1,0 +1,204 @@
+"""The four Lambda functions, their log groups, failure queues, triggers and permissions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from troposphere import GetAtt, Ref, Sub, Template
+from troposphere.awslambda import (
+    Code,
+    DestinationConfig,
+    Environment,
+    EventInvokeConfig,
+    Function,
+    OnFailure,
+    Permission,
+)
+from troposphere.events import Rule, Target
+from troposphere.logs import LogGroup
+from troposphere.sqs import Queue
+
+from templates import names
+from templates.config import EnvironmentConfig
+from templates.metadata import checkov_skips
+from templates.network import vpc_config
+
+ARTIFACTS_BUCKET_PARAMETER = "ArtifactsBucket"
+CODE_KEY_PARAMETER = "CodeKey"
+MONITOR_SCHEDULE = "MonitorSchedule"
+RUNTIME = "python3.13"
+
+HANDLERS = {
+    "ingest": "pipeline.ingest.handler.lambda_handler",
+    "transform": "transforms.handler.lambda_handler",
+    "copier": "pipeline.copier.handler.lambda_handler",
+    "monitor": "pipeline.monitor.handler.lambda_handler",
+}
+DESCRIPTIONS = {
+    "ingest": "Landing S3 events -> object references -> Firehose PutRecordBatch",
+    "transform": "Firehose processor: fetch referenced files, pack them as bundle members",
+    "copier": "New Archive bundle -> SHA-256 metadata -> staged in Distribution",
+    "monitor": "Every minute: Distribution backlog count and oldest age as metrics",
+}
+#: functions invoked asynchronously by S3, with a failure queue
+ASYNC_FUNCTIONS = ("ingest", "copier")
+
+_SKIPS = {
+    "CKV_AWS_115": (
+        "No reserved concurrency: a reservation takes capacity from the account pool (new "
+        "accounts have 10) and throttling ingest/copier would delay files against the SLO; "
+        "throttles alarm instead."
+    ),
+    "CKV_AWS_173": (
+        "Environment variables hold only names and tuning numbers, no secrets; Lambda encrypts "
+        "them at rest with its service key."
+    ),
+}
+_DLQ_SKIP = {
+    "ingest": "Asynchronous S3 trigger: failures go to an on-failure destination (IngestDLQ).",
+    "copier": "Asynchronous S3 trigger: failures go to an on-failure destination (CopierDLQ).",
+    "transform": (
+        "Invoked synchronously by Firehose, which retries and then writes the batch to the "
+        "error output prefix; a DLQ would never receive anything."
+    ),
+    "monitor": "Scheduled every minute and stateless: a failed run is superseded by the next.",
+}
+_VPC_SKIP = (
+    "VPC placement is optional per environment ([network] in the config); this environment "
+    "reaches S3 and Firehose over their public TLS endpoints."
+)
+
+
+def environment_variables(config: EnvironmentConfig, function: str) -> dict[str, Any]:
+    common: dict[str, Any] = {
+        "POWERTOOLS_SERVICE_NAME": names.function_name(config, function),
+        "POWERTOOLS_METRICS_NAMESPACE": names.METRICS_NAMESPACE,
+        "POWERTOOLS_LOG_LEVEL": config.functions.log_level,
+    }
+    stream = names.delivery_stream_name(config)
+    distribution = names.bucket_name(config, "distribution")
+    specific: dict[str, dict[str, Any]] = {
+        "ingest": {"DELIVERY_STREAM_NAME": stream},
+        "transform": {
+            "ARCHIVE_BUCKET": names.bucket_name(config, "archive"),
+            "DELIVERY_STREAM_NAME": stream,
+            "BUNDLE_PREFIX": names.static_prefix(config.prefixes.bundle),
+            "INLINE_MAX_BYTES": str(config.transform.inline_max_bytes),
+            "FETCH_CONCURRENCY": str(config.transform.fetch_concurrency),
+            "RESPONSE_BUDGET_BYTES": str(config.transform.response_budget_bytes),
+        },
+        "copier": {"DISTRIBUTION_BUCKET": distribution},
+        "monitor": {"DISTRIBUTION_BUCKET": distribution},
+    }
+    return {**common, **specific[function]}
+
+
+def log_group(config: EnvironmentConfig, function: str) -> LogGroup:
+    return LogGroup(
+        f"{names.FUNCTION_IDS[function]}Logs",
+        LogGroupName=names.log_group_name(config, function),
+        RetentionInDays=config.retention.log_retention_days,
+        Metadata=checkov_skips(
+            CKV_AWS_158=(
+                "Logs carry metadata only (never file content); CloudWatch Logs encrypts them "
+                "at rest with its service key."
+            )
+        ),
+    )
+
+
+def function(config: EnvironmentConfig, name: str) -> Function:
+    settings = config.functions.settings(name)
+    skips = {**_SKIPS, "CKV_AWS_116": _DLQ_SKIP[name]}
+    if config.network is None:
+        skips["CKV_AWS_117"] = _VPC_SKIP
+    properties: dict[str, Any] = {}
+    vpc = vpc_config(config)
+    if vpc is not None:
+        properties["VpcConfig"] = vpc
+    return Function(
+        names.FUNCTION_IDS[name],
+        FunctionName=names.function_name(config, name),
+        Description=DESCRIPTIONS[name],
+        Handler=HANDLERS[name],
+        Runtime=RUNTIME,
+        Architectures=[config.functions.architecture],
+        MemorySize=settings.memory_mb,
+        Timeout=settings.timeout_seconds,
+        Role=GetAtt(names.ROLE_IDS[name], "Arn"),
+        Code=Code(S3Bucket=Ref(ARTIFACTS_BUCKET_PARAMETER), S3Key=Ref(CODE_KEY_PARAMETER)),
+        Environment=Environment(Variables=environment_variables(config, name)),
+        DependsOn=[f"{names.FUNCTION_IDS[name]}Logs"],
+        Metadata=checkov_skips(**skips),
+        **properties,
+    )
+
+
+def failure_queue(function_name: str) -> Queue:
+    return Queue(
+        names.DLQ_IDS[function_name],
+        SqsManagedSseEnabled=True,
+        MessageRetentionPeriod=14 * 24 * 3600,
+        Metadata=checkov_skips(
+            CKV_AWS_27=(
+                "Encrypted at rest with SQS-managed SSE (SqsManagedSseEnabled); the check only "
+                "recognises KMS keys, which would add kms grants to the sending roles for no gain."
+            )
+        ),
+    )
+
+
+def event_invoke_config(config: EnvironmentConfig, name: str) -> EventInvokeConfig:
+    return EventInvokeConfig(
+        f"{names.FUNCTION_IDS[name]}InvokeConfig",
+        FunctionName=Ref(names.FUNCTION_IDS[name]),
+        Qualifier="$LATEST",
+        MaximumRetryAttempts=config.functions.max_retry_attempts,
+        MaximumEventAgeInSeconds=config.functions.max_event_age_seconds,
+        DestinationConfig=DestinationConfig(
+            OnFailure=OnFailure(Destination=GetAtt(names.DLQ_IDS[name], "Arn"))
+        ),
+    )
+
+
+def s3_permission(config: EnvironmentConfig, logical_id: str, name: str, bucket: str) -> Permission:
+    return Permission(
+        logical_id,
+        Action="lambda:InvokeFunction",
+        FunctionName=GetAtt(names.FUNCTION_IDS[name], "Arn"),
+        Principal="s3.amazonaws.com",
+        SourceArn=names.bucket_arn(config, bucket),
+        SourceAccount=Sub("${AWS::AccountId}"),
+    )
+
+
+def monitor_schedule() -> list[Any]:
+    rule = Rule(
+        MONITOR_SCHEDULE,
+        Description="Publish the Distribution backlog metrics every minute",
+        ScheduleExpression="rate(1 minute)",
+        State="ENABLED",
+        Targets=[Target(Id="monitor", Arn=GetAtt(names.FUNCTION_IDS["monitor"], "Arn"))],
+    )
+    permission = Permission(
+        "MonitorInvokeFromSchedule",
+        Action="lambda:InvokeFunction",
+        FunctionName=GetAtt(names.FUNCTION_IDS["monitor"], "Arn"),
+        Principal="events.amazonaws.com",
+        SourceArn=GetAtt(MONITOR_SCHEDULE, "Arn"),
+        SourceAccount=Sub("${AWS::AccountId}"),
+    )
+    return [rule, permission]
+
+
+def add_functions(template: Template, config: EnvironmentConfig) -> None:
+    for name in names.FUNCTION_IDS:
+        template.add_resource(log_group(config, name))
+        template.add_resource(function(config, name))
+    for name in ASYNC_FUNCTIONS:
+        template.add_resource(failure_queue(name))
+        template.add_resource(event_invoke_config(config, name))
+    template.add_resource(s3_permission(config, names.LANDING_PERMISSION, "ingest", "landing"))
+    template.add_resource(s3_permission(config, names.ARCHIVE_PERMISSION, "copier", "archive"))
+    for resource in monitor_schedule():
+        template.add_resource(resource)

@@ -1,0 +1,100 @@
+"""Names and ARNs of the stack's resources, computed without references to the resources.
+
+Buckets, functions and the delivery stream get explicit names so that policies, Lambda permissions
+and environment variables can name them with ``Fn::Sub`` instead of ``Ref``/``GetAtt``: that breaks
+the cycles bucket → notification → permission → function → role → bucket, and function →
+stream → processor function.
+"""
+
+from __future__ import annotations
+
+from troposphere import Sub
+
+from templates.config import EnvironmentConfig
+
+BUCKET_KINDS = ("landing", "archive", "distribution")
+METRICS_NAMESPACE = "S3Aggregator"
+
+
+def stack_name(env_name: str) -> str:
+    return f"s3-aggregator-{env_name}"
+
+
+def artifacts_stack_name(env_name: str) -> str:
+    return f"{stack_name(env_name)}-artifacts"
+
+
+def bucket_name_expression(config: EnvironmentConfig, kind: str) -> str:
+    """``Fn::Sub`` text of a bucket name: ≤ 63 characters for any region (env ≤ 8 characters)."""
+    return f"{config.stack_name}-{kind}-${{AWS::AccountId}}-${{AWS::Region}}"
+
+
+def bucket_name(config: EnvironmentConfig, kind: str) -> Sub:
+    return Sub(bucket_name_expression(config, kind))
+
+
+def bucket_arn(config: EnvironmentConfig, kind: str, suffix: str = "") -> Sub:
+    """ARN of a bucket, or of objects in it when ``suffix`` is e.g. ``/*`` or ``/bundles/*``."""
+    return Sub(f"arn:${{AWS::Partition}}:s3:::{bucket_name_expression(config, kind)}{suffix}")
+
+
+def function_name(config: EnvironmentConfig, function: str) -> str:
+    return f"{config.stack_name}-{function}"
+
+
+def function_arn(config: EnvironmentConfig, function: str) -> Sub:
+    return Sub(
+        "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:"
+        + function_name(config, function)
+    )
+
+
+def log_group_name(config: EnvironmentConfig, function: str) -> str:
+    return f"/aws/lambda/{function_name(config, function)}"
+
+
+def delivery_stream_name(config: EnvironmentConfig) -> str:
+    return config.stack_name
+
+
+def delivery_stream_arn(config: EnvironmentConfig) -> Sub:
+    return Sub(
+        "arn:${AWS::Partition}:firehose:${AWS::Region}:${AWS::AccountId}:deliverystream/"
+        + delivery_stream_name(config)
+    )
+
+
+def firehose_log_group_name(config: EnvironmentConfig) -> str:
+    return f"/aws/kinesisfirehose/{delivery_stream_name(config)}"
+
+
+def static_prefix(prefix: str) -> str:
+    """The literal part of a Firehose prefix before its first ``!{…}`` expression."""
+    return prefix.split("!{", 1)[0]
+
+
+# Logical ids shared between the modules of the stack.
+LANDING_BUCKET = "LandingBucket"
+ARCHIVE_BUCKET = "ArchiveBucket"
+DISTRIBUTION_BUCKET = "DistributionBucket"
+DELIVERY_STREAM = "DeliveryStream"
+CONSUMER_ROLE = "ConsumerRole"
+ALARM_TOPIC = "AlarmTopic"
+FUNCTION_IDS = {
+    "ingest": "IngestFunction",
+    "transform": "TransformFunction",
+    "copier": "CopierFunction",
+    "monitor": "MonitorFunction",
+}
+ROLE_IDS = {
+    "ingest": "IngestRole",
+    "transform": "TransformRole",
+    "copier": "CopierRole",
+    "monitor": "MonitorRole",
+    "firehose": "FirehoseRole",
+}
+DLQ_IDS = {"ingest": "IngestDLQ", "copier": "CopierDLQ"}
+LANDING_PERMISSION = "IngestInvokeFromLanding"
+ARCHIVE_PERMISSION = "CopierInvokeFromArchive"
+#: the S3 request-metrics filter counting objects Firehose writes under the error prefix
+ERROR_METRICS_ID = "ErrorOutput"
