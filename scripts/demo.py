@@ -1,0 +1,256 @@
+"""`aggregator demo`: the whole pipeline on the embedded LocalStack, end to end, verified.
+
+Steps: make sure LocalStack runs (start it, or reuse one that already answers), deploy the
+``local`` environment, upload a seeded mix of files at a steady rate while a tracker watches
+Distribution, wait until every file arrived, drain Distribution with the reference consumer into a
+fresh directory, compare every file byte for byte with what was uploaded, print the report, and
+stop what the demo started. Exit status 0 only if every uploaded file was verified.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from scripts.delivery import DeliveryReport, DeliveryTracker
+from scripts.delivery.report import report_lines, summary_line
+from scripts.delivery.verify import OutputCheck, check_output
+from scripts.loadgen import MixConfig, UploadRecord, plan_mix, upload_all
+from scripts.loadgen.plan import DEFAULT_LARGE_SIZE, MIB
+
+HELP = "deploy onto the embedded LocalStack, feed it files, consume them and verify every byte"
+
+ENV_NAME = "local"
+DEFAULT_OUTPUT = Path("demo-output")
+_MARKER = ".aggregator-demo-output"
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    files: int
+    rate: float | None
+    concurrency: int
+    seed: int
+    large_size: int | None
+    output: Path
+    timeout: float
+    port: int
+    state_dir: Path
+    keep_running: bool
+    progress: bool
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> DemoOptions:
+        if args.files < 1:
+            raise ValueError(f"--files must be >= 1, got {args.files}")
+        if args.timeout <= 0:
+            raise ValueError(f"--timeout must be > 0 s, got {args.timeout}")
+        return cls(
+            files=args.files,
+            rate=args.rate or None,
+            concurrency=args.concurrency,
+            seed=args.seed,
+            large_size=args.large_mb * MIB if args.large_mb else None,
+            output=args.output,
+            timeout=args.timeout,
+            port=args.port,
+            state_dir=args.state_dir,
+            keep_running=args.keep_running,
+            progress=not args.quiet,
+        )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--files", type=int, default=200, help="files to upload (default 200)")
+    parser.add_argument("--rate", type=float, default=50.0, help="files/s (0: no limit)")
+    parser.add_argument("--concurrency", type=int, default=8, help="uploads in flight")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the file mix")
+    parser.add_argument(
+        "--large-mb",
+        type=int,
+        default=DEFAULT_LARGE_SIZE // MIB,
+        help=f"size of the one large file in MiB (default {DEFAULT_LARGE_SIZE // MIB}; 0: none)",
+    )
+    parser.add_argument(
+        "--output", type=Path, default=DEFAULT_OUTPUT, help="consumer output (recreated each run)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=180.0, help="seconds to wait for every file (180)"
+    )
+    parser.add_argument("--port", type=int, default=4566, help="LocalStack port (4566)")
+    parser.add_argument(
+        "--state-dir", type=Path, default=Path(".localstack"), help="LocalStack state folder"
+    )
+    parser.add_argument(
+        "--keep-running", action="store_true", help="leave LocalStack running afterwards"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        options = DemoOptions.from_args(args)
+        output = _fresh_output(options.output)
+    except ValueError as error:
+        print(f"demo: {error}", file=sys.stderr)
+        return 2
+    return run_demo(options, output, say=lambda line: print(f"demo: {line}", flush=True))
+
+
+def run_demo(options: DemoOptions, output: Path, say: Say) -> int:
+    started = time.monotonic()
+    with _localstack(options, say) as endpoint_url:
+        delivery, check, bundles_consumed = _pipeline(options, endpoint_url, output, say)
+    for line in report_lines(delivery, check):
+        say(line)
+    say(f"consumer output: {output} ({bundles_consumed} bundles consumed)")
+    say(f"wall time {time.monotonic() - started:.0f} s")
+    ok = delivery.complete and check.ok and len(check.verified) == delivery.uploaded
+    say(
+        summary_line(
+            delivery.uploaded,
+            len(check.verified),
+            delivery.bundles,
+            delivery.latency.p95,
+            delivery.latency.p99,
+        )
+    )
+    return 0 if ok else 1
+
+
+def _pipeline(
+    options: DemoOptions, endpoint_url: str, output: Path, say: Say
+) -> tuple[DeliveryReport, OutputCheck, int]:
+    from scripts.deploy import deploy
+    from scripts.session import EnvSession
+
+    step = time.monotonic()
+    outputs = deploy(ENV_NAME, endpoint_url=endpoint_url)
+    say(f"stack deployed in {time.monotonic() - step:.0f} s")
+    s3 = EnvSession.for_env(ENV_NAME, endpoint_url).client("s3")
+
+    tracker = DeliveryTracker(
+        s3, outputs["DistributionBucketName"], archive_bucket=outputs["ArchiveBucketName"]
+    )
+    leftovers = tracker.baseline()
+    if leftovers:
+        say(f"{leftovers} bundles of an earlier run are in Distribution (not counted)")
+    specs = plan_mix(
+        MixConfig(
+            count=options.files,
+            seed=options.seed,
+            prefix=f"demo/{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}/",
+            large_size=options.large_size,
+        )
+    )
+    step = time.monotonic()
+    with tracker:
+        records = upload_all(
+            s3,
+            outputs["LandingBucketName"],
+            specs,
+            rate=options.rate,
+            concurrency=options.concurrency,
+            progress=options.progress,
+        )
+        size = sum(r.size for r in records) / MIB
+        say(f"uploaded {len(records)} files ({size:.1f} MiB) in {time.monotonic() - step:.1f} s")
+        step = time.monotonic()
+        delivery = _wait(tracker, records, options)
+    say(f"waited {time.monotonic() - step:.1f} s for the last file to reach Distribution")
+
+    step = time.monotonic()
+    consumed = _consume(s3, outputs["DistributionBucketName"], output, say)
+    from scripts.consumer.paths import destination
+
+    check = check_output(output, records, destination)
+    say(f"consumed and compared in {time.monotonic() - step:.1f} s")
+    return delivery, check, consumed
+
+
+def _wait(
+    tracker: DeliveryTracker, records: list[UploadRecord], options: DemoOptions
+) -> DeliveryReport:
+    from tqdm import tqdm
+
+    with tqdm(
+        total=len(records), unit="file", desc="delivered", disable=not options.progress
+    ) as bar:
+
+        def progress(found: int, _total: int) -> None:
+            bar.update(found - bar.n)
+
+        return tracker.wait_for(records, options.timeout, progress=progress)
+
+
+def _consume(s3: object, bucket: str, output: Path, say: Say) -> int:
+    from scripts.consumer.drain import drain, state_dir
+    from scripts.consumer.ledger import Ledger
+
+    with Ledger(state_dir(output) / "ledger.db") as ledger:
+        summary = drain(s3, bucket, output, ledger)
+    for problem in (*summary.rejected, *summary.failed):
+        say(f"PROBLEM: consumer could not deliver {problem.key}: {problem.reason}")
+    return summary.bundles_delivered
+
+
+@contextmanager
+def _localstack(options: DemoOptions, say: Say) -> Iterator[str]:
+    from scripts import local
+
+    running = local.status(options.state_dir)
+    if running is not None:
+        say(f"reusing the embedded LocalStack already running at {running.url} (left running)")
+        yield running.url
+        return
+    url = f"http://127.0.0.1:{options.port}"
+    if _answers(url):
+        say(f"reusing the LocalStack already answering at {url} (not ours, left running)")
+        yield url
+        return
+    step = time.monotonic()
+    endpoint = local.start(port=options.port, state_dir=options.state_dir)
+    say(f"started the embedded LocalStack at {endpoint.url} in {time.monotonic() - step:.0f} s")
+    try:
+        yield endpoint.url
+    finally:
+        if options.keep_running:
+            say(f"LocalStack left running at {endpoint.url} (stop it with `make local-down`)")
+        else:
+            local.stop(options.state_dir)
+            say("stopped the embedded LocalStack")
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_localstack/health", timeout=2) as response:  # noqa: S310 - loopback URL
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _fresh_output(path: Path) -> Path:
+    """An empty output directory: recreated if an earlier demo made it, refused if foreign."""
+    path = path.absolute()
+    if path.exists():
+        if (path / _MARKER).exists():
+            shutil.rmtree(path)
+        elif not path.is_dir() or any(path.iterdir()):
+            raise ValueError(
+                f"output {path} exists and was not made by the demo; "
+                "remove it or choose another --output"
+            )
+    path.mkdir(parents=True, exist_ok=True)
+    (path / _MARKER).touch()
+    return path
