@@ -1,0 +1,1 @@
+"""Faithful Firehose: buffering, Lambda processor contract, limits, GZIP and key naming."""

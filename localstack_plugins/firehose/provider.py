@@ -1,0 +1,218 @@
+"""Faithful Firehose: LocalStack's provider with AWS's buffering, processor contract and limits.
+
+Selected with ``PROVIDER_OVERRIDE_FIREHOSE=faithful``. DirectPut streams with an (Extended)S3
+destination are delivered by :class:`~localstack_plugins.firehose.stream.StreamWorker`; every
+other stream type keeps LocalStack's behaviour. Buffer state is readable for tests at
+``GET /_aggregator/firehose/<stream name>``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from typing import Any
+
+from botocore.config import Config
+from localstack.aws.api import CommonServiceException, RequestContext
+from localstack.aws.api.firehose import (
+    InvalidArgumentException,
+    PutRecordBatchOutput,
+    PutRecordBatchResponseEntry,
+    PutRecordOutput,
+)
+from localstack.aws.connect import connect_to
+from localstack.http import Request, Response, route
+from localstack.services.edge import ROUTER
+from localstack.services.firehose.provider import FirehoseProvider, next_sequence_number
+from localstack.utils.aws.arns import extract_account_id_from_arn, extract_region_from_arn
+from localstack.utils.aws.client_types import ServicePrincipal
+
+from localstack_plugins.firehose import limits, naming
+from localstack_plugins.firehose.config import StreamConfig, s3_destination, stream_config
+from localstack_plugins.firehose.processor import BufferedRecord
+from localstack_plugins.firehose.stream import StreamWorker
+
+STATE_ROUTE = "/_aggregator/firehose/<stream_name>"
+PROCESSOR_READ_TIMEOUT_SECONDS = 330
+RETRY_DELAY_SECONDS = float(os.environ.get("FIREHOSE_PROCESSOR_RETRY_DELAY_SECONDS", "0.5"))
+QUOTA_BYTES_PER_SECOND = float(
+    os.environ.get("FIREHOSE_DIRECT_PUT_BYTES_PER_SECOND", str(limits.MAX_BATCH_BYTES))
+)
+
+
+class _LocalStackSinks:
+    """Processor invocations and S3 writes through LocalStack's own internal clients."""
+
+    def invoke(self, lambda_arn: str, payload: bytes) -> tuple[bytes, bool]:
+        client = connect_to(
+            aws_access_key_id=extract_account_id_from_arn(lambda_arn),
+            region_name=extract_region_from_arn(lambda_arn),
+            config=Config(read_timeout=PROCESSOR_READ_TIMEOUT_SECONDS, retries={"max_attempts": 0}),
+        ).lambda_
+        response = client.invoke(FunctionName=lambda_arn, Payload=payload)
+        return response["Payload"].read(), bool(response.get("FunctionError"))
+
+    def put_object(self, config: StreamConfig, key: str, body: bytes) -> None:
+        region = extract_region_from_arn(config.arn)
+        if config.role_arn:
+            factory = connect_to.with_assumed_role(
+                role_arn=config.role_arn,
+                service_principal=ServicePrincipal("firehose"),
+                region_name=region,
+            )
+        else:
+            factory = connect_to(
+                aws_access_key_id=extract_account_id_from_arn(config.arn), region_name=region
+            )
+        s3: Any = factory.s3
+        s3 = s3.request_metadata(source_arn=config.arn, service_principal=ServicePrincipal.firehose)
+        s3.put_object(Bucket=config.bucket, Key=key, Body=body)
+
+
+class _StateRoutes:
+    def __init__(self, provider: FaithfulFirehoseProvider) -> None:
+        self._provider = provider
+
+    @route(STATE_ROUTE, methods=["GET"])
+    def stream_state(self, request: Request, stream_name: str) -> Response:
+        states = self._provider.stream_states(stream_name)
+        return Response(json.dumps({"streams": states}), mimetype="application/json")
+
+
+class FaithfulFirehoseProvider(FirehoseProvider):
+    def __init__(self) -> None:
+        super().__init__()
+        self._workers: dict[str, StreamWorker] = {}
+        self._quotas: dict[str, limits.ThroughputQuota] = {}
+        self._workers_lock = threading.Lock()
+        self._sinks = _LocalStackSinks()
+        ROUTER.add(_StateRoutes(self))
+
+    # --- stream lifecycle ------------------------------------------------------------------
+    def create_delivery_stream(self, context: RequestContext, *args: Any, **kwargs: Any) -> Any:
+        destination = kwargs.get("extended_s3_destination_configuration") or kwargs.get(
+            "s3_destination_configuration"
+        )
+        if destination:
+            try:
+                naming.validate_prefixes(
+                    destination.get("Prefix") or "", destination.get("ErrorOutputPrefix") or ""
+                )
+            except naming.PrefixError as error:
+                raise InvalidArgumentException(str(error)) from error
+        return super().create_delivery_stream(context, *args, **kwargs)
+
+    def delete_delivery_stream(self, context: RequestContext, *args: Any, **kwargs: Any) -> Any:
+        result = super().delete_delivery_stream(context, *args, **kwargs)
+        with self._workers_lock:
+            for arn in [a for a in self._workers if a.startswith(self._arn_prefix(context))]:
+                if self._config(arn) is None:
+                    self._workers.pop(arn).stop()
+                    self._quotas.pop(arn, None)
+        return result
+
+    @staticmethod
+    def _arn_prefix(context: RequestContext) -> str:
+        return f"arn:aws:firehose:{context.region}:{context.account_id}:deliverystream/"
+
+    def _config(self, arn: str) -> StreamConfig | None:
+        _, _, _, region, account, resource = arn.split(":", 5)
+        name = resource.split("/", 1)[1]
+        stream = self.get_store(account, region).delivery_streams.get(name)
+        return stream_config(stream) if stream else None
+
+    def _worker(self, context: RequestContext, stream_name: str) -> tuple[StreamWorker, str] | None:
+        """The worker of a DirectPut stream with an S3 destination (None: LocalStack's path)."""
+        stream = self.get_store(context.account_id, context.region).delivery_streams.get(
+            stream_name
+        )
+        if not stream or stream.get("DeliveryStreamType") not in (None, "DirectPut"):
+            return None
+        if not any(s3_destination(d) for d in stream.get("Destinations") or []):
+            return None
+        arn = str(stream["DeliveryStreamARN"])
+        with self._workers_lock:
+            worker = self._workers.get(arn)
+            if worker is None:
+                worker = StreamWorker(
+                    context.region, lambda: self._config(arn), self._sinks, RETRY_DELAY_SECONDS
+                )
+                self._workers[arn] = worker
+                self._quotas[arn] = limits.ThroughputQuota(QUOTA_BYTES_PER_SECOND)
+        return worker, arn
+
+    # --- DirectPut -----------------------------------------------------------------------------
+    @staticmethod
+    def _raise(violation: limits.LimitViolation) -> None:
+        if violation.code == "InvalidArgumentException":
+            raise InvalidArgumentException(violation.message)
+        raise CommonServiceException(violation.code, violation.message)
+
+    def _accept(
+        self, context: RequestContext, stream_name: str, payloads: list[bytes]
+    ) -> list[PutRecordBatchResponseEntry] | None:
+        found = self._worker(context, stream_name)
+        if found is None:
+            return None
+        worker, arn = found
+        config = self._config(arn)
+        has_processor = config is not None and config.processor is not None
+        quota = self._quotas[arn]
+        entries: list[PutRecordBatchResponseEntry] = []
+        accepted: list[BufferedRecord] = []
+        now_ms = int(time.time() * 1000)
+        for data in payloads:
+            if not quota.admit(len(data)):
+                entries.append(
+                    PutRecordBatchResponseEntry(
+                        ErrorCode="ServiceUnavailableException", ErrorMessage="Slow down."
+                    )
+                )
+                continue
+            record_id = str(next_sequence_number())
+            accepted.append(BufferedRecord(record_id, now_ms, data))
+            entries.append(PutRecordBatchResponseEntry(RecordId=record_id))
+        worker.add(accepted, has_processor)
+        return entries
+
+    def put_record(
+        self, context: RequestContext, delivery_stream_name: str, record: Any, **kwargs: Any
+    ) -> PutRecordOutput:
+        data = bytes(record.get("Data") or b"")
+        violation = limits.check_record(len(data))
+        if violation:
+            self._raise(violation)
+        entries = self._accept(context, delivery_stream_name, [data])
+        if entries is None:
+            return super().put_record(context, delivery_stream_name, record, **kwargs)
+        entry = entries[0]
+        if "ErrorCode" in entry:
+            raise CommonServiceException(
+                str(entry["ErrorCode"]), str(entry["ErrorMessage"]), status_code=503
+            )
+        return PutRecordOutput(RecordId=str(entry.get("RecordId")), Encrypted=False)
+
+    def put_record_batch(
+        self, context: RequestContext, delivery_stream_name: str, records: Any, **kwargs: Any
+    ) -> PutRecordBatchOutput:
+        payloads = [bytes(r.get("Data") or b"") for r in records]
+        violation = limits.check_batch([len(p) for p in payloads])
+        if violation:
+            self._raise(violation)
+        entries = self._accept(context, delivery_stream_name, payloads)
+        if entries is None:
+            return super().put_record_batch(context, delivery_stream_name, records, **kwargs)
+        failed = sum(1 for e in entries if "ErrorCode" in e)
+        return PutRecordBatchOutput(
+            FailedPutCount=failed, Encrypted=False, RequestResponses=entries
+        )
+
+    # --- test visibility -----------------------------------------------------------------------
+    def stream_states(self, stream_name: str) -> list[dict[str, Any]]:
+        with self._workers_lock:
+            matching = [
+                (arn, w) for arn, w in self._workers.items() if arn.endswith(f"/{stream_name}")
+            ]
+        return [{"arn": arn, **worker.state()} for arn, worker in matching]

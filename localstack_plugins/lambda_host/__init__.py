@@ -1,0 +1,1 @@
+"""Host Lambda executor: Python functions as isolated host processes (no Docker)."""

@@ -1,0 +1,313 @@
+"""LocalStack runtime executor that runs Python functions as host processes (no Docker).
+
+One execution environment = one worker process (:mod:`.worker`) started with the interpreter of
+the function's runtime, isolated so that only the function package is importable. The executor
+enforces what the Lambda service enforces outside the function: the timeout (the worker is
+killed and the invocation fails with ``Sandbox.Timedout``), the memory size (resident memory is
+watched; over the limit the worker is killed with ``Runtime.OutOfMemory``), the 6 MB response
+limit (``Function.ResponseSizeTooLarge``) and a dead runtime (``Runtime.ExitError``). A killed
+environment is started again on the next invocation, as Lambda does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import UTC, datetime
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+import requests
+from localstack import config
+from localstack.http import Response
+from localstack.services.lambda_.invocation.executor_endpoint import (
+    ExecutorEndpoint,
+    StatusErrorException,
+)
+from localstack.services.lambda_.invocation.lambda_models import FunctionVersion, InvocationResult
+from localstack.services.lambda_.invocation.runtime_executor import RuntimeExecutor
+from werkzeug import Request
+
+from localstack_plugins.lambda_host.interpreters import interpreter_for
+
+LOG = logging.getLogger(__name__)
+
+#: Lambda's synchronous response limit as the service reports it.
+MAX_RESPONSE_BYTES = 6_291_556
+WORKER_SCRIPT = Path(__file__).with_name("worker.py")
+MEMORY_POLL_SECONDS = 0.05
+STARTUP_DEADLINE_SECONDS = float(config.LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT)
+#: PATH of the Lambda Python runtimes, minus /var/lang/bin (the interpreter is given by path).
+LAMBDA_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def _error_payload(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
+
+
+def _resident_mb(pid: int) -> float:
+    try:
+        with Path(f"/proc/{pid}/status").open(encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        return 0.0
+    return 0.0
+
+
+class _HostEndpoint(ExecutorEndpoint):
+    """LocalStack's callback endpoint, with logs read from the environment's log file."""
+
+    def __init__(self, executor: HostRuntimeExecutor) -> None:
+        super().__init__(executor.id, container_address="127.0.0.1", container_port=None)
+        self._executor = executor
+
+    def _finish(self, req_id: str, payload: bytes, is_error: bool) -> Response:
+        future = self.invocation_future
+        if future is None or future.done():
+            return Response(status=HTTPStatus.GONE)
+        if not is_error and len(payload) > MAX_RESPONSE_BYTES:
+            payload = _error_payload(
+                "Function.ResponseSizeTooLarge",
+                "Response payload size exceeded maximum allowed payload size "
+                f"({MAX_RESPONSE_BYTES} bytes).",
+            )
+            is_error = True
+        logs = self._executor.invocation_logs()
+        future.set_result(InvocationResult(req_id, payload, is_error=is_error, logs=logs))
+        return Response(status=HTTPStatus.ACCEPTED)
+
+    def invocation_response(self, request: Request, req_id: str) -> Response:
+        return self._finish(req_id, request.get_data(), is_error=False)
+
+    def invocation_error(self, request: Request, req_id: str) -> Response:
+        return self._finish(req_id, request.get_data(), is_error=True)
+
+    def status_error(self, request: Request, executor_id: str) -> Response:
+        future = self.startup_future
+        if future is None or future.done():
+            return Response(status=HTTPStatus.BAD_REQUEST)
+        future.set_exception(StatusErrorException("Init error", payload=request.get_data()))
+        return Response(status=HTTPStatus.ACCEPTED)
+
+
+class HostRuntimeExecutor(RuntimeExecutor):
+    """Runs one Lambda execution environment as a host process."""
+
+    def __init__(self, id: str, function_version: FunctionVersion) -> None:
+        super().__init__(id=id, function_version=function_version)
+        self._endpoint = _HostEndpoint(self)
+        self._dir = Path(tempfile.gettempdir()) / "lambda-host" / id
+        self._log_path = self._dir / "runtime.log"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._env: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._log_offset = 0
+        self._request_id = ""
+        self._kill_reasons: dict[int, str] = {}
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self, env_vars: dict[str, str]) -> None:
+        self._env = {key: str(value) for key, value in env_vars.items()}
+        self._endpoint.start()
+        self._spawn()
+        self._endpoint.wait_for_startup()  # type: ignore[no-untyped-call]
+
+    def stop(self) -> None:
+        self._kill("stopped")
+        try:
+            self._endpoint.shutdown()
+        except KeyError:  # already unregistered
+            LOG.debug("endpoint of %s already shut down", self.id)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def _spawn(self) -> None:
+        config_ = self.function_version.config
+        if config_.code is None:
+            raise ValueError(f"{self.function_version.qualified_arn} has no zip code package")
+        code_dir = config_.code.get_unzipped_code_location()
+        tmp_dir = self._dir / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        listener = socket.create_server(("127.0.0.1", 0))
+        self._endpoint.container_port = listener.getsockname()[1]
+        env = {
+            **self._env,
+            "PATH": LAMBDA_PATH,
+            "LANG": "en_US.UTF-8",
+            "TMPDIR": str(tmp_dir),
+            "LAMBDA_TASK_ROOT": str(code_dir),
+            "LAMBDA_RUNTIME_DIR": str(WORKER_SCRIPT.parent),
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{config_.runtime}",
+            "LOCALSTACK_WORKER_FD": str(listener.fileno()),
+        }
+        with self._log_path.open("ab") as log:
+            self._process = subprocess.Popen(  # noqa: S603 - argv built from resolved paths
+                [interpreter_for(config_.runtime), "-I", "-S", "-u", str(WORKER_SCRIPT)],
+                env=env,
+                cwd=code_dir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=(listener.fileno(),),
+            )
+        listener.close()
+        process = self._process
+        threading.Thread(target=self._watch, args=(process,), daemon=True).start()
+
+    def _watch(self, process: subprocess.Popen[bytes]) -> None:
+        """Enforce the memory size; turn an unexpected exit into the pending call's error."""
+        limit_mb = float(self.function_version.config.memory_size)
+        while process.poll() is None:
+            if _resident_mb(process.pid) > limit_mb:
+                self._kill("oom")
+                break
+            time.sleep(MEMORY_POLL_SECONDS)
+        code = process.wait()
+        reason = self._kill_reasons.pop(process.pid, "") or (
+            f"signal: {signal.Signals(-code).name.lower()[3:]}"
+            if code < 0
+            else f"exit status {code}"
+        )
+        if reason in ("stopped", "timeout"):
+            return
+        startup = self._endpoint.startup_future
+        if startup is not None and not startup.done():
+            startup.set_exception(
+                StatusErrorException(
+                    "runtime exited during init",
+                    payload=_error_payload(
+                        "Runtime.ExitError",
+                        f"RequestId:  Error: Runtime exited with error: {reason}",
+                    ),
+                )
+            )
+            return
+        invocation = self._endpoint.invocation_future
+        if invocation is None or invocation.done():
+            return
+        if reason == "oom":
+            error_type, detail = "Runtime.OutOfMemory", "Runtime exited with error: signal: killed"
+        else:
+            error_type, detail = "Runtime.ExitError", f"Runtime exited with error: {reason}"
+        self._append_log(f"RequestId: {self._request_id} Error: {detail}\n")
+        invocation.set_result(
+            InvocationResult(
+                self._request_id,
+                _error_payload(error_type, f"RequestId: {self._request_id} Error: {detail}"),
+                is_error=True,
+                logs=self.invocation_logs(),
+            )
+        )
+
+    def _kill(self, reason: str) -> None:
+        process = self._process
+        if process is not None and process.poll() is None:
+            self._kill_reasons[process.pid] = reason
+            process.kill()
+            process.wait()
+
+    def _ensure_running(self) -> None:
+        """Start the environment again after a timeout or crash, as Lambda does."""
+        if self._process is not None and self._process.poll() is None:
+            return
+        self._endpoint.startup_future = Future()
+        self._spawn()
+        self._endpoint.startup_future.result(timeout=STARTUP_DEADLINE_SECONDS)
+
+    # --- invocation ------------------------------------------------------------------------
+    def invocation_logs(self) -> str:
+        try:
+            with self._log_path.open("rb") as log:
+                log.seek(self._log_offset)
+                return log.read().decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def _append_log(self, text: str) -> None:
+        with self._log_path.open("a", encoding="utf-8") as log:
+            log.write(text)
+
+    def invoke(self, payload: dict[str, Any]) -> InvocationResult:
+        request_id = str(payload["invoke-id"])
+        with self._lock:
+            try:
+                self._ensure_running()
+            except StatusErrorException as error:
+                return InvocationResult(request_id, error.payload, is_error=True, logs="")
+            self._request_id = request_id
+            self._log_offset = self._log_path.stat().st_size
+            future: Future[InvocationResult] = Future()
+            self._endpoint.invocation_future = future
+            url = f"http://127.0.0.1:{self._endpoint.container_port}/invoke"
+            requests.post(url, json=payload, proxies={"http": "", "https": ""}, timeout=30)
+            timeout = float(self.function_version.config.timeout)
+            try:
+                return future.result(timeout=timeout)
+            except FutureTimeout:
+                return self._timed_out(request_id, timeout)
+
+    def _timed_out(self, request_id: str, timeout: float) -> InvocationResult:
+        self._endpoint.invocation_future = None
+        self._kill("timeout")
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        memory = self.function_version.config.memory_size
+        self._append_log(
+            f"{stamp} {request_id} Task timed out after {timeout:.2f} seconds\n\n"
+            f"END RequestId: {request_id}\n"
+            f"REPORT RequestId: {request_id}\tDuration: {timeout * 1000:.2f} ms\t"
+            f"Billed Duration: {int(timeout * 1000)} ms\tMemory Size: {memory} MB\t"
+            "Status: timeout\n"
+        )
+        return InvocationResult(
+            request_id,
+            _error_payload(
+                "Sandbox.Timedout",
+                f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
+            ),
+            is_error=True,
+            logs=self.invocation_logs(),
+        )
+
+    # --- addressing --------------------------------------------------------------------------
+    def get_address(self) -> str:
+        return "127.0.0.1"
+
+    def get_endpoint_from_executor(self) -> str:
+        return "127.0.0.1"
+
+    def get_runtime_endpoint(self) -> str:
+        port = config.GATEWAY_LISTEN[0].port
+        prefix = self._endpoint.get_endpoint_prefix()  # type: ignore[no-untyped-call]
+        return f"http://127.0.0.1:{port}{prefix}"
+
+    def get_logs(self) -> str:
+        try:
+            return self._log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    # --- versions ----------------------------------------------------------------------------
+    @classmethod
+    def prepare_version(cls, function_version: FunctionVersion) -> None:
+        interpreter_for(function_version.config.runtime)
+        if function_version.config.code:
+            function_version.config.code.prepare_for_execution()
+
+    @classmethod
+    def cleanup_version(cls, function_version: FunctionVersion) -> None:
+        """Nothing to undo: LocalStack removes the unzipped code itself."""
+
+    @classmethod
+    def validate_environment(cls) -> bool:
+        return True

@@ -1,0 +1,279 @@
+"""``aggregator local up|down|status``: the embedded LocalStack (host mode, no Docker).
+
+Reusable API for tests and other commands::
+
+    endpoint = start(port=4566, state_dir=Path(".localstack"))   # idempotent
+    status(state_dir)  # -> Endpoint | None
+    stop(state_dir)    # -> True if something was stopped
+
+LocalStack runs in a background process of its own session (process group) started with
+``python -m localstack_plugins.launch``; its PID, port and log live in the state folder. Stopping
+sends SIGTERM to the whole group, then SIGKILL after a deadline, so no Lambda worker survives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+HELP = "start, stop or inspect the embedded LocalStack (127.0.0.1 only, state in .localstack/)"
+
+DEFAULT_PORT = 4566
+DEFAULT_STATE_DIR = Path(".localstack")
+PID_FILE = "localstack.json"
+LOG_FILE = "localstack.log"
+LAUNCH_MODULE = "localstack_plugins.launch"
+START_DEADLINE_SECONDS = 90.0
+STOP_DEADLINE_SECONDS = 15.0
+POLL_SECONDS = 0.1
+
+#: Environment of the LocalStack process (see docs/localstack.md for each variable).
+FIXED_ENVIRONMENT = {
+    "DNS_ADDRESS": "0",
+    "DISABLE_EVENTS": "1",
+    "OVERRIDE_IN_DOCKER": "0",
+    "SKIP_SSL_CERT_DOWNLOAD": "1",
+    "PERSISTENCE": "0",
+    "LAMBDA_RUNTIME_EXECUTOR": "host",
+    "PROVIDER_OVERRIDE_FIREHOSE": "faithful",
+}
+
+
+class LocalStackError(RuntimeError):
+    """Starting or stopping the embedded LocalStack failed; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    url: str
+    port: int
+    pid: int
+    state_dir: Path
+    log_file: Path
+
+
+def _pid_file(state_dir: Path) -> Path:
+    return state_dir / PID_FILE
+
+
+def _is_ours(pid: int) -> bool:
+    """True if ``pid`` is a live (not zombie) LocalStack launched by this module."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False  # our child and it just exited
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return LAUNCH_MODULE.encode() in cmdline and state != "Z"
+
+
+def _healthy(port: int, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/_localstack/health", timeout=timeout
+        ) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _read_record(state_dir: Path) -> dict[str, int] | None:
+    try:
+        record = json.loads(_pid_file(state_dir).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or not {"pid", "port"} <= record.keys():
+        return None
+    return {"pid": int(record["pid"]), "port": int(record["port"])}
+
+
+def _endpoint(state_dir: Path, pid: int, port: int) -> Endpoint:
+    return Endpoint(f"http://127.0.0.1:{port}", port, pid, state_dir, state_dir / LOG_FILE)
+
+
+def status(state_dir: Path = DEFAULT_STATE_DIR) -> Endpoint | None:
+    """The running instance of ``state_dir`` if it is alive and healthy, else None."""
+    state_dir = state_dir.resolve()
+    record = _read_record(state_dir)
+    if record is None or not _is_ours(record["pid"]) or not _healthy(record["port"]):
+        return None
+    return _endpoint(state_dir, record["pid"], record["port"])
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _environment(port: int, state_dir: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    for folder in ("filesystem", "tmp", "cache"):
+        (state_dir / folder).mkdir(parents=True, exist_ok=True)
+    env.update(FIXED_ENVIRONMENT)
+    env.update(
+        {
+            "GATEWAY_LISTEN": f"127.0.0.1:{port}",
+            "LOCALSTACK_HOST": f"127.0.0.1:{port}",
+            "FILESYSTEM_ROOT": str(state_dir / "filesystem"),
+            "TMPDIR": str(state_dir / "tmp"),
+            "XDG_CACHE_HOME": str(state_dir / "cache"),
+        }
+    )
+    return env
+
+
+def _log_tail(log_file: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(log_file.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def start(
+    port: int = DEFAULT_PORT,
+    state_dir: Path = DEFAULT_STATE_DIR,
+    deadline_seconds: float = START_DEADLINE_SECONDS,
+) -> Endpoint:
+    """Start LocalStack on 127.0.0.1:``port`` with its state in ``state_dir``; wait for health.
+
+    Harmless when the instance of ``state_dir`` already runs on ``port``.
+    """
+    state_dir = state_dir.resolve()
+    running = status(state_dir)
+    if running is not None:
+        if running.port != port:
+            raise LocalStackError(
+                f"LocalStack of {state_dir} already runs on port {running.port}; "
+                "run `aggregator local down` first to move it."
+            )
+        return running
+    stop(state_dir)  # a stale or unhealthy instance of this state folder
+    if not _port_free(port):
+        raise LocalStackError(
+            f"Port {port} on 127.0.0.1 is in use by another program (not the LocalStack of "
+            f"{state_dir}). Stop it, or choose another port with --port."
+        )
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log_file = state_dir / LOG_FILE
+    with log_file.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", LAUNCH_MODULE],
+            env=_environment(port, state_dir),
+            cwd=state_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    _pid_file(state_dir).write_text(json.dumps({"pid": process.pid, "port": port}))
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            _pid_file(state_dir).unlink(missing_ok=True)
+            raise LocalStackError(
+                f"LocalStack exited with code {process.returncode} while starting. "
+                f"Last lines of {log_file}:\n{_log_tail(log_file)}"
+            )
+        if _healthy(port, timeout=1.0):
+            return _endpoint(state_dir, process.pid, port)
+        time.sleep(POLL_SECONDS)
+    stop(state_dir)
+    raise LocalStackError(
+        f"LocalStack did not become healthy within {deadline_seconds:.0f} s. "
+        f"Last lines of {log_file}:\n{_log_tail(log_file)}"
+    )
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+def stop(
+    state_dir: Path = DEFAULT_STATE_DIR, deadline_seconds: float = STOP_DEADLINE_SECONDS
+) -> bool:
+    """Stop the instance of ``state_dir`` and every process of its group. True if one ran."""
+    state_dir = state_dir.resolve()
+    record = _read_record(state_dir)
+    if record is None:
+        return False
+    pid = record["pid"]
+    was_running = _is_ours(pid)
+    if was_running:
+        _signal_group(pid, signal.SIGTERM)  # the launcher leads its own session: pgid == pid
+        deadline = time.monotonic() + deadline_seconds
+        while time.monotonic() < deadline and _is_ours(pid):
+            time.sleep(POLL_SECONDS)
+        _signal_group(pid, signal.SIGKILL)
+        deadline = time.monotonic() + deadline_seconds
+        while time.monotonic() < deadline and (_is_ours(pid) or _group_alive(pid)):
+            time.sleep(POLL_SECONDS)
+    _pid_file(state_dir).unlink(missing_ok=True)
+    return was_running
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("up", "down", "status"))
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="gateway port (up)")
+    parser.add_argument(
+        "--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="state folder (git-ignored)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    state_dir: Path = args.state_dir
+    if args.action == "up":
+        started = time.monotonic()
+        try:
+            endpoint = start(port=args.port, state_dir=state_dir)
+        except LocalStackError as error:
+            print(f"local up: {error}", file=sys.stderr)
+            return 1
+        took = time.monotonic() - started
+        print(f"local up: LocalStack ready at {endpoint.url} (pid {endpoint.pid}, {took:.1f} s)")
+        print(f"local up: logs in {endpoint.log_file}")
+        return 0
+    if args.action == "down":
+        stopped = stop(state_dir)
+        print("local down: stopped" if stopped else "local down: was not running")
+        return 0
+    current = status(state_dir)
+    if current is None:
+        print(f"local status: not running (state in {state_dir.resolve()})")
+        return 3
+    print(f"local status: running at {current.url} (pid {current.pid}), logs in {current.log_file}")
+    return 0
