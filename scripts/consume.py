@@ -39,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="verify previously rejected bundles again (e.g. after they were re-staged)",
     )
+    parser.add_argument(
+        "--batch-files",
+        type=int,
+        default=DrainOptions().batch_files,
+        help="files made durable and recorded together (default %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON summary per pass on stdout")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
@@ -47,8 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.interval <= 0:
-        print("consume: --interval must be positive", file=sys.stderr)
+    if args.interval <= 0 or args.batch_files <= 0:
+        print("consume: --interval and --batch-files must be positive", file=sys.stderr)
         return EXIT_CONFIG
     _configure_logging(args.log_level)
     try:
@@ -74,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                     bucket,
                     output,
                     ledger,
-                    DrainOptions(prefix=args.prefix),
+                    DrainOptions(prefix=args.prefix, batch_files=args.batch_files),
                     progress=progress,
                     should_stop=stop.is_set,
                 )

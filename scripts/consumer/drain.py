@@ -114,11 +114,16 @@ def state_dir(output_dir: Path) -> Path:
     return output_dir / STATE_DIR_NAME
 
 
-def list_bundles(client: Any, bucket: str, prefix: str = "") -> list[ListedBundle]:
+def list_bundles(
+    client: Any, bucket: str, prefix: str = "", page_size: int = 1000
+) -> list[ListedBundle]:
     """Every object in Distribution under ``prefix``, oldest first (then by key)."""
     bundles: list[ListedBundle] = []
     paginator = client.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+    pages = paginator.paginate(
+        Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}
+    )
+    for page in pages:
         for item in page.get("Contents", []):
             key = str(item["Key"])
             if key.endswith("/"):
@@ -131,8 +136,12 @@ def list_bundles(client: Any, bucket: str, prefix: str = "") -> list[ListedBundl
                     last_modified=item["LastModified"].timestamp(),
                 )
             )
-    bundles.sort(key=lambda b: (b.last_modified, b.key))
-    return bundles
+    return oldest_first(bundles)
+
+
+def oldest_first(bundles: list[ListedBundle]) -> list[ListedBundle]:
+    """Oldest ``LastModified`` first; keys (which embed the timestamp) break ties."""
+    return sorted(bundles, key=lambda b: (b.last_modified, b.key))
 
 
 def drain(

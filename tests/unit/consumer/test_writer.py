@@ -52,7 +52,6 @@ def test_leftover_temporary_files_are_discarded(tmp_path: Path) -> None:
 def test_a_write_error_surfaces_at_flush(tmp_path: Path) -> None:
     blocker = tmp_path / "out"
     blocker.write_bytes(b"not a directory")
-    with DurableWriter(tmp_path / "staging") as writer:
-        with pytest.raises(OSError):
-            writer.submit(blocker / "file", b"data")
-            writer.flush()
+    with DurableWriter(tmp_path / "staging") as writer, pytest.raises(OSError):
+        writer.submit(blocker / "file", b"data")
+        writer.flush()
