@@ -1,0 +1,68 @@
+"""AWS clients with explicit retry and timeout configuration, shared within one process.
+
+Every function creates its clients here so retries, timeouts and connection pools are set in one
+place. Clients are cached per configuration: boto3 clients are thread-safe, so one client serves a
+whole fetch pool (give it ``max_pool_connections`` at least the pool size). Tests that switch
+mocked accounts call :func:`reset_clients`.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_firehose import FirehoseClient
+    from mypy_boto3_s3 import S3Client
+
+#: Connect timeout (s): S3 and Firehose answer in milliseconds; a stuck connect is retried.
+CONNECT_TIMEOUT = 5
+#: Read timeout (s) per socket read (not per request); large streams keep reading chunks.
+READ_TIMEOUT = 30
+
+
+def client_config(*, max_attempts: int = 3, max_pool_connections: int = 10) -> Config:
+    """The botocore configuration every client uses (``standard`` retry mode).
+
+    ``max_attempts`` counts every attempt, the first included (botocore's ``total_max_attempts``).
+    """
+    return Config(
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+        max_pool_connections=max_pool_connections,
+        tcp_keepalive=True,
+    )
+
+
+@functools.cache
+def client(service_name: str, *, max_attempts: int = 3, max_pool_connections: int = 10) -> Any:
+    """A cached boto3 client for ``service_name``.
+
+    ``max_attempts=1`` turns botocore's own retries off, for callers that retry themselves within
+    a deadline (the transform's fetches, the Firehose partial-failure loop).
+    """
+    config = client_config(max_attempts=max_attempts, max_pool_connections=max_pool_connections)
+    return boto3.client(service_name, config=config)  # type: ignore[call-overload]
+
+
+def s3(*, max_attempts: int = 3, max_pool_connections: int = 10) -> S3Client:
+    """The S3 client (typed)."""
+    result: S3Client = client(
+        "s3", max_attempts=max_attempts, max_pool_connections=max_pool_connections
+    )
+    return result
+
+
+def firehose(*, max_attempts: int = 3) -> FirehoseClient:
+    """The Firehose client (typed)."""
+    result: FirehoseClient = client("firehose", max_attempts=max_attempts)
+    return result
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests switching between mocked environments)."""
+    client.cache_clear()

@@ -1,0 +1,56 @@
+"""Pure parsing of S3 event notifications into object references."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools.utilities.data_classes import S3Event
+
+from pipeline.references import ObjectReference
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """An event record that produced no reference, and why (logged, never raised)."""
+
+    event_name: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEvent:
+    references: tuple[ObjectReference, ...]
+    ignored: tuple[Ignored, ...]
+
+
+def decode_key(raw_key: str) -> str:
+    """Undo the S3 event's key encoding: ``+`` is a space, ``%xx`` are UTF-8 bytes."""
+    return unquote_plus(raw_key, encoding="utf-8", errors="strict")
+
+
+def parse_event(event: dict[str, Any]) -> ParsedEvent:
+    """References for every ``ObjectCreated`` record; everything else is ignored with a reason."""
+    if event.get("Event") == "s3:TestEvent":
+        return ParsedEvent((), (Ignored("s3:TestEvent", "S3 configuration test event"),))
+    references: list[ObjectReference] = []
+    ignored: list[Ignored] = []
+    for record in S3Event(event).records:
+        name = str(record.get("eventName", ""))
+        if not name.startswith("ObjectCreated:"):
+            ignored.append(Ignored(name, "not an ObjectCreated event"))
+            continue
+        s3_object = record.s3.get_object
+        references.append(
+            ObjectReference(
+                bucket=record.s3.bucket.name,
+                key=decode_key(s3_object.key),
+                version_id=s3_object.version_id,
+                size=int(s3_object.get("size") or 0),
+                etag=s3_object.etag,
+                sequencer=str(s3_object.get("sequencer", "")),
+                event_time=record.event_time,
+            )
+        )
+    return ParsedEvent(tuple(references), tuple(ignored))

@@ -1,0 +1,120 @@
+"""A write-only file object that uploads to S3 in parts (bounded memory).
+
+Small outputs (never reaching one part) are written with a single PutObject; larger ones with a
+multipart upload that is aborted if anything fails. Either way the copier is notified
+(``ObjectCreated:Put`` or ``ObjectCreated:CompleteMultipartUpload``).
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+
+#: S3's minimum part size is 5 MiB (except the last part).
+MIN_PART_SIZE = 5 * 1024 * 1024
+DEFAULT_PART_SIZE = 8 * 1024 * 1024
+
+
+class MultipartWriter:
+    """``write()`` buffers up to one part; ``close()`` commits; ``abort()`` discards."""
+
+    def __init__(
+        self,
+        s3: S3Client,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str = "application/gzip",
+        part_size: int = DEFAULT_PART_SIZE,
+    ) -> None:
+        if part_size < MIN_PART_SIZE:
+            raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes")
+        self._s3 = s3
+        self._bucket = bucket
+        self._key = key
+        self._content_type = content_type
+        self._part_size = part_size
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[CompletedPartTypeDef] = []
+        self._closed = False
+        self.bytes_written = 0
+
+    def write(self, data: bytes) -> int:
+        if self._closed:
+            raise ValueError("write to a closed MultipartWriter")
+        self._buffer += data
+        self.bytes_written += len(data)
+        while len(self._buffer) >= self._part_size:
+            part = bytes(self._buffer[: self._part_size])
+            del self._buffer[: self._part_size]
+            self._upload_part(part)
+        return len(data)
+
+    def flush(self) -> None:
+        """Parts are uploaded when full; nothing to do (GzipFile calls this)."""
+
+    def close(self) -> None:
+        """Commit the object (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._upload_id is None:
+            self._s3.put_object(
+                Bucket=self._bucket,
+                Key=self._key,
+                Body=bytes(self._buffer),
+                ContentType=self._content_type,
+            )
+        else:
+            if self._buffer:
+                self._upload_part(bytes(self._buffer))
+            self._s3.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=self._key,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts},
+            )
+        self._buffer = bytearray()
+
+    def abort(self) -> None:
+        """Discard everything written (idempotent, best effort)."""
+        self._closed = True
+        self._buffer = bytearray()
+        if self._upload_id is not None:
+            upload_id, self._upload_id = self._upload_id, None
+            self._s3.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=upload_id)
+
+    def _upload_part(self, body: bytes) -> None:
+        if self._upload_id is None:
+            created = self._s3.create_multipart_upload(
+                Bucket=self._bucket, Key=self._key, ContentType=self._content_type
+            )
+            self._upload_id = created["UploadId"]
+        number = len(self._parts) + 1
+        result = self._s3.upload_part(
+            Bucket=self._bucket,
+            Key=self._key,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            Body=body,
+        )
+        self._parts.append({"ETag": result["ETag"], "PartNumber": number})
+
+    def __enter__(self) -> MultipartWriter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if error is None:
+            self.close()
+        else:
+            self.abort()

@@ -1,0 +1,117 @@
+"""The processor's input records, decoded once, and its response entries with exact sizes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pipeline.references import ObjectReference, ReferenceFormatError
+
+Result = Literal["Ok", "Dropped", "ProcessingFailed"]
+
+_RECORDS_OPEN = len('{"records": [')
+_RECORDS_CLOSE = len("]}")
+_SEPARATOR = len(", ")
+
+
+@dataclass(frozen=True, slots=True)
+class InputRecord:
+    """One Firehose input record: its id, raw data, arrival time, and the reference it holds."""
+
+    record_id: str
+    data: bytes
+    arrival_ms: int
+    reference: ObjectReference | None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One processor response entry; ``data`` is already base64 text."""
+
+    record_id: str
+    result: Result
+    data: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"recordId": self.record_id, "result": self.result, "data": self.data}
+
+
+def decode_records(event: dict[str, Any]) -> list[InputRecord]:
+    """Decode the Firehose event; unreadable references become records with an ``error``."""
+    decoded: list[InputRecord] = []
+    for raw in event.get("records", []):
+        record_id = str(raw["recordId"])
+        arrival = int(raw.get("approximateArrivalTimestamp") or 0)
+        try:
+            data = base64.b64decode(raw.get("data", ""), validate=True)
+        except (binascii.Error, ValueError) as error:
+            decoded.append(
+                InputRecord(record_id, b"", arrival, None, f"data is not base64: {error}")
+            )
+            continue
+        try:
+            reference = ObjectReference.from_record(data)
+        except ReferenceFormatError as error:
+            decoded.append(InputRecord(record_id, data, arrival, None, str(error)))
+            continue
+        decoded.append(InputRecord(record_id, data, arrival, reference))
+    return decoded
+
+
+def base64_length(size: int) -> int:
+    return 4 * ((size + 2) // 3)
+
+
+def entry_size(record_id: str, result: Result, data_length: int) -> int:
+    """Exact ``json.dumps`` length of an entry whose base64 ``data`` has ``data_length`` chars."""
+    return (
+        len('{"recordId": ')
+        + len(json.dumps(record_id))
+        + len(', "result": "')
+        + len(result)
+        + len('", "data": "')
+        + data_length
+        + len('"}')
+    )
+
+
+def response_size(entry_sizes: Iterable[int]) -> int:
+    """Exact ``json.dumps`` length of ``{"records": [...]}`` given each entry's length."""
+    sizes = list(entry_sizes)
+    return _RECORDS_OPEN + sum(sizes) + _SEPARATOR * max(0, len(sizes) - 1) + _RECORDS_CLOSE
+
+
+def ok_entry(record_id: str, member: bytes) -> Entry:
+    return Entry(record_id, "Ok", base64.b64encode(member).decode("ascii"))
+
+
+def dropped_entry(record_id: str) -> Entry:
+    return Entry(record_id, "Dropped", "")
+
+
+def failed_entry(record: InputRecord, message: str) -> Entry:
+    """A ``ProcessingFailed`` entry: the reference plus the reason, for the error output."""
+    return Entry(record.record_id, "ProcessingFailed", failed_data(record, message))
+
+
+def failed_data(record: InputRecord, message: str) -> str:
+    if record.reference is None:
+        return base64.b64encode(record.data).decode("ascii")
+    document = json.loads(record.reference.to_record())
+    document["error"] = message
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"), sort_keys=True) + "\n"
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def response(entries: Sequence[Entry]) -> dict[str, list[dict[str, str]]]:
+    return {"records": [entry.as_dict() for entry in entries]}
+
+
+def serialized_size(entries: Sequence[Entry]) -> int:
+    """Exact serialized size of :func:`response` (without serializing the payloads)."""
+    return response_size(entry_size(e.record_id, e.result, len(e.data)) for e in entries)
