@@ -110,8 +110,14 @@ def run(args: argparse.Namespace) -> int:
 
 def run_demo(options: DemoOptions, output: Path, say: Say) -> int:
     started = time.monotonic()
-    with _localstack(options, say) as endpoint_url:
-        delivery, check, bundles_consumed = _pipeline(options, endpoint_url, output, say)
+    steps = _Steps()
+    try:
+        with _localstack(options, say, steps) as endpoint_url:
+            delivery, check, bundles_consumed = _pipeline(options, endpoint_url, output, say, steps)
+    except Exception as error:  # noqa: BLE001 - every failure is reported with its step, exit 1
+        say(f"FAILED while {steps.current}: {error}")
+        say(f"hint: {_HINTS.get(steps.current, 'see the message above')}")
+        return 1
     for line in report_lines(delivery, check):
         say(line)
     say(f"consumer output: {output} ({bundles_consumed} bundles consumed)")
@@ -129,9 +135,26 @@ def run_demo(options: DemoOptions, output: Path, say: Say) -> int:
     return 0 if ok else 1
 
 
+class _Steps:
+    """The step the demo is in, so a failure can say where it happened."""
+
+    current = "starting"
+
+
+_HINTS = {
+    "starting LocalStack": "see the LocalStack log in the state folder; `make local-down` "
+    "clears a stale instance",
+    "deploying the stack": "run `make deploy ENV=local` on its own to see every resource event",
+    "uploading": "is LocalStack still running? `make local-status`",
+    "waiting for delivery": "check `aggregator status --env local` and the Lambda logs",
+    "consuming": "run `make consume` on its own to see the consumer's report",
+}
+
+
 def _pipeline(
-    options: DemoOptions, endpoint_url: str, output: Path, say: Say
+    options: DemoOptions, endpoint_url: str, output: Path, say: Say, steps: _Steps
 ) -> tuple[DeliveryReport, OutputCheck, int]:
+    steps.current = "deploying the stack"
     from scripts.deploy import deploy
     from scripts.session import EnvSession
 
@@ -155,6 +178,7 @@ def _pipeline(
         )
     )
     step = time.monotonic()
+    steps.current = "uploading"
     with tracker:
         records = upload_all(
             s3,
@@ -167,10 +191,12 @@ def _pipeline(
         size = sum(r.size for r in records) / MIB
         say(f"uploaded {len(records)} files ({size:.1f} MiB) in {time.monotonic() - step:.1f} s")
         step = time.monotonic()
+        steps.current = "waiting for delivery"
         delivery = _wait(tracker, records, options)
     say(f"waited {time.monotonic() - step:.1f} s for the last file to reach Distribution")
 
     step = time.monotonic()
+    steps.current = "consuming"
     consumed = _consume(s3, outputs["DistributionBucketName"], output, say)
     from scripts.consumer.paths import destination
 
@@ -206,7 +232,8 @@ def _consume(s3: object, bucket: str, output: Path, say: Say) -> int:
 
 
 @contextmanager
-def _localstack(options: DemoOptions, say: Say) -> Iterator[str]:
+def _localstack(options: DemoOptions, say: Say, steps: _Steps) -> Iterator[str]:
+    steps.current = "starting LocalStack"
     from scripts import local
 
     running = local.status(options.state_dir)

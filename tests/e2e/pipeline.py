@@ -1,0 +1,161 @@
+"""What every acceptance scenario does: upload, watch Distribution, consume, compare every byte.
+
+A :class:`Pipeline` wraps one deployed local stack. :meth:`Pipeline.scenario` gives each test a
+fresh key prefix, a tracker that ignores bundles from earlier tests, and a consumer output folder;
+:meth:`Scenario.deliver` waits (polling, with a deadline) for the files to reach Distribution and
+then drains Distribution with the reference consumer and checks every expected file byte for
+byte against its regenerated content.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scripts.consumer.drain import DrainSummary, drain, state_dir
+from scripts.consumer.ledger import Ledger
+from scripts.consumer.paths import destination
+from scripts.delivery import DeliveryReport, DeliveryTracker
+from scripts.delivery.verify import OutputCheck, check_output
+from scripts.loadgen import FileSpec, UploadRecord, upload_all
+from scripts.session import EnvSession, stack_outputs
+
+ENV_NAME = "local"
+
+
+@dataclass
+class Pipeline:
+    """The deployed local stack (outputs re-read by :meth:`refresh` after a redeploy)."""
+
+    endpoint_url: str
+    outputs: dict[str, str]
+    session: EnvSession = field(init=False)
+    s3: Any = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.session = EnvSession.for_env(ENV_NAME, self.endpoint_url)
+        self.s3 = self.session.client("s3")
+
+    def refresh(self) -> None:
+        self.outputs = stack_outputs(self.session)
+
+    @property
+    def landing(self) -> str:
+        return self.outputs["LandingBucketName"]
+
+    @property
+    def archive(self) -> str:
+        return self.outputs["ArchiveBucketName"]
+
+    @property
+    def distribution(self) -> str:
+        return self.outputs["DistributionBucketName"]
+
+    def scenario(self, name: str, workdir: Path) -> Scenario:
+        tracker = DeliveryTracker(
+            self.s3, self.distribution, archive_bucket=self.archive, poll_interval=0.5
+        )
+        tracker.baseline()
+        prefix = f"e2e/{name}-{uuid.uuid4().hex[:8]}/"
+        return Scenario(self, prefix, tracker, workdir / "consumed")
+
+
+@dataclass
+class Outcome:
+    delivery: DeliveryReport
+    drained: DrainSummary
+    check: OutputCheck
+
+
+@dataclass
+class Scenario:
+    pipeline: Pipeline
+    prefix: str
+    tracker: DeliveryTracker
+    output: Path
+
+    def upload(
+        self, specs: Sequence[FileSpec], *, rate: float | None = None, concurrency: int = 8
+    ) -> list[UploadRecord]:
+        return upload_all(
+            self.pipeline.s3,
+            self.pipeline.landing,
+            specs,
+            rate=rate,
+            concurrency=concurrency,
+            progress=False,
+        )
+
+    def deliver(self, records: Sequence[UploadRecord], timeout: float = 120) -> Outcome:
+        """Wait for ``records`` in Distribution, then consume and compare; assert all is well."""
+        delivery = self.tracker.wait_for(records, timeout)
+        drained = self.consume()
+        check = check_output(self.output, records, destination)
+        outcome = Outcome(delivery, drained, check)
+        assert_delivered(outcome, len(records))
+        return outcome
+
+    def consume(self) -> DrainSummary:
+        self.output.mkdir(parents=True, exist_ok=True)
+        with Ledger(state_dir(self.output) / "ledger.db") as ledger:
+            return drain(self.pipeline.s3, self.pipeline.distribution, self.output, ledger)
+
+
+def assert_delivered(outcome: Outcome, expected: int) -> None:
+    delivery, check = outcome.delivery, outcome.check
+    assert not delivery.missing, f"never reached Distribution: {[r.key for r in delivery.missing]}"
+    assert not delivery.corrupt, f"wrong SHA-256: {[r.key for r, _ in delivery.corrupt]}"
+    assert not delivery.bad_bundles, f"bundles failing verification: {delivery.bad_bundles}"
+    assert outcome.drained.ok, f"consumer problems: {outcome.drained}"
+    assert not check.missing, f"not written by the consumer: {[r.key for r in check.missing]}"
+    assert not check.different, f"differ on disk: {[r.key for r in check.different]}"
+    assert len(check.verified) == expected
+
+
+def specs(
+    prefix: str, kind: Any, sizes: Sequence[int], seed: int = 0, name: str = "f"
+) -> list[FileSpec]:
+    """Files ``<prefix><name>-<n>`` of one kind with the given sizes."""
+    return [
+        FileSpec(f"{prefix}{name}-{n:05d}", kind, size, seed=seed * 1_000_003 + n)
+        for n, size in enumerate(sizes)
+    ]
+
+
+def error_output_references(s3: Any, archive: str) -> list[dict[str, Any]]:
+    """The object references Firehose wrote to the error output (``errors/``) of Archive."""
+    references: list[dict[str, Any]] = []
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=archive, Prefix="errors/"):
+        for item in page.get("Contents", []):
+            raw = s3.get_object(Bucket=archive, Key=item["Key"])["Body"].read()
+            if raw[:2] == b"\x1f\x8b":
+                raw = gzip.decompress(raw)
+            for document in _json_documents(raw.decode("utf-8")):
+                data = base64.b64decode(document.get("rawData", ""))
+                try:
+                    references.append(json.loads(data))
+                except ValueError:
+                    continue
+    return references
+
+
+def _json_documents(text: str) -> list[dict[str, Any]]:
+    decoder = json.JSONDecoder()
+    documents: list[dict[str, Any]] = []
+    position = 0
+    while position < len(text):
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position >= len(text):
+            break
+        document, position = decoder.raw_decode(text, position)
+        if isinstance(document, dict):
+            documents.append(document)
+    return documents

@@ -1,0 +1,62 @@
+"""The stack deleted and deployed again: the pipeline works as before on the new stack.
+
+Runs after the other scenarios (file order) and leaves a deployed stack behind for any test after.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from scripts.deploy import deploy
+from scripts.loadgen import MixConfig, plan_mix
+from scripts.session import stack_name
+from tests.e2e.pipeline import ENV_NAME, Pipeline
+
+pytestmark = pytest.mark.e2e
+
+
+def test_stack_deleted_and_redeployed(pipeline: Pipeline, tmp_path: Path) -> None:
+    for bucket in (pipeline.landing, pipeline.archive, pipeline.distribution):
+        _empty(pipeline.s3, bucket)
+    cloudformation = pipeline.session.client("cloudformation")
+    cloudformation.delete_stack(StackName=stack_name(ENV_NAME))
+    _wait_deleted(cloudformation, stack_name(ENV_NAME), timeout=180)
+
+    pipeline.outputs = deploy(ENV_NAME, endpoint_url=pipeline.endpoint_url)
+    scenario = pipeline.scenario("redeployed", tmp_path)
+    mix = plan_mix(MixConfig(count=20, seed=20, prefix=scenario.prefix, large_size=None))
+    records = scenario.upload(mix)
+    scenario.deliver(records)
+
+
+def _empty(s3: Any, bucket: str) -> None:
+    paginator = s3.get_paginator("list_object_versions")
+    for page in paginator.paginate(Bucket=bucket):
+        entries = [
+            {"Key": item["Key"], "VersionId": item["VersionId"]}
+            for item in page.get("Versions", []) + page.get("DeleteMarkers", [])
+        ]
+        for start in range(0, len(entries), 1000):
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": entries[start : start + 1000]})
+
+
+def _wait_deleted(cloudformation: Any, name: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    status = "?"
+    while time.monotonic() < deadline:
+        try:
+            status = cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
+        except ClientError as error:
+            if "does not exist" in str(error):
+                return
+            raise
+        if status == "DELETE_COMPLETE":
+            return
+        assert status != "DELETE_FAILED", f"stack {name} could not be deleted"
+        time.sleep(1)  # poll interval
+    raise AssertionError(f"stack {name} still {status} after {timeout:.0f} s")
