@@ -37,7 +37,7 @@ def meta_for(source: SourceFile) -> MemberMetadata:
 def build_bundle(files: list[SourceFile]) -> bytes:
     """A gzip'd bundle, as Firehose writes it: concatenated members, then gzip."""
     raw = b"".join(encode_member(meta_for(f), f.content) for f in files)
-    return gzip.compress(raw, compresslevel=1)
+    return gzip.compress(raw, compresslevel=1, mtime=0)
 
 
 def stage(client: Any, bucket: str, key: str, bundle: bytes, sha256: str | None = None) -> None:
