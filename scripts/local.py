@@ -114,7 +114,9 @@ def status(state_dir: Path = DEFAULT_STATE_DIR) -> Endpoint | None:
 
 
 def _port_free(port: int) -> bool:
+    """True if a server could listen on 127.0.0.1:``port`` (connections in TIME_WAIT are fine)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
