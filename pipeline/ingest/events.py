@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event
 
 from pipeline.references import ObjectReference
+from pipeline.s3events import decode_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,11 +23,6 @@ class Ignored:
 class ParsedEvent:
     references: tuple[ObjectReference, ...]
     ignored: tuple[Ignored, ...]
-
-
-def decode_key(raw_key: str) -> str:
-    """Undo the S3 event's key encoding: ``+`` is a space, ``%xx`` are UTF-8 bytes."""
-    return unquote_plus(raw_key, encoding="utf-8", errors="strict")
 
 
 def parse_event(event: dict[str, Any]) -> ParsedEvent:

@@ -39,6 +39,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
             extra={"event_name": ignored.event_name, "reason": ignored.reason},
         )
     if not parsed.references:
+        metrics.add_metric(name="ReferencesPut", unit=MetricUnit.Count, value=0)
         return {"put": 0, "ignored": len(parsed.ignored)}
     deadline = Deadline.from_context(context, settings.safety_margin_seconds)
     outcome = put_records(

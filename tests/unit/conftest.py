@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,6 +16,10 @@ from pipeline import aws
 if TYPE_CHECKING:
     from mypy_boto3_firehose import FirehoseClient
     from mypy_boto3_s3 import S3Client
+
+# powertools reads these when a handler module is imported (at collection time)
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "S3Aggregator")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "unit-tests")
 
 REGION = "eu-west-2"
 LANDING = "test-landing"

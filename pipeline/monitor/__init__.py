@@ -1,0 +1,1 @@
+"""The backlog monitor: how many bundles wait in Distribution, and for how long."""
