@@ -1,0 +1,325 @@
+"""`aggregator status`: one screen of pipeline health (AWS or LocalStack).
+
+Stream state and buffering, the newest bundle in Archive, the Distribution backlog (count and
+oldest age), DLQ depths, error-output objects, and alarms (in ALARM now, and state changes in the
+last 24 hours). Each section is collected independently: one unreachable service shows as an
+error line instead of hiding the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from scripts.consumer.drain import list_bundles
+
+HELP = "one screen of pipeline health: stream, backlog, DLQs, error output, alarms"
+
+LAST_BUNDLE_LOOKBACK_HOURS = 48
+ERROR_PREFIX = "errors/"
+ALARM_HISTORY = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStatus:
+    name: str
+    state: str
+    buffer_mb: int | None
+    buffer_seconds: int | None
+    processor_buffer_mb: float | None
+    processor_buffer_seconds: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    count: int
+    bytes: int
+    oldest_age_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorOutput:
+    count: int
+    newest_key: str | None
+    newest_time: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    name: str
+    state: str
+    reason: str
+    updated: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    environment: str
+    collected_at: str
+    stream: StreamStatus | None = None
+    last_bundle_time: str | None = None
+    backlog: Backlog | None = None
+    dlq_depths: dict[str, int] = field(default_factory=dict)
+    error_output: ErrorOutput | None = None
+    alarms_firing: tuple[Alarm, ...] = ()
+    alarm_changes_24h: tuple[Alarm, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems and not self.alarms_firing and not any(self.dlq_depths.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Clients:
+    s3: Any
+    firehose: Any
+    sqs: Any
+    cloudwatch: Any
+
+
+# -------------------------------------------------------------------------------- collection
+
+
+def collect_status(
+    clients: Clients, outputs: dict[str, str], environment: str, now: datetime | None = None
+) -> StatusReport:
+    """Gather every section; a failing section becomes a line in ``problems``."""
+    now = now or datetime.now(UTC)
+    problems: list[str] = []
+
+    def attempt[T](what: str, action: Callable[[], T], default: T) -> T:
+        try:
+            return action()
+        except Exception as error:  # noqa: BLE001 - reported, the other sections still show
+            problems.append(f"{what}: {type(error).__name__}: {error}")
+            return default
+
+    archive = outputs.get("ArchiveBucketName", "")
+    distribution = outputs.get("DistributionBucketName", "")
+    stream = attempt(
+        "stream", lambda: _stream(clients.firehose, outputs["DeliveryStreamName"]), None
+    )
+    last_bundle = attempt("last bundle", lambda: _last_bundle(clients.s3, archive, now), None)
+    backlog = attempt("backlog", lambda: _backlog(clients.s3, distribution, now), None)
+    dlqs: dict[str, int] = {}
+    for output_key in ("IngestDLQUrl", "CopierDLQUrl"):
+        url = outputs.get(output_key)
+        if url:
+            depth = attempt(output_key, partial(_queue_depth, clients.sqs, url), None)
+            if depth is not None:
+                dlqs[output_key.removesuffix("Url")] = depth
+    errors = attempt("error output", lambda: _error_output(clients.s3, archive), None)
+    topic = outputs.get("AlarmTopicArn", "")
+    no_alarms: dict[str, Any] = {}
+    no_changes: tuple[Alarm, ...] = ()
+    ours = attempt("alarms", partial(_our_alarms, clients.cloudwatch, topic), no_alarms)
+    history = partial(_changes, clients.cloudwatch, list(ours), now)
+    changes = attempt("alarm history", history, no_changes)
+    return StatusReport(
+        environment=environment,
+        collected_at=now.isoformat(timespec="seconds"),
+        stream=stream,
+        last_bundle_time=last_bundle,
+        backlog=backlog,
+        dlq_depths=dlqs,
+        error_output=errors,
+        alarms_firing=_firing(ours),
+        alarm_changes_24h=changes,
+        problems=tuple(problems),
+    )
+
+
+def _stream(firehose: Any, name: str) -> StreamStatus:
+    description = firehose.describe_delivery_stream(DeliveryStreamName=name)
+    stream = description["DeliveryStreamDescription"]
+    destination = (stream.get("Destinations") or [{}])[0]
+    s3 = destination.get("ExtendedS3DestinationDescription", {})
+    hints = s3.get("BufferingHints", {})
+    parameters: dict[str, str] = {}
+    for processor in s3.get("ProcessingConfiguration", {}).get("Processors", []):
+        for parameter in processor.get("Parameters", []):
+            parameters[parameter["ParameterName"]] = parameter["ParameterValue"]
+    return StreamStatus(
+        name=name,
+        state=str(stream.get("DeliveryStreamStatus", "?")),
+        buffer_mb=hints.get("SizeInMBs"),
+        buffer_seconds=hints.get("IntervalInSeconds"),
+        processor_buffer_mb=_number(parameters.get("BufferSizeInMBs"), float),
+        processor_buffer_seconds=_number(parameters.get("BufferIntervalInSeconds"), int),
+    )
+
+
+def _number[N: (int, float)](text: str | None, kind: type[N]) -> N | None:
+    return None if text is None else kind(text)
+
+
+def _last_bundle(s3: Any, bucket: str, now: datetime) -> str | None:
+    """Newest bundle in Archive, looking back hour folder by hour folder (bounded listing)."""
+    for hours_back in range(LAST_BUNDLE_LOOKBACK_HOURS + 1):
+        hour = now - timedelta(hours=hours_back)
+        prefix = f"bundles/{hour:%Y/%m/%d/%H}/"
+        newest: datetime | None = None
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                modified = item["LastModified"]
+                newest = modified if newest is None or modified > newest else newest
+        if newest is not None:
+            return newest.isoformat(timespec="seconds")
+    return None
+
+
+def _backlog(s3: Any, bucket: str, now: datetime) -> Backlog:
+    bundles = list_bundles(s3, bucket)
+    oldest = bundles[0].last_modified if bundles else None
+    return Backlog(
+        count=len(bundles),
+        bytes=sum(b.size for b in bundles),
+        oldest_age_seconds=None if oldest is None else round(now.timestamp() - oldest, 1),
+    )
+
+
+def _queue_depth(sqs: Any, url: str) -> int:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes.get("ApproximateNumberOfMessages", 0)) + int(
+        attributes.get("ApproximateNumberOfMessagesNotVisible", 0)
+    )
+
+
+def _error_output(s3: Any, bucket: str) -> ErrorOutput:
+    count = 0
+    newest: tuple[datetime, str] | None = None
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=ERROR_PREFIX):
+        for item in page.get("Contents", []):
+            count += 1
+            if newest is None or item["LastModified"] > newest[0]:
+                newest = (item["LastModified"], str(item["Key"]))
+    return ErrorOutput(
+        count=count,
+        newest_key=None if newest is None else newest[1],
+        newest_time=None if newest is None else newest[0].isoformat(timespec="seconds"),
+    )
+
+
+def _our_alarms(cloudwatch: Any, topic_arn: str) -> dict[str, Any]:
+    """This stack's alarms: those notifying its alarm topic."""
+    ours: dict[str, Any] = {}
+    for page in cloudwatch.get_paginator("describe_alarms").paginate():
+        for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+            if topic_arn and topic_arn in alarm.get("AlarmActions", []):
+                ours[alarm["AlarmName"]] = alarm
+    return ours
+
+
+def _firing(ours: dict[str, Any]) -> tuple[Alarm, ...]:
+    return tuple(
+        Alarm(
+            name=name,
+            state=str(alarm["StateValue"]),
+            reason=str(alarm.get("StateReason", "")),
+            updated=_iso(alarm.get("StateUpdatedTimestamp")),
+        )
+        for name, alarm in sorted(ours.items())
+        if alarm["StateValue"] == "ALARM"
+    )
+
+
+def _changes(cloudwatch: Any, names: list[str], now: datetime) -> tuple[Alarm, ...]:
+    changes: list[Alarm] = []
+    for name in sorted(names):
+        history = cloudwatch.describe_alarm_history(
+            AlarmName=name,
+            HistoryItemType="StateUpdate",
+            StartDate=now - ALARM_HISTORY,
+            EndDate=now,
+            MaxRecords=10,
+        )
+        for item in history.get("AlarmHistoryItems", []):
+            changes.append(
+                Alarm(name, "change", str(item.get("HistorySummary", "")), _iso(item["Timestamp"]))
+            )
+    changes.sort(key=lambda alarm: alarm.updated, reverse=True)
+    return tuple(changes)
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat(timespec="seconds") if isinstance(value, datetime) else str(value or "")
+
+
+# ---------------------------------------------------------------------------------- render
+
+
+def render(report: StatusReport) -> str:
+    """The one-screen text view."""
+    lines = [f"s3-aggregator-{report.environment}   (collected {report.collected_at})", ""]
+    if report.stream is not None:
+        s = report.stream
+        lines.append(
+            f"stream        {s.name}: {s.state}; buffer {s.buffer_mb} MB / {s.buffer_seconds} s; "
+            f"processor buffer {s.processor_buffer_mb} MB / {s.processor_buffer_seconds} s"
+        )
+    lines.append(f"last bundle   {report.last_bundle_time or 'none in the last 48 h'}")
+    if report.backlog is not None:
+        b = report.backlog
+        age = "-" if b.oldest_age_seconds is None else _duration(b.oldest_age_seconds)
+        lines.append(f"distribution  {b.count} bundle(s) waiting, {b.bytes:,} bytes, oldest {age}")
+    dlqs = ", ".join(f"{name} {depth}" for name, depth in report.dlq_depths.items()) or "-"
+    lines.append(f"DLQs          {dlqs}")
+    if report.error_output is not None:
+        e = report.error_output
+        newest = f" (newest {e.newest_key} at {e.newest_time})" if e.newest_key else ""
+        lines.append(f"error output  {e.count} object(s){newest}")
+    lines.append(f"alarms        {len(report.alarms_firing)} in ALARM")
+    lines.extend(f"  ALARM  {a.name}: {a.reason} (since {a.updated})" for a in report.alarms_firing)
+    lines.extend(f"  {a.updated}  {a.name}: {a.reason}" for a in report.alarm_changes_24h[:10])
+    lines.extend(f"ERROR         {problem}" for problem in report.problems)
+    lines.append("")
+    lines.append("health        " + ("OK" if report.healthy else "ATTENTION NEEDED"))
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+# -------------------------------------------------------------------------------------- CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env", default="local", help="environment (default local)")
+    parser.add_argument("--endpoint-url", help="AWS endpoint (default: the environment's)")
+    parser.add_argument("--json", action="store_true", help="the report as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from scripts.session import EnvSession, stack_outputs
+
+    try:
+        session = EnvSession.for_env(args.env, endpoint_url=args.endpoint_url)
+        outputs = stack_outputs(session)
+    except Exception as error:  # noqa: BLE001 - reported the same way whatever the cause
+        print(f"status: {error}", file=sys.stderr)
+        return 2
+    clients = Clients(
+        s3=session.client("s3"),
+        firehose=session.client("firehose"),
+        sqs=session.client("sqs"),
+        cloudwatch=session.client("cloudwatch"),
+    )
+    report = collect_status(clients, outputs, args.env)
+    if args.json:
+        print(json.dumps({**asdict(report), "healthy": report.healthy}, default=str))
+    else:
+        print(render(report))
+    return 0 if report.healthy else 1
