@@ -20,12 +20,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scripts.delivery import DeliveryReport, DeliveryTracker
 from scripts.delivery.report import report_lines, summary_line
 from scripts.delivery.verify import OutputCheck, check_output
-from scripts.loadgen import MixConfig, UploadRecord, plan_mix, upload_all
+from scripts.loadgen import FileKind, FileSpec, MixConfig, UploadRecord, plan_mix, upload_all
 from scripts.loadgen.plan import DEFAULT_LARGE_SIZE, MIB
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 HELP = "deploy onto the embedded LocalStack, feed it files, consume them and verify every byte"
 
@@ -49,6 +53,7 @@ class DemoOptions:
     state_dir: Path
     keep_running: bool
     progress: bool
+    warmup: bool
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> DemoOptions:
@@ -68,6 +73,7 @@ class DemoOptions:
             state_dir=args.state_dir,
             keep_running=args.keep_running,
             progress=not args.quiet,
+            warmup=not args.no_warmup,
         )
 
 
@@ -95,6 +101,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-running", action="store_true", help="leave LocalStack running afterwards"
     )
+    parser.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="measure from a cold pipeline (by default one file first warms the functions up)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -105,10 +116,15 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"demo: {error}", file=sys.stderr)
         return 2
-    return run_demo(options, output, say=lambda line: print(f"demo: {line}", flush=True))
+    return run_demo(options, output, emit=lambda line: print(line, flush=True))
 
 
-def run_demo(options: DemoOptions, output: Path, say: Say) -> int:
+def run_demo(options: DemoOptions, output: Path, emit: Say) -> int:
+    """Run the demo, writing its lines through ``emit``; returns the exit status."""
+
+    def say(line: str) -> None:
+        emit(f"demo: {line}")
+
     started = time.monotonic()
     steps = _Steps()
     try:
@@ -123,7 +139,7 @@ def run_demo(options: DemoOptions, output: Path, say: Say) -> int:
     say(f"consumer output: {output} ({bundles_consumed} bundles consumed)")
     say(f"wall time {time.monotonic() - started:.0f} s")
     ok = delivery.complete and check.ok and len(check.verified) == delivery.uploaded
-    say(
+    emit(
         summary_line(
             delivery.uploaded,
             len(check.verified),
@@ -146,6 +162,7 @@ _HINTS = {
     "clears a stale instance",
     "deploying the stack": "run `make deploy ENV=local` on its own to see every resource event",
     "uploading": "is LocalStack still running? `make local-status`",
+    "warming up": "check the Lambda logs: `aws logs tail` against the LocalStack endpoint",
     "waiting for delivery": "check `aggregator status --env local` and the Lambda logs",
     "consuming": "run `make consume` on its own to see the consumer's report",
 }
@@ -169,11 +186,15 @@ def _pipeline(
     leftovers = tracker.baseline()
     if leftovers:
         say(f"{leftovers} bundles of an earlier run are in Distribution (not counted)")
+    prefix = f"demo/{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}/"
+    if options.warmup:
+        steps.current = "warming up"
+        _warm_up(s3, outputs["LandingBucketName"], tracker, prefix, options, say)
     specs = plan_mix(
         MixConfig(
             count=options.files,
             seed=options.seed,
-            prefix=f"demo/{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}/",
+            prefix=prefix,
             large_size=options.large_size,
         )
     )
@@ -205,6 +226,25 @@ def _pipeline(
     return delivery, check, consumed
 
 
+def _warm_up(
+    s3: S3Client,
+    landing: str,
+    tracker: DeliveryTracker,
+    prefix: str,
+    options: DemoOptions,
+    say: Say,
+) -> None:
+    """One file through the whole pipeline first, so cold starts are reported, not measured."""
+    spec = FileSpec(f"{prefix}warm-up.txt", FileKind.TEXT, 1_000, seed=options.seed)
+    records = upload_all(s3, landing, [spec], progress=False)
+    report = tracker.wait_for(records, options.timeout)
+    if not report.complete:
+        raise RuntimeError(
+            f"the warm-up file did not reach Distribution within {options.timeout:.0f} s"
+        )
+    say(f"warm-up: the first file took {report.latency.max:.1f} s (Lambda cold starts)")
+
+
 def _wait(
     tracker: DeliveryTracker, records: list[UploadRecord], options: DemoOptions
 ) -> DeliveryReport:
@@ -220,7 +260,7 @@ def _wait(
         return tracker.wait_for(records, options.timeout, progress=progress)
 
 
-def _consume(s3: object, bucket: str, output: Path, say: Say) -> int:
+def _consume(s3: S3Client, bucket: str, output: Path, say: Say) -> int:
     from scripts.consumer.drain import drain, state_dir
     from scripts.consumer.ledger import Ledger
 
