@@ -14,7 +14,7 @@ from troposphere.cloudwatch import (
 from troposphere.cloudwatch import Metric as CwMetric
 from troposphere.cloudwatch import MetricDataQuery as CwQuery
 from troposphere.cloudwatch import MetricStat as CwStat
-from troposphere.sns import Subscription, Topic
+from troposphere.sns import SubscriptionResource, Topic
 
 from templates import names
 from templates.config import EnvironmentConfig
@@ -251,7 +251,7 @@ def topic_resources(config: EnvironmentConfig) -> list[Any]:
     resources: list[Any] = [topic]
     if config.alarms.email:
         resources.append(
-            Subscription(
+            SubscriptionResource(
                 "AlarmEmailSubscription",
                 TopicArn=Ref(names.ALARM_TOPIC),
                 Protocol="email",

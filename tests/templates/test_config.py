@@ -1,0 +1,172 @@
+"""Config validation: each invalid value is refused naming the key, the value and the range."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from templates.config import (
+    ENVIRONMENTS_DIR,
+    ConfigError,
+    available_environments,
+    load_config,
+    parse_config,
+)
+
+BASE: dict[str, Any] = tomllib.loads((ENVIRONMENTS_DIR / "prod.toml").read_text())
+
+
+def _with(section: str, key: str, value: Any) -> dict[str, Any]:
+    data = copy.deepcopy(BASE)
+    table = data
+    for part in section.split("."):
+        table = table[part]
+    table[key] = value
+    return data
+
+
+def _refused(data: dict[str, Any], name: str = "prod") -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(name, data, source="prod.toml")
+    return str(caught.value)
+
+
+def test_every_shipped_environment_is_valid() -> None:
+    assert set(available_environments()) >= {"local", "dev", "prod"}
+    for env in available_environments():
+        assert load_config(env).name == env
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "allowed"),
+    [
+        ("firehose", "buffer_size_mb", 0, "from 1 to 128"),
+        ("firehose", "buffer_size_mb", 200, "from 1 to 128"),
+        ("firehose", "buffer_size_mb", 1.5, "from 1 to 128"),
+        ("firehose", "buffer_interval_seconds", 1000, "from 0 to 900"),
+        ("firehose", "buffer_interval_seconds", -1, "from 0 to 900"),
+        ("processor", "buffer_size_mb", 0.1, "from 0.2 to 3.0"),
+        ("processor", "buffer_size_mb", 4, "from 0.2 to 3.0"),
+        ("processor", "buffer_interval_seconds", 1000, "from 0 to 900"),
+        ("processor", "number_of_retries", -1, "from 0 to 300"),
+        ("transform", "fetch_concurrency", 0, "from 1 to 64"),
+        ("transform", "inline_max_bytes", 5_000_000, "from 0 to 4000000"),
+        ("transform", "response_budget_bytes", 7_000_000, "from 1000000 to 6000000"),
+        ("functions", "architecture", "arm", "one of arm64, x86_64"),
+        ("functions", "log_level", "LOUD", "one of DEBUG, INFO, WARNING, ERROR"),
+        ("functions", "max_retry_attempts", 3, "from 0 to 2"),
+        ("functions.transform", "timeout_seconds", 301, "from 1 to 300"),
+        ("functions.copier", "timeout_seconds", 901, "from 1 to 900"),
+        ("functions.ingest", "memory_mb", 64, "from 128 to 10240"),
+        ("retention", "landing_expiration_days", 0, "from 1 to 3650"),
+        ("retention", "log_retention_days", 10, "one of 1, 3, 5, 7"),
+        ("alarms", "backlog_count_threshold", 0, "from 1 to 100000000"),
+        ("alarms", "backlog_oldest_age_seconds", 10, "from 60 to 1209600"),
+        ("alarms", "freshness_seconds", 60, "more than firehose.buffer_interval_seconds"),
+        ("alarms", "email", "not-an-address", "an e-mail address"),
+        ("alarms", "topic_arn", "arn:aws:sqs:eu-west-2:123456789012:q", "an SNS topic ARN"),
+        ("alarms", "anomaly_detection", "yes", "true or false"),
+        ("access", "external_principal", "someone", "an IAM ARN"),
+        ("access", "consumer_principal", "arn:aws:iam::12:root", "an IAM ARN"),
+    ],
+)
+def test_invalid_value_is_refused_with_key_value_and_range(
+    section: str, key: str, value: Any, allowed: str
+) -> None:
+    message = _refused(_with(section, key, value))
+    assert f"{section}.{key}" in message
+    assert repr(value) in message
+    assert allowed in message
+
+
+@pytest.mark.parametrize(
+    ("value", "shown", "allowed"),
+    [
+        (["10.0.0.1/8"], "'10.0.0.1/8'", "a CIDR block"),
+        (["0.0.0.0/0"], "['0.0.0.0/0']", "narrower than /0"),
+        ([], "[]", "a non-empty list"),
+    ],
+)
+def test_bad_external_cidrs_are_refused(value: list[str], shown: str, allowed: str) -> None:
+    message = _refused(_with("access", "external_cidrs", value))
+    assert "access.external_cidrs" in message and shown in message and allowed in message
+
+
+def test_prefix_expression_without_error_prefix_is_refused() -> None:
+    message = _refused(_with("prefixes", "error", ""))
+    assert "prefixes.error = ''" in message
+    assert "ErrorOutputPrefix" in message
+
+
+def test_static_bundle_prefix_may_go_without_error_prefix() -> None:
+    data = _with("prefixes", "bundle", "bundles/")
+    data["prefixes"]["error"] = ""
+    assert parse_config("prod", data).prefixes.error == ""
+
+
+@pytest.mark.parametrize(
+    ("value", "allowed"),
+    [
+        ("archive/!{timestamp:yyyy}/", "starting with 'bundles/'"),
+        ("bundles/!{timestamp:yyyy}", "ending '/'"),
+        ("bundles/!{firehose:error-output-type}/", "allowed only in prefixes.error"),
+    ],
+)
+def test_bad_bundle_prefix_is_refused(value: str, allowed: str) -> None:
+    message = _refused(_with("prefixes", "bundle", value))
+    assert "prefixes.bundle" in message and repr(value) in message and allowed in message
+
+
+def test_error_prefix_inside_bundle_prefix_is_refused() -> None:
+    message = _refused(_with("prefixes", "error", "bundles/errors/"))
+    assert "prefixes.error" in message and "copier" in message
+
+
+def test_inline_threshold_must_fit_the_response_budget() -> None:
+    data = _with("transform", "inline_max_bytes", 4_000_000)
+    data["transform"]["response_budget_bytes"] = 2_000_000
+    assert "at most 3/4 of transform.response_budget_bytes" in _refused(data)
+
+
+def test_email_and_existing_topic_are_exclusive() -> None:
+    data = _with("alarms", "email", "ops@example.com")
+    data["alarms"]["topic_arn"] = "arn:aws:sns:eu-west-2:123456789012:alarms"
+    assert "alarms.email" in _refused(data)
+
+
+def test_unknown_key_is_refused() -> None:
+    message = _refused(_with("firehose", "buffer_size_mib", 5))
+    assert "unknown key(s) firehose.buffer_size_mib" in message
+
+
+def test_missing_key_is_named() -> None:
+    data = copy.deepcopy(BASE)
+    del data["firehose"]["buffer_interval_seconds"]
+    assert "missing required key firehose.buffer_interval_seconds" in _refused(data)
+
+
+def test_environment_name_must_fit_bucket_names() -> None:
+    assert "1-8 lowercase" in _refused(copy.deepcopy(BASE), name="production")
+
+
+def test_network_section_is_validated() -> None:
+    data = copy.deepcopy(BASE)
+    data["network"] = {"vpc_id": "vpc-0123abcd", "subnet_ids": ["sn-1"], "route_table_ids": []}
+    message = _refused(data)
+    assert "network.subnet_ids" in message and "'sn-1'" in message
+
+
+def test_missing_environment_file_lists_known_ones(tmp_path: Path) -> None:
+    (tmp_path / "dev.toml").write_text("")
+    with pytest.raises(ConfigError, match=r"no configuration for environment 'qa'.*known: dev"):
+        load_config("qa", tmp_path)
+
+
+def test_malformed_toml_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "dev.toml").write_text("[firehose\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config("dev", tmp_path)
