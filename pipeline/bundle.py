@@ -27,6 +27,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,6 +50,7 @@ _SAFE_NAME_BYTES = frozenset(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.,=+@()!"
 )
 _MAX_COMPONENT_BYTES = 180
+_SAFE_COMPONENT = re.compile(r"[A-Za-z0-9\-_.,=+@()!]+")
 _MAX_NAME_BYTES = 1000
 _MAX_VERSION_TAG_BYTES = 64
 _NULL_VERSION = "null"
@@ -104,6 +106,8 @@ def member_name(key: str, version_id: str | None) -> str:
 
 
 def _escape_component(component: str) -> str:
+    if _SAFE_COMPONENT.fullmatch(component) and component.strip(".") and len(component) <= 180:
+        return component
     raw = component.encode("utf-8", "surrogatepass")
     if raw.strip(b".") == b"":  # "", ".", "..", "..." are all escaped in full
         escaped = "".join(f"%{byte:02X}" for byte in raw) or "%"
@@ -130,19 +134,23 @@ def _version_tag(version_id: str | None) -> str:
 def member_header(meta: MemberMetadata) -> bytes:
     """The header blocks of one member: pax extended header + ustar header (block aligned)."""
     name = member_name(meta.key, meta.version_id).encode("ascii")
-    records: list[tuple[str, str]] = []
-    if len(name) > _USTAR_NAME_MAX:
-        records.append(("path", name.decode("ascii")))
-    if meta.size > _USTAR_MAX_SIZE:
-        records.append(("size", str(meta.size)))
-    records.extend(_provenance_records(meta))
-    pax_data = b"".join(_pax_record(keyword, value) for keyword, value in records)
+    pax_data = _pax_data(meta, name)
     mtime = _mtime(meta.event_time)
     pax_header = _ustar_header(_PAX_HEADER_NAME, len(pax_data), mtime, b"x")
     ustar_name = name if len(name) <= _USTAR_NAME_MAX else name[:_USTAR_NAME_MAX]
     ustar_size = meta.size if meta.size <= _USTAR_MAX_SIZE else 0
     file_header = _ustar_header(ustar_name, ustar_size, mtime, b"0")
     return pax_header + pax_data + padding(len(pax_data)) + file_header
+
+
+def _pax_data(meta: MemberMetadata, name: bytes) -> bytes:
+    records: list[tuple[str, str]] = []
+    if len(name) > _USTAR_NAME_MAX:
+        records.append(("path", name.decode("ascii")))
+    if meta.size > _USTAR_MAX_SIZE:
+        records.append(("size", str(meta.size)))
+    records.extend(_provenance_records(meta))
+    return b"".join(_pax_record(keyword, value) for keyword, value in records)
 
 
 def padding(size: int) -> bytes:
@@ -152,7 +160,9 @@ def padding(size: int) -> bytes:
 
 def encoded_member_size(meta: MemberMetadata) -> int:
     """Exact length of :func:`encode_member`'s output for ``meta`` (without building it)."""
-    return len(member_header(meta)) + meta.size + (-meta.size % BLOCK_SIZE)
+    pax_size = len(_pax_data(meta, member_name(meta.key, meta.version_id).encode("ascii")))
+    header_size = 2 * BLOCK_SIZE + pax_size + (-pax_size % BLOCK_SIZE)
+    return header_size + meta.size + (-meta.size % BLOCK_SIZE)
 
 
 def encode_member(meta: MemberMetadata, content: bytes) -> bytes:
