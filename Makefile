@@ -8,7 +8,7 @@ export UV_PYTHON_DOWNLOADS := never
 UV = $$(scripts/bootstrap.sh)
 
 .PHONY: help setup test test-fast test-unit test-integration lint fmt bench template deploy \
-        local-up local-down local-status demo consume clean
+        local-up local-down local-status demo consume status replay clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -56,6 +56,12 @@ demo: setup  ## the whole pipeline on the embedded LocalStack: deploy, feed, con
 
 consume:  ## drain Distribution once into ./consumed (ENV=local by default)
 	@uv=$(UV); $$uv run --frozen --no-sync aggregator consume --env $(ENV) --once --output consumed
+
+status:  ## one screen of pipeline health (ENV=local by default)
+	@uv=$(UV); $$uv run --frozen --no-sync aggregator status --env $(ENV)
+
+replay:  ## copy archived bundles back to Distribution: make replay ARGS="--since 2026-11-26T10 --dry-run"
+	@uv=$(UV); $$uv run --frozen --no-sync aggregator replay --env $(ENV) $(ARGS)
 
 clean:  ## remove build output and local state (keeps .venv)
 	rm -rf build .localstack .pytest_cache .mypy_cache .ruff_cache
