@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.metadata
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -48,6 +50,10 @@ FIXED_ENVIRONMENT = {
     "LAMBDA_RUNTIME_EXECUTOR": "host",
     "PROVIDER_OVERRIDE_FIREHOSE": "faithful",
 }
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+OVERLAY_ROOT = PROJECT_ROOT / "build" / "localstack-overlay"
 
 
 class LocalStackError(RuntimeError):
@@ -131,11 +137,63 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _uv() -> str:
+    bundled = PROJECT_ROOT / ".tools" / "bin" / "uv"
+    found = str(bundled) if bundled.exists() else shutil.which("uv")
+    if not found:
+        raise LocalStackError("uv not found: run `make setup` (it bootstraps .tools/bin/uv).")
+    return found
+
+
+def moto_ext_overlay() -> Path | None:
+    """A folder holding LocalStack's moto fork, to put first on the LocalStack process's path.
+
+    ``moto`` (dev group, for unit tests) and ``moto-ext`` (LocalStack's fork, locked at the same
+    time) install the same ``moto`` package, and the files of ``moto`` win; LocalStack's
+    moto-backed services (CloudWatch Logs, ...) then fail. The locked ``moto-ext`` version is
+    installed once into ``build/localstack-overlay`` (from the uv cache or the registry).
+    """
+    try:
+        wanted = importlib.metadata.version("moto-ext")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    installed = importlib.metadata.version("moto") if _has_dist("moto") else None
+    if installed is None:
+        return None  # only moto-ext provides `moto`: nothing to fix
+    target = OVERLAY_ROOT / f"moto-ext-{wanted}"
+    if (target / "moto" / "__init__.py").exists():
+        return target
+    staging = OVERLAY_ROOT / f".staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    command = [_uv(), "pip", "install", "--quiet", "--no-deps", "--python", sys.executable]
+    command += ["--target", str(staging), f"moto-ext=={wanted}"]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise LocalStackError(f"Could not install moto-ext=={wanted}: {completed.stderr.strip()}")
+    with contextlib.suppress(OSError):  # a concurrent start may have won the race
+        staging.rename(target)
+    shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _has_dist(name: str) -> bool:
+    try:
+        importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 def _environment(port: int, state_dir: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
     for folder in ("filesystem", "tmp", "cache"):
         (state_dir / folder).mkdir(parents=True, exist_ok=True)
     env.update(FIXED_ENVIRONMENT)
+    overlay = moto_ext_overlay()
+    if overlay is not None:
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(overlay), env.get("PYTHONPATH", "")) if p
+        )
     env.update(
         {
             "GATEWAY_LISTEN": f"127.0.0.1:{port}",

@@ -7,7 +7,6 @@ import json
 import time
 from typing import Any
 
-import moto
 import pytest
 
 from tests.localstack_plugins.support import client, create_function, wait_for
@@ -165,13 +164,6 @@ def test_import_error_is_an_init_error(localstack: str) -> None:
     assert "not_installed_anywhere" in payload["errorMessage"]
 
 
-# moto 5.2 (dev group) and moto-ext (LocalStack's fork) install the same `moto` package; with
-# moto 5.2's files LocalStack's moto-backed CloudWatch Logs fails with InternalError.
-@pytest.mark.xfail(
-    moto.__version__.startswith("5.2"),
-    reason="LocalStack's CloudWatch Logs needs moto-ext, the lock resolves moto 5.2",
-    strict=True,
-)
 def test_logs_reach_cloudwatch(localstack: str, function: str) -> None:
     _, payload, _ = _invoke(localstack, function, {"action": "echo", "marker": "cw"})
     logs = client("logs", localstack)
