@@ -1,0 +1,3 @@
+from tests.moto_setup import allow_every_moto_service
+
+allow_every_moto_service()
