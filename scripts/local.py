@@ -18,7 +18,6 @@ import contextlib
 import importlib.metadata
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -53,7 +52,6 @@ FIXED_ENVIRONMENT = {
 
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-OVERLAY_ROOT = PROJECT_ROOT / "build" / "localstack-overlay"
 
 
 class LocalStackError(RuntimeError):
@@ -137,51 +135,21 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _uv() -> str:
-    bundled = PROJECT_ROOT / ".tools" / "bin" / "uv"
-    found = str(bundled) if bundled.exists() else shutil.which("uv")
-    if not found:
-        raise LocalStackError("uv not found: run `make setup` (it bootstraps .tools/bin/uv).")
-    return found
+def check_single_moto() -> None:
+    """Refuse to start when upstream ``moto`` is installed beside LocalStack's fork ``moto-ext``.
 
-
-def moto_ext_overlay() -> Path | None:
-    """A folder holding LocalStack's moto fork, to put first on the LocalStack process's path.
-
-    ``moto`` (dev group, for unit tests) and ``moto-ext`` (LocalStack's fork, locked at the same
-    time) install the same ``moto`` package, and the files of ``moto`` win; LocalStack's
-    moto-backed services (CloudWatch Logs, ...) then fail. The locked ``moto-ext`` version is
-    installed once into ``build/localstack-overlay`` (from the uv cache or the registry).
+    Both install the same ``moto`` package and the last one wins; with upstream moto's files
+    LocalStack's moto-backed services (CloudWatch Logs, ...) fail mid-deploy. The lock keeps only
+    ``moto-ext``; this catches an environment changed by hand.
     """
     try:
-        wanted = importlib.metadata.version("moto-ext")
+        upstream = importlib.metadata.version("moto")
     except importlib.metadata.PackageNotFoundError:
-        return None
-    installed = importlib.metadata.version("moto") if _has_dist("moto") else None
-    if installed is None:
-        return None  # only moto-ext provides `moto`: nothing to fix
-    target = OVERLAY_ROOT / f"moto-ext-{wanted}"
-    if (target / "moto" / "__init__.py").exists():
-        return target
-    staging = OVERLAY_ROOT / f".staging-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    command = [_uv(), "pip", "install", "--quiet", "--no-deps", "--python", sys.executable]
-    command += ["--target", str(staging), f"moto-ext=={wanted}"]
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        raise LocalStackError(f"Could not install moto-ext=={wanted}: {completed.stderr.strip()}")
-    with contextlib.suppress(OSError):  # a concurrent start may have won the race
-        staging.rename(target)
-    shutil.rmtree(staging, ignore_errors=True)
-    return target
-
-
-def _has_dist(name: str) -> bool:
-    try:
-        importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
+        return
+    raise LocalStackError(
+        f"upstream moto {upstream} is installed beside LocalStack's moto-ext and overwrites it: "
+        "run `uv pip uninstall moto && uv sync --frozen --reinstall-package moto-ext`."
+    )
 
 
 def _environment(port: int, state_dir: Path) -> dict[str, str]:
@@ -189,11 +157,7 @@ def _environment(port: int, state_dir: Path) -> dict[str, str]:
     for folder in ("filesystem", "tmp", "cache"):
         (state_dir / folder).mkdir(parents=True, exist_ok=True)
     env.update(FIXED_ENVIRONMENT)
-    overlay = moto_ext_overlay()
-    if overlay is not None:
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(overlay), env.get("PYTHONPATH", "")) if p
-        )
+    check_single_moto()
     env.update(
         {
             "GATEWAY_LISTEN": f"127.0.0.1:{port}",
