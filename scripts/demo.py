@@ -79,7 +79,9 @@ class DemoOptions:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--files", type=int, default=200, help="files to upload (default 200)")
-    parser.add_argument("--rate", type=float, default=50.0, help="files/s (0: no limit)")
+    parser.add_argument(
+        "--rate", type=float, default=10.0, help="files/s (default 10, the production baseline)"
+    )
     parser.add_argument("--concurrency", type=int, default=8, help="uploads in flight")
     parser.add_argument("--seed", type=int, default=0, help="seed of the file mix")
     parser.add_argument(
