@@ -1,9 +1,12 @@
 """AWS clients with explicit retry and timeout configuration, shared within one process.
 
 Every function creates its clients here so retries, timeouts and connection pools are set in one
-place. Clients are cached per configuration: boto3 clients are thread-safe, so one client serves a
-whole fetch pool (give it ``max_pool_connections`` at least the pool size). Tests that switch
-mocked accounts call :func:`reset_clients`.
+place. Clients are cached per configuration: botocore clients are thread-safe, so one client
+serves a whole fetch pool (give it ``max_pool_connections`` at least the pool size). Tests that
+switch mocked accounts call :func:`reset_clients`.
+
+Clients come from a plain botocore session, not boto3: the functions use no boto3 feature
+(resources, ``s3transfer``), and importing boto3 costs a cold start more than botocore alone.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 
 if TYPE_CHECKING:
@@ -39,14 +42,20 @@ def client_config(*, max_attempts: int = 3, max_pool_connections: int = 10) -> C
 
 
 @functools.cache
+def _session() -> botocore.session.Session:
+    """One botocore session per process (credentials, region and endpoint from the environment)."""
+    return botocore.session.get_session()
+
+
+@functools.cache
 def client(service_name: str, *, max_attempts: int = 3, max_pool_connections: int = 10) -> Any:
-    """A cached boto3 client for ``service_name``.
+    """A cached client for ``service_name``.
 
     ``max_attempts=1`` turns botocore's own retries off, for callers that retry themselves within
     a deadline (the transform's fetches, the Firehose partial-failure loop).
     """
     config = client_config(max_attempts=max_attempts, max_pool_connections=max_pool_connections)
-    return boto3.client(service_name, config=config)  # type: ignore[call-overload]
+    return _session().create_client(service_name, config=config)
 
 
 def s3(*, max_attempts: int = 3, max_pool_connections: int = 10) -> S3Client:
@@ -64,5 +73,6 @@ def firehose(*, max_attempts: int = 3) -> FirehoseClient:
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests switching between mocked environments)."""
+    """Forget cached clients and the session (tests switching between mocked environments)."""
     client.cache_clear()
+    _session.cache_clear()

@@ -14,16 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from pipeline.bundle import MemberMetadata, encode_member
+from pipeline.bundle import BLOCK_SIZE, MemberMetadata, encode_member, member_header
 from pipeline.deadline import Deadline
 from pipeline.firehose import put_records
 from transforms.config import RESPONSE_LIMIT_BYTES, TransformConfig
 from transforms.direct import Delivered, deliver_direct, direct_bundle_key
 from transforms.fetch import Failed, Fetched, FetchResult, Missing, OutOfTime, fetch_object
-from transforms.plan import Route, inline_entry_size, minimal_entry_size, plan_batch
+from transforms.plan import Route, minimal_entry_size, plan_batch
 from transforms.records import (
     Entry,
     InputRecord,
+    base64_length,
     decode_records,
     dropped_entry,
     entry_size,
@@ -71,8 +72,9 @@ class _State:
             self._total = response_size(self.sizes)
         return self._total
 
-    def set(self, index: int, entry: Entry) -> None:
-        size = entry_size(entry.record_id, entry.result, len(entry.data))
+    def set(self, index: int, entry: Entry, size: int = -1) -> None:
+        if size < 0:
+            size = entry_size(entry.record_id, entry.result, len(entry.data))
         self._total = self.total() + size - self.sizes[index]
         self.entries[index] = entry
         self.sizes[index] = size
@@ -206,11 +208,14 @@ def _pack_inline(state: _State, index: int, result: FetchResult, settings: Trans
         size=len(result.content),
         sha256=result.sha256,
     )
-    extra = inline_entry_size(record.record_id, metadata) - state.sizes[index]
-    if state.total() + extra > settings.response_budget_bytes:
+    header = member_header(metadata)
+    member_size = len(header) + metadata.size + (-metadata.size % BLOCK_SIZE)
+    size = entry_size(record.record_id, "Ok", base64_length(member_size))
+    if state.total() + size - state.sizes[index] > settings.response_budget_bytes:
         state.defer(index)  # an unversioned object grew since its event: try it later
         return
-    state.set(index, ok_entry(record.record_id, encode_member(metadata, result.content)))
+    member = encode_member(metadata, result.content, header=header)
+    state.set(index, ok_entry(record.record_id, member), size)
 
 
 def _deliver_direct(

@@ -71,13 +71,20 @@ def entry_size(record_id: str, result: Result, data_length: int) -> int:
     """Exact ``json.dumps`` length of an entry whose base64 ``data`` has ``data_length`` chars."""
     return (
         len('{"recordId": ')
-        + len(json.dumps(record_id))
+        + _json_string_length(record_id)
         + len(', "result": "')
         + len(result)
         + len('", "data": "')
         + data_length
         + len('"}')
     )
+
+
+def _json_string_length(text: str) -> int:
+    """``len(json.dumps(text))``; record ids are plain ASCII, which needs no escaping."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return len(text) + 2
+    return len(json.dumps(text))
 
 
 def response_size(entry_sizes: Iterable[int]) -> int:

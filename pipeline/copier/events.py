@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes import S3Event
-
 from pipeline.s3events import decode_key
 
 #: Events that announce a new bundle. ``ObjectCreated:Copy`` (the copier's own metadata rewrite)
@@ -33,6 +31,10 @@ def select_bundles(
     event: dict[str, Any], bundle_prefix: str
 ) -> tuple[list[BundleObject], list[Skipped]]:
     """The new bundles announced by ``event``; everything else with the reason it is skipped."""
+    # imported here, not at module import: powertools' data_classes package loads every event
+    # class it has, which would add to each cold start of the function
+    from aws_lambda_powertools.utilities.data_classes import S3Event
+
     if event.get("Event") == "s3:TestEvent":
         return [], [Skipped("", "s3:TestEvent", "S3 configuration test event")]
     bundles: list[BundleObject] = []
