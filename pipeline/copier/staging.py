@@ -4,7 +4,8 @@ Steps for one bundle version:
 
 1. ``HeadObject``: if the Archive object already carries ``content-sha256`` (a previous run, or
    the metadata rewrite of a bundle over 5 GB whose multipart self-copy re-notified us), reuse it.
-2. Otherwise stream ``GetObject`` through SHA-256 in large chunks (bounded memory) and rewrite the
+2. Otherwise stream ``GetObject`` through SHA-256 (a reader thread a few chunks ahead of the
+   hash, so network and hashing overlap; bounded memory) and rewrite the
    Archive object's metadata by copying it onto itself (``MetadataDirective=REPLACE``, content
    type and other headers preserved). That emits ``ObjectCreated:Copy``, which is not subscribed.
 3. Copy it to Distribution under the same key with the metadata and ``ChecksumAlgorithm=SHA256``
@@ -16,6 +17,8 @@ Every step is idempotent, so re-running on the same bundle is harmless.
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,7 +28,11 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 SHA256_METADATA = "content-sha256"
-HASH_CHUNK_SIZE = 8 * 1024 * 1024
+#: Read size of the streaming hash: large enough that per-chunk overhead is negligible, small
+#: enough that the chunks in flight stay a few MiB.
+HASH_CHUNK_SIZE = 1024 * 1024
+#: Chunks read ahead of the hash (bounded queue): memory stays under ~(depth + 2) chunks.
+READ_AHEAD_CHUNKS = 8
 #: headers that a REPLACE copy would otherwise drop
 _PRESERVED_HEADERS = {
     "ContentType": "ContentType",
@@ -54,6 +61,55 @@ def sha256_of_stream(chunks: Iterator[bytes]) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def sha256_read_ahead(
+    chunks: Iterator[bytes], *, depth: int = READ_AHEAD_CHUNKS
+) -> tuple[str, int]:
+    """Like :func:`sha256_of_stream`, with the reading in a thread so network and hash overlap.
+
+    A reader thread pulls ``chunks`` (socket reads release the GIL) into a queue of at most
+    ``depth`` chunks while this thread hashes (``hashlib`` releases the GIL on large buffers), so
+    on two cores the stream is read and hashed at the same time with bounded memory. A read
+    error is raised here; if hashing stops early the reader is told to stop.
+    """
+    pipe: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: bytes | BaseException | None) -> bool:
+        """Put ``item`` unless the hashing side stopped; False if it did."""
+        while not stop.is_set():
+            try:
+                pipe.put(item, timeout=0.5)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                if not offer(chunk):
+                    return
+        except Exception as error:  # noqa: BLE001 - handed over and raised in the hashing thread
+            offer(error)
+            return
+        offer(None)
+
+    reader = threading.Thread(target=read, name="bundle-reader", daemon=True)
+    reader.start()
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        while (item := pipe.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            digest.update(item)
+            size += len(item)
+    finally:
+        stop.set()
+        reader.join(timeout=5)
+    return digest.hexdigest(), size
+
+
 def stage_bundle(
     s3: S3Client,
     *,
@@ -75,7 +131,10 @@ def stage_bundle(
     source_version = version_id
     if hashed:
         body = s3.get_object(Bucket=bucket, Key=key, **version)["Body"]  # type: ignore[arg-type]
-        digest, streamed = sha256_of_stream(body.iter_chunks(HASH_CHUNK_SIZE))
+        try:
+            digest, streamed = sha256_read_ahead(body.iter_chunks(HASH_CHUNK_SIZE))
+        finally:
+            body.close()
         if streamed != size:
             raise RuntimeError(
                 f"s3://{bucket}/{key}: read {streamed} bytes, HeadObject said {size}; retry"

@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class MotoServer:
+    endpoint: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU the server process has used so far."""
+        return process_cpu_seconds(self.pid)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a (Linux) process, from ``/proc/<pid>/stat``."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
@@ -21,6 +40,13 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def moto_server(timeout: float = 30.0) -> Iterator[str]:
     """Start ``python -m moto.server`` on a free loopback port; yield its endpoint URL."""
+    with moto_server_process(timeout) as server:
+        yield server.endpoint
+
+
+@contextlib.contextmanager
+def moto_server_process(timeout: float = 30.0) -> Iterator[MotoServer]:
+    """Like :func:`moto_server`, yielding the endpoint and the server's pid (for its CPU time)."""
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
@@ -38,7 +64,7 @@ def moto_server(timeout: float = 30.0) -> Iterator[str]:
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise RuntimeError("moto server did not start") from None
                 time.sleep(0.1)
-        yield endpoint
+        yield MotoServer(endpoint, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=10)
