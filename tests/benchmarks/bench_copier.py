@@ -131,7 +131,8 @@ def main() -> None:
     )
     print(
         f"bench copier_hash: {hashing:.0f} MB/s ({hashing / baseline:.2f} x hashlib.sha256; "
-        f"streaming GET + SHA-256, reader thread {result['depth']} x {result['chunk'] / 2**20:g} MiB ahead, "
+        f"streaming GET + SHA-256, reader thread {result['depth']} x "
+        f"{result['chunk'] / 2**20:g} MiB ahead, "
         f"{hash_wall:.1f} s wall; copier CPU {hash_cpu:.2f} s = {per_cpu:.0f} MB per CPU-second "
         f"= {per_cpu / baseline:.2f} x hashlib: the rest of the wall time is the moto server "
         f"producing the stream on the same 2 cores)"
