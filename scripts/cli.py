@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "replay": "scripts.replay",
     "status": "scripts.status",
     "loadgen": "scripts.loadgen",
+    "redrive": "scripts.redrive",
 }
 
 
