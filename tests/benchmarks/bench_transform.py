@@ -102,7 +102,7 @@ def _upload(endpoint: str) -> list[str]:
 
 
 def bench_fetch(env: LambdaEnv) -> None:
-    with moto_server_process() as server, tempfile.TemporaryDirectory() as tmp:
+    with moto_server_process(keep_alive=True) as server, tempfile.TemporaryDirectory() as tmp:
         keys = _upload(server.endpoint)
         refs = [reference("landing", key, None, FILE_SIZE) for key in keys]
         setup = {
