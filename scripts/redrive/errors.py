@@ -192,13 +192,7 @@ class Redriver:
     def redrive(self, item: ErrorObject) -> ObjectOutcome:
         """Advance one error object as far as it can go; never raises for a per-object problem."""
         bucket, key = self._target.archive_bucket, item.key
-        try:
-            tags = self._s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
-        except ClientError as error:
-            return ObjectOutcome(
-                key, "unreadable-object", detail=f"GetObjectTagging: {_code(error)}"
-            )
-        tag_map = {str(t["Key"]): str(t["Value"]) for t in tags}
+        tag_map, tag_error = self._tags(key)
         if tag_map.get(MARKER_TAG) == MARKER_DONE:
             counts = tag_map.get(COUNTS_TAG, "")
             when = tag_map.get(REDRIVEN_AT_TAG, "?")
@@ -206,6 +200,8 @@ class Redriver:
         archived = self._archived(item)
         if archived:
             return ObjectOutcome(key, "archived", detail=archived)
+        if tag_error:
+            return ObjectOutcome(key, "unreadable-object", detail=f"GetObjectTagging: {tag_error}")
         try:
             body = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except (ClientError, BotoCoreError) as error:
@@ -236,6 +232,14 @@ class Redriver:
         if marked:
             return _replace(outcome, "not-marked", marked)
         return _replace(outcome, "redriven", "")
+
+    def _tags(self, key: str) -> tuple[dict[str, str], str]:
+        """The object's tags, or why they could not be read (some stores refuse archived ones)."""
+        try:
+            tags = self._s3.get_object_tagging(Bucket=self._target.archive_bucket, Key=key)
+        except ClientError as error:
+            return {}, _code(error)
+        return {str(t["Key"]): str(t["Value"]) for t in tags["TagSet"]}, ""
 
     def _archived(self, item: ErrorObject) -> str:
         if restore_state(item.storage_class, None) == "readable":
