@@ -222,6 +222,8 @@ class Redriver:
                 if ref.to_record() in rejected
             )
             put -= len(rejected)
+        else:
+            self._put_this_run.update(ref.to_record() for _, ref in recoverable)
         problems.sort(key=lambda p: p.line)
         outcome = ObjectOutcome(key, "would-redrive", len(found), put, duplicates, tuple(problems))
         if self._settings.dry_run:
@@ -244,7 +246,10 @@ class Redriver:
     def _archived(self, item: ErrorObject) -> str:
         if restore_state(item.storage_class, None) == "readable":
             return ""
-        head = self._s3.head_object(Bucket=self._target.archive_bucket, Key=item.key)
+        try:
+            head = self._s3.head_object(Bucket=self._target.archive_bucket, Key=item.key)
+        except ClientError as error:
+            return f"in {item.storage_class}; HeadObject: {_code(error)}"
         if restore_state(item.storage_class, head.get("Restore")) == "readable":
             return ""
         return (
