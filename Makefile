@@ -8,7 +8,7 @@ export UV_PYTHON_DOWNLOADS := never
 UV = $$(scripts/bootstrap.sh)
 
 .PHONY: help setup test test-fast test-unit test-integration lint fmt bench template deploy \
-        local-up local-down local-status demo consume status replay clean
+        local-up local-down local-status demo consume status replay redrive clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -62,6 +62,10 @@ status:  ## one screen of pipeline health (ENV=local by default)
 
 replay:  ## copy archived bundles back to Distribution: make replay ARGS="--since 2026-11-26T10 --dry-run"
 	@uv=$(UV); $$uv run --frozen --no-sync aggregator replay --env $(ENV) $(ARGS)
+
+redrive:  ## bring back parked work: make redrive ENV=prod WHAT=errors|dlq [FUNCTION=ingest|copier] [ARGS=--dry-run]
+	@uv=$(UV); $$uv run --frozen --no-sync aggregator redrive $(or $(WHAT),errors) --env $(ENV) \
+	  $(if $(FUNCTION),--function $(FUNCTION)) $(ARGS)
 
 clean:  ## remove build output and local state (keeps .venv)
 	rm -rf build .localstack .pytest_cache .mypy_cache .ruff_cache

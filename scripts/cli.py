@@ -16,6 +16,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from types import ModuleType
 
 #: subcommand -> module implementing it
@@ -30,6 +31,12 @@ COMMANDS: dict[str, str] = {
     "loadgen": "scripts.loadgen",
     "redrive": "scripts.redrive",
 }
+
+
+def iso_timestamp(text: str) -> datetime:
+    """argparse type for times such as ``2026-01-31T08:00Z`` (UTC when no zone is given)."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _load(module_name: str) -> ModuleType | None:

@@ -35,6 +35,9 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
+from scripts.cli import iso_timestamp
+from scripts.session import error_code
+
 HELP = "replay Archive bundles into Distribution (restoring from Deep Archive when needed)"
 
 SHA256_METADATA = "content-sha256"
@@ -129,7 +132,7 @@ def replay_one(
     try:
         head = client.head_object(Bucket=target.archive_bucket, Key=key)
     except ClientError as error:
-        return ReplayItem(key, "failed", "?", 0, f"not found in Archive: {_code(error)}")
+        return ReplayItem(key, "failed", "?", 0, f"not found in Archive: {error_code(error)}")
     storage_class = str(head.get("StorageClass", "STANDARD"))
     size = int(head.get("ContentLength", 0))
     recorded = str(head.get("Metadata", {}).get(SHA256_METADATA, "")).lower()
@@ -163,7 +166,7 @@ def _already_staged(client: Any, bucket: str, key: str, recorded: str) -> bool:
     try:
         head = client.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if _code(error) in ("404", "NoSuchKey", "NotFound"):
+        if error_code(error) in ("404", "NoSuchKey", "NotFound"):
             return False
         raise
     return str(head.get("Metadata", {}).get(SHA256_METADATA, "")).lower() == recorded
@@ -179,9 +182,9 @@ def _request_restore(
             RestoreRequest={"Days": days, "GlacierJobParameters": {"Tier": tier}},
         )
     except ClientError as error:
-        if _code(error) == "RestoreAlreadyInProgress":
+        if error_code(error) == "RestoreAlreadyInProgress":
             return item("restoring", "restore already in progress")
-        return item("failed", f"restore request failed: {_code(error)}")
+        return item("failed", f"restore request failed: {error_code(error)}")
     return item("restore-requested", f"tier {tier}, {days} day(s)")
 
 
@@ -219,17 +222,13 @@ def _copy(
             ChecksumAlgorithm="SHA256",
         )
     except ClientError as error:
-        return item("failed", f"copy failed: {_code(error)}")
+        return item("failed", f"copy failed: {error_code(error)}")
     checksum = result.get("CopyObjectResult", {}).get("ChecksumSHA256")
     expected = base64.b64encode(bytes.fromhex(recorded)).decode("ascii")
     if checksum and checksum != expected:
         client.delete_object(Bucket=target.distribution_bucket, Key=key)
         return item("failed", f"S3 checksum of the copy {checksum} != recorded {expected}")
     return item("staged", "")
-
-
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", "error"))
 
 
 # -------------------------------------------------------------------------------------- CLI
@@ -240,8 +239,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoint-url", help="AWS endpoint (default: the environment's)")
     parser.add_argument("--archive-bucket", help="default: the stack's ArchiveBucketName")
     parser.add_argument("--distribution-bucket", help="default: the stack's DistributionBucketName")
-    parser.add_argument("--since", type=_timestamp, help="ISO time, e.g. 2026-01-31T08:00Z")
-    parser.add_argument("--until", type=_timestamp, help="ISO time (default: now)")
+    parser.add_argument("--since", type=iso_timestamp, help="ISO time, e.g. 2026-01-31T08:00Z")
+    parser.add_argument("--until", type=iso_timestamp, help="ISO time (default: now)")
     parser.add_argument(
         "--key", action="append", default=[], help="bundle key in Archive (repeatable)"
     )
@@ -302,11 +301,6 @@ def _resolve(args: argparse.Namespace) -> tuple[Any, ReplayTarget]:
         archive = archive or outputs["ArchiveBucketName"]
         distribution = distribution or outputs["DistributionBucketName"]
     return session.client("s3"), ReplayTarget(archive, distribution)
-
-
-def _timestamp(text: str) -> datetime:
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _report(items: list[ReplayItem], args: argparse.Namespace) -> None:

@@ -32,6 +32,11 @@ class StackNotFoundError(RuntimeError):
     """The environment's stack does not exist (or is not visible with these credentials)."""
 
 
+def error_code(error: ClientError) -> str:
+    """The AWS error code of a failed call (``"NoSuchKey"``, ``"404"``, ...)."""
+    return str(error.response.get("Error", {}).get("Code", "error"))
+
+
 def stack_name(env_name: str) -> str:
     """The CloudFormation stack name of an environment (see docs/architecture.md)."""
     return f"s3-aggregator-{env_name}"

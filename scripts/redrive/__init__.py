@@ -213,6 +213,6 @@ def _session(args: argparse.Namespace) -> EnvSession:
 
 
 def _time(text: str) -> datetime:
-    from scripts.replay import _timestamp
+    from scripts.cli import iso_timestamp
 
-    return _timestamp(text)
+    return iso_timestamp(text)

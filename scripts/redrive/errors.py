@@ -35,7 +35,8 @@ from pipeline.deadline import Backoff, Deadline
 from pipeline.firehose import put_records
 from pipeline.references import ObjectReference
 from scripts.redrive.documents import FailedReference, parse_error_object
-from scripts.replay import _code, restore_state
+from scripts.replay import restore_state
+from scripts.session import error_code
 
 #: the error prefix of docs/architecture.md, used when the stream cannot be described
 DEFAULT_ERROR_ROOT = "errors/"
@@ -205,7 +206,7 @@ class Redriver:
         try:
             body = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except (ClientError, BotoCoreError) as error:
-            reason = _code(error) if isinstance(error, ClientError) else str(error)
+            reason = error_code(error) if isinstance(error, ClientError) else str(error)
             return ObjectOutcome(key, "unreadable-object", detail=f"GetObject: {reason}")
         found, unreadable = parse_error_object(body)
         problems = [Problem("unreadable", u.line, u.reason) for u in unreadable]
@@ -240,7 +241,7 @@ class Redriver:
         try:
             tags = self._s3.get_object_tagging(Bucket=self._target.archive_bucket, Key=key)
         except ClientError as error:
-            return {}, _code(error)
+            return {}, error_code(error)
         return {str(t["Key"]): str(t["Value"]) for t in tags["TagSet"]}, ""
 
     def _archived(self, item: ErrorObject) -> str:
@@ -249,7 +250,7 @@ class Redriver:
         try:
             head = self._s3.head_object(Bucket=self._target.archive_bucket, Key=item.key)
         except ClientError as error:
-            return f"in {item.storage_class}; HeadObject: {_code(error)}"
+            return f"in {item.storage_class}; HeadObject: {error_code(error)}"
         if restore_state(item.storage_class, head.get("Restore")) == "readable":
             return ""
         return (
@@ -290,7 +291,7 @@ class Redriver:
         try:
             self._s3.head_object(Bucket=ref.bucket, Key=ref.key, **extra)
         except ClientError as error:
-            code = _code(error)
+            code = error_code(error)
             where = f"s3://{ref.bucket}/{ref.key} version {ref.version_id or '-'}"
             if code in _MISSING_CODES:
                 return Problem("missing", line, f"{where} no longer exists ({code})", ref)
@@ -340,7 +341,7 @@ class Redriver:
             )
         except ClientError as error:
             return (
-                f"PutObjectTagging: {_code(error)}: grant s3:PutObjectTagging on the error "
+                f"PutObjectTagging: {error_code(error)}: grant s3:PutObjectTagging on the error "
                 "prefix; until it is tagged a re-run re-puts these references (harmless "
                 "duplicates)"
             )
