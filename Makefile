@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 
 UV = $$(scripts/bootstrap.sh)
 
-.PHONY: help setup test test-fast test-unit test-integration lint fmt bench template deploy \
+.PHONY: help setup test test-fast test-unit test-e2e loadgen lint fmt bench template deploy \
         local-up local-down local-status demo consume status replay redrive clean
 
 help:  ## list targets
@@ -29,6 +29,9 @@ test: setup lint  ## everything: lint, unit, template, LocalStack integration an
 
 test-fast: setup lint  ## everything except the slow scenarios
 	@uv=$(UV); $$uv run --frozen --no-sync pytest -m "not slow"
+
+test-e2e:  ## only the acceptance scenarios on the deployed local stack
+	@uv=$(UV); $$uv run --frozen --no-sync pytest -m e2e
 
 test-unit:  ## unit tests only (no LocalStack)
 	@uv=$(UV); $$uv run --frozen --no-sync pytest -m "not integration and not e2e"
@@ -52,7 +55,11 @@ local-status:
 	@uv=$(UV); $$uv run --frozen --no-sync aggregator local status
 
 demo: setup  ## the whole pipeline on the embedded LocalStack: deploy, feed, consume, verify
-	@uv=$(UV); $$uv run --frozen --no-sync aggregator demo
+	@uv=$(UV); $$uv run --frozen --no-sync aggregator demo $(DEMO_ARGS)
+
+loadgen:  ## upload a seeded mix of files to Landing: make loadgen FILES=500 RATE=10
+	@uv=$(UV); $$uv run --frozen --no-sync aggregator loadgen --env $(ENV) --files $(or $(FILES),100) \
+	  --rate $(or $(RATE),10)
 
 consume:  ## drain Distribution once into ./consumed (ENV=local by default)
 	@uv=$(UV); $$uv run --frozen --no-sync aggregator consume --env $(ENV) --once --output consumed
