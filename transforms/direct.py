@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.bundle import BundleIntegrityError, MemberMetadata, write_member
 from pipeline.deadline import Backoff, Deadline
+from pipeline.hashing import sha256_read_ahead
 from pipeline.references import ObjectReference
 from transforms.fetch import (
     Failed,
@@ -86,7 +87,7 @@ def deliver_direct(
     etag = str(first["ETag"])
     version_id = first.get("VersionId", reference.version_id)
     try:
-        digest, size = _hash_stream(_chunks(first["Body"], deadline))
+        digest, size = sha256_read_ahead(_chunks(first["Body"], deadline))
     except (DeadlineReachedError, OSError, BotoCoreError) as error:
         return OutOfTime(f"first pass did not finish: {error}", retries)
     metadata = MemberMetadata(
@@ -131,15 +132,6 @@ def _chunks(body: Any, deadline: Deadline) -> Iterator[bytes]:
             body.close()
             raise DeadlineReachedError("deadline reached")
         yield chunk
-
-
-def _hash_stream(chunks: Iterator[bytes]) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    for chunk in chunks:
-        digest.update(chunk)
-        size += len(chunk)
-    return digest.hexdigest(), size
 
 
 def _abort_quietly(writer: MultipartWriter) -> None:

@@ -35,8 +35,8 @@ REGION = "eu-west-2"
 _WORKER = """
 import json, sys, time
 from pipeline import aws
-from pipeline.copier.staging import (HASH_CHUNK_SIZE, READ_AHEAD_CHUNKS, sha256_read_ahead,
-    stage_bundle)
+from pipeline.copier.staging import stage_bundle
+from pipeline.hashing import HASH_CHUNK_SIZE, READ_AHEAD_CHUNKS, sha256_read_ahead
 key = sys.argv[1] if len(sys.argv) > 1 else {key!r}
 s3 = aws.s3()
 wall, cpu = time.perf_counter(), time.process_time()
