@@ -1,12 +1,25 @@
 """Entry point of the embedded LocalStack process: ``python -m localstack_plugins.launch``.
 
-Runs LocalStack's own runtime entry point in host mode after two launch-time patches that keep it
-on this machine's loopback and inside the project's state folder:
+Runs LocalStack's own runtime entry point in host mode after launch-time patches. Two keep it on
+this machine's loopback and inside the project's state folder:
 
 - the twisted gateway listens on every interface whatever ``GATEWAY_LISTEN`` says; it is made to
   bind to the configured host (127.0.0.1);
 - S3 object data defaults to the fixed folder ``/tmp/localstack-s3-storage``, shared by every
   instance on the machine; it is moved under ``TMPDIR`` (the state folder).
+
+Three remove throughput limits that are artefacts of LocalStack, not of AWS (measured; see
+docs/localstack.md, "Throughput"):
+
+- S3 event notifications of every bucket go through one FIFO pool of 3 threads, so a burst of
+  landing events delays the notifications of other buckets by minutes; the pool gets
+  ``S3_NOTIFICATION_THREADS`` threads;
+- asynchronous Lambda invocations are run by a pool of ``min(32, cpus + 4)`` threads per function
+  (6 here), which caps every function at 6 concurrent executions; the pool gets
+  ``LAMBDA_ASYNC_INVOKERS`` threads (concurrency limits are still enforced by LocalStack's
+  counting service, as reserved/account concurrency on AWS);
+- CloudWatch metric data (one ``PutMetricData`` per Lambda invocation) is committed to SQLite with
+  an fsync per call; the store is ephemeral (``PERSISTENCE=0``), so it is written without fsync.
 
 The environment (``GATEWAY_LISTEN``, ``FILESYSTEM_ROOT``, executor and provider selection, ...)
 is prepared by :mod:`scripts.local`.
@@ -14,11 +27,16 @@ is prepared by :mod:`scripts.local`.
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 FIXED_S3_ROOT = "/tmp/localstack-s3-storage"  # noqa: S108 - the path being replaced
+S3_NOTIFICATION_THREADS = int(os.environ.get("S3_NOTIFICATION_THREADS") or 16)
+LAMBDA_ASYNC_INVOKERS = int(os.environ.get("LAMBDA_ASYNC_INVOKERS") or 16)
 
 
 def _bind_gateway_to_configured_host() -> None:
@@ -70,9 +88,59 @@ def _keep_s3_data_in_state_dir() -> None:
     ephemeral.EphemeralS3ObjectStore.__init__ = init  # type: ignore[method-assign]
 
 
+def _widen_s3_notification_pool() -> None:
+    from localstack.services.s3 import notifications
+
+    original = notifications.NotificationDispatcher.__init__
+
+    def init(self: Any, num_thread: int = S3_NOTIFICATION_THREADS) -> None:
+        original(self, max(num_thread, S3_NOTIFICATION_THREADS))
+
+    notifications.NotificationDispatcher.__init__ = init  # type: ignore[method-assign]
+
+
+def _widen_async_invoker_pool() -> None:
+    from localstack.services.lambda_.invocation import event_manager
+
+    original = event_manager.Poller.__init__
+
+    def init(self: Any, version_manager: Any, event_queue_url: str) -> None:
+        original(self, version_manager, event_queue_url)
+        self.invoker_pool.shutdown(wait=False)
+        function_id = version_manager.function_version.id
+        self.invoker_pool = ThreadPoolExecutor(
+            max_workers=LAMBDA_ASYNC_INVOKERS,
+            thread_name_prefix=f"lambda-invoker-{function_id.function_name}:{function_id.qualifier}",
+        )
+
+    event_manager.Poller.__init__ = init  # type: ignore[method-assign]
+
+
+class _UnsyncedSqlite:
+    """``sqlite3`` as seen by CloudWatch's metric store: connections commit without fsync."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(sqlite3, name)
+
+    @staticmethod
+    def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        connection: sqlite3.Connection = sqlite3.connect(*args, **kwargs)
+        connection.execute("PRAGMA synchronous=OFF")
+        return connection
+
+
+def _cloudwatch_metrics_without_fsync() -> None:
+    from localstack.services.cloudwatch import cloudwatch_database_helper
+
+    setattr(cloudwatch_database_helper, "sqlite3", _UnsyncedSqlite())  # noqa: B010 - module patch
+
+
 def main() -> None:
     _bind_gateway_to_configured_host()
     _keep_s3_data_in_state_dir()
+    _widen_s3_notification_pool()
+    _widen_async_invoker_pool()
+    _cloudwatch_metrics_without_fsync()
     from localstack.runtime.main import main as localstack_main
 
     localstack_main()  # type: ignore[no-untyped-call]

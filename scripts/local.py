@@ -48,6 +48,7 @@ FIXED_ENVIRONMENT = {
     "PERSISTENCE": "0",
     "LAMBDA_RUNTIME_EXECUTOR": "host",
     "PROVIDER_OVERRIDE_FIREHOSE": "faithful",
+    "IN_MEMORY_CLIENT": "1",
 }
 
 

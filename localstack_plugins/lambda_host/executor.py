@@ -7,12 +7,20 @@ killed and the invocation fails with ``Sandbox.Timedout``), the memory size (res
 watched; over the limit the worker is killed with ``Runtime.OutOfMemory``), the 6 MB response
 limit (``Function.ResponseSizeTooLarge``) and a dead runtime (``Runtime.ExitError``). A killed
 environment is started again on the next invocation, as Lambda does.
+
+Per invocation the executor POSTs the event to the worker on one kept-alive connection and takes
+the result from that request's answer (see :mod:`.worker`); resident memory is polled only while
+the environment initialises or runs an invocation (between invocations a Lambda sandbox is
+frozen and cannot grow).
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import logging
+import os
 import shutil
 import signal
 import socket
@@ -20,14 +28,13 @@ import subprocess
 import tempfile
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-import requests
 from localstack import config
 from localstack.http import Response
 from localstack.services.lambda_.invocation.executor_endpoint import (
@@ -46,6 +53,9 @@ LOG = logging.getLogger(__name__)
 MAX_RESPONSE_BYTES = 6_291_556
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 MEMORY_POLL_SECONDS = 0.05
+#: How often a frozen (idle) environment is checked for an unexpected exit.
+IDLE_POLL_SECONDS = 0.5
+PAGE_MB = os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
 STARTUP_DEADLINE_SECONDS = float(config.LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT)
 #: PATH of the Lambda Python runtimes, minus /var/lang/bin (the interpreter is given by path).
 LAMBDA_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -55,15 +65,33 @@ def _error_payload(error_type: str, message: str) -> bytes:
     return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
 
 
-def _resident_mb(pid: int) -> float:
-    try:
-        with Path(f"/proc/{pid}/status").open(encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except (OSError, ValueError):
-        return 0.0
-    return 0.0
+class _ResidentMemory:
+    """Resident set size of one process, read from ``/proc/<pid>/statm`` through one open fd."""
+
+    def __init__(self, pid: int) -> None:
+        try:
+            self._fd: int | None = os.open(f"/proc/{pid}/statm", os.O_RDONLY)
+        except OSError:
+            self._fd = None
+
+    def megabytes(self) -> float:
+        if self._fd is None:
+            return 0.0
+        try:
+            return int(os.pread(self._fd, 256, 0).split()[1]) * PAGE_MB
+        except (OSError, ValueError, IndexError):
+            return 0.0
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _settle(future: Future[InvocationResult], result: InvocationResult) -> None:
+    """Set ``result`` unless the invocation was already settled (e.g. the runtime just died)."""
+    with contextlib.suppress(InvalidStateError):
+        future.set_result(result)
 
 
 class _HostEndpoint(ExecutorEndpoint):
@@ -77,6 +105,13 @@ class _HostEndpoint(ExecutorEndpoint):
         future = self.invocation_future
         if future is None or future.done():
             return Response(status=HTTPStatus.GONE)
+        self.finish_invocation(future, req_id, payload, is_error)
+        return Response(status=HTTPStatus.ACCEPTED)
+
+    def finish_invocation(
+        self, future: Future[InvocationResult], req_id: str, payload: bytes, is_error: bool
+    ) -> None:
+        """Hand an invocation's result to LocalStack (the response size limit applied)."""
         if not is_error and len(payload) > MAX_RESPONSE_BYTES:
             payload = _error_payload(
                 "Function.ResponseSizeTooLarge",
@@ -85,8 +120,7 @@ class _HostEndpoint(ExecutorEndpoint):
             )
             is_error = True
         logs = self._executor.invocation_logs()
-        future.set_result(InvocationResult(req_id, payload, is_error=is_error, logs=logs))
-        return Response(status=HTTPStatus.ACCEPTED)
+        _settle(future, InvocationResult(req_id, payload, is_error=is_error, logs=logs))
 
     def invocation_response(self, request: Request, req_id: str) -> Response:
         return self._finish(req_id, request.get_data(), is_error=False)
@@ -116,16 +150,23 @@ class HostRuntimeExecutor(RuntimeExecutor):
         self._log_offset = 0
         self._request_id = ""
         self._kill_reasons: dict[int, str] = {}
+        self._active = threading.Event()  # initialising or invoking: memory is watched
+        self._connection: http.client.HTTPConnection | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self, env_vars: dict[str, str]) -> None:
         self._env = {key: str(value) for key, value in env_vars.items()}
         self._endpoint.start()
-        self._spawn()
-        self._endpoint.wait_for_startup()  # type: ignore[no-untyped-call]
+        self._active.set()
+        try:
+            self._spawn()
+            self._endpoint.wait_for_startup()  # type: ignore[no-untyped-call]
+        finally:
+            self._active.clear()
 
     def stop(self) -> None:
         self._kill("stopped")
+        self._close_connection()
         try:
             self._endpoint.shutdown()
         except KeyError:  # already unregistered
@@ -168,11 +209,18 @@ class HostRuntimeExecutor(RuntimeExecutor):
     def _watch(self, process: subprocess.Popen[bytes]) -> None:
         """Enforce the memory size; turn an unexpected exit into the pending call's error."""
         limit_mb = float(self.function_version.config.memory_size)
-        while process.poll() is None:
-            if _resident_mb(process.pid) > limit_mb:
-                self._kill("oom")
-                break
-            time.sleep(MEMORY_POLL_SECONDS)
+        memory = _ResidentMemory(process.pid)
+        try:
+            while process.poll() is None:
+                if not self._active.is_set():
+                    self._active.wait(IDLE_POLL_SECONDS)
+                    continue
+                if memory.megabytes() > limit_mb:
+                    self._kill("oom")
+                    break
+                time.sleep(MEMORY_POLL_SECONDS)
+        finally:
+            memory.close()
         code = process.wait()
         reason = self._kill_reasons.pop(process.pid, "") or (
             f"signal: {signal.Signals(-code).name.lower()[3:]}"
@@ -201,13 +249,14 @@ class HostRuntimeExecutor(RuntimeExecutor):
         else:
             error_type, detail = "Runtime.ExitError", f"Runtime exited with error: {reason}"
         self._append_log(f"RequestId: {self._request_id} Error: {detail}\n")
-        invocation.set_result(
+        _settle(
+            invocation,
             InvocationResult(
                 self._request_id,
                 _error_payload(error_type, f"RequestId: {self._request_id} Error: {detail}"),
                 is_error=True,
                 logs=self.invocation_logs(),
-            )
+            ),
         )
 
     def _kill(self, reason: str) -> None:
@@ -221,6 +270,7 @@ class HostRuntimeExecutor(RuntimeExecutor):
         """Start the environment again after a timeout or crash, as Lambda does."""
         if self._process is not None and self._process.poll() is None:
             return
+        self._close_connection()
         self._endpoint.startup_future = Future()
         self._spawn()
         self._endpoint.startup_future.result(timeout=STARTUP_DEADLINE_SECONDS)
@@ -241,21 +291,61 @@ class HostRuntimeExecutor(RuntimeExecutor):
     def invoke(self, payload: dict[str, Any]) -> InvocationResult:
         request_id = str(payload["invoke-id"])
         with self._lock:
+            self._active.set()
             try:
-                self._ensure_running()
-            except StatusErrorException as error:
-                return InvocationResult(request_id, error.payload, is_error=True, logs="")
-            self._request_id = request_id
-            self._log_offset = self._log_path.stat().st_size
-            future: Future[InvocationResult] = Future()
-            self._endpoint.invocation_future = future
-            url = f"http://127.0.0.1:{self._endpoint.container_port}/invoke"
-            requests.post(url, json=payload, proxies={"http": "", "https": ""}, timeout=30)
-            timeout = float(self.function_version.config.timeout)
-            try:
-                return future.result(timeout=timeout)
-            except FutureTimeout:
-                return self._timed_out(request_id, timeout)
+                return self._invoke(request_id, payload)
+            finally:
+                self._active.clear()
+
+    def _invoke(self, request_id: str, payload: dict[str, Any]) -> InvocationResult:
+        try:
+            self._ensure_running()
+        except StatusErrorException as error:
+            return InvocationResult(request_id, error.payload, is_error=True, logs="")
+        self._request_id = request_id
+        self._log_offset = self._log_path.stat().st_size
+        future: Future[InvocationResult] = Future()
+        self._endpoint.invocation_future = future
+        timeout = float(self.function_version.config.timeout)
+        deadline = time.monotonic() + timeout
+        self._send(future, request_id, json.dumps(payload).encode(), timeout)
+        try:
+            return future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            return self._timed_out(request_id, timeout)
+
+    def _send(
+        self, future: Future[InvocationResult], request_id: str, body: bytes, timeout: float
+    ) -> None:
+        """POST the invocation to the worker and settle ``future`` with its answer.
+
+        A broken connection settles nothing: a dead runtime is reported by :meth:`_watch`, a
+        function still running when the socket times out by the caller (``Sandbox.Timedout``).
+        """
+        if self._connection is None:
+            self._connection = http.client.HTTPConnection(
+                "127.0.0.1", self._endpoint.container_port, timeout=timeout
+            )
+        connection = self._connection
+        try:
+            connection.request(
+                "POST", "/invoke", body, headers={"Content-Type": "application/json"}
+            )
+            if connection.sock is not None:
+                connection.sock.settimeout(timeout)
+            response = connection.getresponse()
+            result = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            LOG.debug("invocation %s: runtime connection ended: %s", request_id, error)
+            self._close_connection()
+            return
+        is_error = response.getheader("X-Lambda-Result") == "error"
+        self._endpoint.finish_invocation(future, request_id, result, is_error)
+
+    def _close_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
 
     def _timed_out(self, request_id: str, timeout: float) -> InvocationResult:
         self._endpoint.invocation_future = None

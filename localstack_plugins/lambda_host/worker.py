@@ -6,11 +6,15 @@ Started by :mod:`localstack_plugins.lambda_host.executor` as
 plus the function package itself (``LAMBDA_TASK_ROOT``), as on AWS Lambda.
 
 Protocol (LocalStack's runtime API, see ``localstack/services/lambda_/invocation``):
-- the executor hands over a listening socket (``LOCALSTACK_WORKER_FD``); LocalStack POSTs
-  ``{"invoke-id", "invoked-function-arn", "payload", "trace-id"}`` to ``/invoke`` on it;
-- once the handler is imported the worker POSTs ``<endpoint>/status/<runtime id>/ready`` (or
-  ``/error`` with Lambda's init error document);
-- per invocation it POSTs ``<endpoint>/invocations/<request id>/response`` or ``/error``.
+- the executor hands over a listening socket (``LOCALSTACK_WORKER_FD``); once the handler is
+  imported the worker POSTs ``<endpoint>/status/<runtime id>/ready`` (or ``/error`` with Lambda's
+  init error document) to LocalStack;
+- the executor POSTs ``{"invoke-id", "invoked-function-arn", "payload", "trace-id"}`` to
+  ``/invoke`` on a kept-alive connection; the worker answers that request when the handler has
+  returned: ``X-Lambda-Result: response`` (the result) or ``error`` (Lambda's error document).
+  Answering in the same request instead of calling LocalStack's gateway back saves two HTTP
+  round trips per invocation; the executor hands the result to LocalStack exactly as the
+  callback would.
 
 Logs go to stdout/stderr, which the executor points at a per-environment file; the executor
 reads each invocation's slice of that file, so output of C extensions and child processes is
@@ -63,6 +67,11 @@ def _post(path: str, body: bytes) -> None:
         response.read()
 
 
+#: What the main thread hands back to the request that carried the invocation.
+Result = tuple[str, bytes]
+Invocation = tuple[dict[str, Any], "queue.Queue[Result]"]
+
+
 def _error_document(error: BaseException, request_id: str) -> dict[str, Any]:
     frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename != __file__]
     return {
@@ -105,35 +114,45 @@ def _max_memory_mb() -> int:
 
 
 class _InvokeServer(http.server.BaseHTTPRequestHandler):
-    invocations: queue.Queue[dict[str, Any]]
+    protocol_version = "HTTP/1.1"  # keep-alive: one connection per environment
+    invocations: queue.Queue[Invocation]
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
-        self.invocations.put(json.loads(body))
-        self.send_response(202)
-        self.send_header("Content-Length", "0")
+        answer: queue.Queue[Result] = queue.Queue(maxsize=1)
+        self.invocations.put((json.loads(body), answer))
+        kind, result = answer.get()
+        self.send_response(200)
+        self.send_header("X-Lambda-Result", kind)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(result)))
         self.end_headers()
+        self.wfile.write(result)
+        self.wfile.flush()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Keep LocalStack's requests out of the function's logs."""
 
 
-def _serve(invocations: queue.Queue[dict[str, Any]]) -> None:
+def _serve(invocations: queue.Queue[Invocation]) -> None:
     listener = socket.socket(fileno=int(os.environ["LOCALSTACK_WORKER_FD"]))
 
     class Handler(_InvokeServer):
         pass
 
     Handler.invocations = invocations
-    server = http.server.HTTPServer(listener.getsockname(), Handler, bind_and_activate=False)
+    server = http.server.ThreadingHTTPServer(
+        listener.getsockname(), Handler, bind_and_activate=False
+    )
+    server.daemon_threads = True
     server.socket = listener
     threading.Thread(target=server.serve_forever, name="invoke-server", daemon=True).start()
 
 
 def _invoke(
     handler: Callable[[Any, LambdaContext], Any], invocation: dict[str, Any], init_ms: float | None
-) -> None:
+) -> Result:
     request_id = str(invocation["invoke-id"])
     timeout = float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "3"))
     started = time.monotonic()
@@ -141,14 +160,14 @@ def _invoke(
     os.environ["_X_AMZN_TRACE_ID"] = str(invocation.get("trace-id") or "")
     version = context.function_version
     sys.stdout.write(f"START RequestId: {request_id} Version: {version}\n")
-    path = f"/invocations/{request_id}/response"
+    kind = "response"
     try:
         result = handler(json.loads(invocation["payload"] or "null"), context)
         body = json.dumps(result).encode()
     except Exception as error:  # noqa: BLE001 - reported to the caller like Lambda does
         document = _error_document(error, request_id)
         _log_error(document)
-        path = f"/invocations/{request_id}/error"
+        kind = "error"
         body = json.dumps(document).encode()
     duration_ms = (time.monotonic() - started) * 1000
     report = (
@@ -161,7 +180,7 @@ def _invoke(
     sys.stdout.write(f"END RequestId: {request_id}\n{report}\n")
     sys.stdout.flush()
     sys.stderr.flush()
-    _post(path, body)
+    return kind, body
 
 
 def _exit_with_parent() -> None:
@@ -177,7 +196,7 @@ def main() -> None:
     task_root = os.environ["LAMBDA_TASK_ROOT"]
     sys.path.insert(0, task_root)
     os.chdir(task_root)
-    invocations: queue.Queue[dict[str, Any]] = queue.Queue()
+    invocations: queue.Queue[Invocation] = queue.Queue()
     _serve(invocations)
     runtime_id = os.environ["LOCALSTACK_RUNTIME_ID"]
     init_started = time.monotonic()
@@ -197,8 +216,8 @@ def main() -> None:
     init_ms: float | None = (time.monotonic() - init_started) * 1000
     _post(f"/status/{runtime_id}/ready", b"{}")
     while True:
-        invocation = invocations.get()
-        _invoke(handler, invocation, init_ms)
+        invocation, answer = invocations.get()
+        answer.put(_invoke(handler, invocation, init_ms))
         init_ms = None
 
 
