@@ -18,8 +18,10 @@ docs/localstack.md, "Throughput"):
   (6 here), which caps every function at 6 concurrent executions; the pool gets
   ``LAMBDA_ASYNC_INVOKERS`` threads (concurrency limits are still enforced by LocalStack's
   counting service, as reserved/account concurrency on AWS);
-- CloudWatch metric data (one ``PutMetricData`` per Lambda invocation) is committed to SQLite with
-  an fsync per call; the store is ephemeral (``PERSISTENCE=0``), so it is written without fsync.
+- CloudWatch metric data is committed to SQLite with an fsync per call; the store is ephemeral
+  (``PERSISTENCE=0``), so it is written without fsync;
+- Lambda's ``AWS/Lambda`` invocation metrics cost a thread and a ``PutMetricData`` per invocation;
+  they are counted and published once per second (:mod:`localstack_plugins.lambda_metrics`).
 
 The environment (``GATEWAY_LISTEN``, ``FILESYSTEM_ROOT``, executor and provider selection, ...)
 is prepared by :mod:`scripts.local`.
@@ -33,6 +35,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from localstack_plugins import lambda_metrics
 
 FIXED_S3_ROOT = "/tmp/localstack-s3-storage"  # noqa: S108 - the path being replaced
 S3_NOTIFICATION_THREADS = int(os.environ.get("S3_NOTIFICATION_THREADS") or 16)
@@ -141,6 +145,7 @@ def main() -> None:
     _widen_s3_notification_pool()
     _widen_async_invoker_pool()
     _cloudwatch_metrics_without_fsync()
+    lambda_metrics.install()
     from localstack.runtime.main import main as localstack_main
 
     localstack_main()  # type: ignore[no-untyped-call]

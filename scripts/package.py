@@ -1,8 +1,11 @@
 """The Lambda package: `build_package(arch) -> Path`, one reproducible zip for all four functions.
 
 Contents: `pipeline/`, `transforms/` and the locked `lambda` dependency group, installed as wheels
-for Python 3.13 on the target architecture. Entries are sorted, timestamps and permissions fixed,
-so the same inputs give the same bytes; the file is named by its SHA-256. Builds are cached by a
+for Python 3.13 on the target architecture, plus the bytecode of every module
+(`__pycache__/*.cpython-313.pyc`, `unchecked-hash` mode: no timestamps, never re-validated; Lambda's
+code folder is read-only, so without them every cold start compiles every module it imports).
+Entries are sorted, timestamps and permissions fixed, so the same inputs give the same bytes; the
+file is named by its SHA-256. Builds are cached by a
 hash of their inputs (dependency pins, architecture, source files), so a deploy without code
 changes reuses the zip and the artifacts bucket already holds it.
 """
@@ -10,9 +13,12 @@ changes reuses the zip and the artifacts bucket already holds it.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
+import py_compile
 import shutil
 import subprocess
+import sys
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -27,6 +33,8 @@ FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644
 EXCLUDED_PARTS = frozenset({"__pycache__"})
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")
+#: Bytecode is only valid for the interpreter version of the runtime.
+BYTECODE_TAG = "cpython-313"
 
 
 class PackageError(RuntimeError):
@@ -113,6 +121,52 @@ def install_dependencies(arch: str, requirements: str, cache_dir: Path) -> Path:
     return target
 
 
+def _bytecode_name(name: str) -> str:
+    folder, _, leaf = name.rpartition("/")
+    pyc = f"__pycache__/{leaf[: -len('.py')]}.{BYTECODE_TAG}.pyc"
+    return f"{folder}/{pyc}" if folder else pyc
+
+
+def bytecode(entries: list[tuple[str, Path]], cache_dir: Path) -> list[tuple[str, Path]]:
+    """(archive name, .pyc file) for every module in ``entries``, compiled once and cached.
+
+    `unchecked-hash` bytecode holds no timestamp or path of this machine (the file name recorded
+    is the archive name; the interpreter replaces it with the real path on import), so equal
+    sources give equal bytes. Modules that do not compile on 3.13 (e.g. templates) get none.
+    """
+    if sys.implementation.cache_tag != BYTECODE_TAG:
+        raise PackageError(
+            f"the package needs {BYTECODE_TAG} bytecode but this is "
+            f"{sys.implementation.cache_tag}: run the build with the project's Python 3.13 "
+            "(`uv run`)"
+        )
+    store = cache_dir / "bytecode"
+    store.mkdir(parents=True, exist_ok=True)
+    compiled: list[tuple[str, Path]] = []
+    for name, path in entries:
+        if not name.endswith(".py"):
+            continue
+        key = _digest([importlib.util.MAGIC_NUMBER, name.encode(), path.read_bytes()])[:32]
+        target, failed = store / f"{key}.pyc", store / f"{key}.none"
+        if not target.is_file() and not failed.is_file():
+            staging = store / f"{key}.{os.getpid()}.tmp"
+            try:
+                py_compile.compile(
+                    str(path),
+                    cfile=str(staging),
+                    dfile=name,
+                    doraise=True,
+                    invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+                )
+            except py_compile.PyCompileError:
+                failed.touch()
+                continue
+            staging.replace(target)
+        if target.is_file():
+            compiled.append((_bytecode_name(name), target))
+    return compiled
+
+
 def write_zip(entries: list[tuple[str, Path]], destination: Path) -> None:
     """A reproducible zip: sorted entries, fixed time and mode, fixed compression level."""
     with zipfile.ZipFile(destination, "w") as archive:
@@ -135,7 +189,7 @@ def build_package(
     requirements = lambda_requirements()
     sources = source_files(project_root)
     key = _digest(
-        [arch.encode(), requirements.encode()]
+        [arch.encode(), requirements.encode(), BYTECODE_TAG.encode()]
         + [part for name, path in sources for part in (name.encode(), path.read_bytes())]
     )
     index = cache_dir / f"index-{key[:32]}"
@@ -147,6 +201,7 @@ def build_package(
     entries = sources + [(name, path) for name, path in _files(deps)]
     if len({name for name, _ in entries}) != len(entries):
         raise PackageError("a dependency ships a top-level `pipeline` or `transforms` package")
+    entries += bytecode(entries, cache_dir)
     with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".zip", delete=False) as tmp:
         temporary = Path(tmp.name)
     try:

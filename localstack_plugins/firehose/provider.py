@@ -36,6 +36,7 @@ from localstack_plugins.firehose.stream import StreamWorker
 
 STATE_ROUTE = "/_aggregator/firehose/<stream_name>"
 PROCESSOR_READ_TIMEOUT_SECONDS = 330
+ROLE_CLIENT_SECONDS = 900.0
 RETRY_DELAY_SECONDS = float(os.environ.get("FIREHOSE_PROCESSOR_RETRY_DELAY_SECONDS", "0.5"))
 QUOTA_BYTES_PER_SECOND = float(
     os.environ.get("FIREHOSE_DIRECT_PUT_BYTES_PER_SECOND", str(limits.MAX_BATCH_BYTES))
@@ -43,7 +44,15 @@ QUOTA_BYTES_PER_SECOND = float(
 
 
 class _LocalStackSinks:
-    """Processor invocations and S3 writes through LocalStack's own internal clients."""
+    """Processor invocations and S3 writes through LocalStack's own internal clients.
+
+    The S3 client of a stream's role is kept for ``ROLE_CLIENT_SECONDS`` (the assumed role's
+    credentials last an hour), not assumed again for every object.
+    """
+
+    def __init__(self) -> None:
+        self._s3_clients: dict[tuple[str, str, str], tuple[float, Any]] = {}
+        self._lock = threading.Lock()
 
     def invoke(self, lambda_arn: str, payload: bytes) -> tuple[bytes, bool]:
         client = connect_to(
@@ -54,8 +63,14 @@ class _LocalStackSinks:
         response = client.invoke(FunctionName=lambda_arn, Payload=payload)
         return response["Payload"].read(), bool(response.get("FunctionError"))
 
-    def put_object(self, config: StreamConfig, key: str, body: bytes) -> None:
-        region = extract_region_from_arn(config.arn)
+    def _s3(self, config: StreamConfig) -> Any:
+        key = (config.arn, config.role_arn or "", str(extract_region_from_arn(config.arn)))
+        now = time.monotonic()
+        with self._lock:
+            cached = self._s3_clients.get(key)
+            if cached is not None and now - cached[0] < ROLE_CLIENT_SECONDS:
+                return cached[1]
+        region = key[2]
         if config.role_arn:
             factory = connect_to.with_assumed_role(
                 role_arn=config.role_arn,
@@ -68,7 +83,12 @@ class _LocalStackSinks:
             )
         s3: Any = factory.s3
         s3 = s3.request_metadata(source_arn=config.arn, service_principal=ServicePrincipal.firehose)
-        s3.put_object(Bucket=config.bucket, Key=key, Body=body)
+        with self._lock:
+            self._s3_clients[key] = (now, s3)
+        return s3
+
+    def put_object(self, config: StreamConfig, key: str, body: bytes) -> None:
+        self._s3(config).put_object(Bucket=config.bucket, Key=key, Body=body)
 
 
 class _StateRoutes:

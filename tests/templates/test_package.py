@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import zipfile
 from pathlib import Path
@@ -28,6 +29,16 @@ def test_package_contents(tmp_path: Path) -> None:
     assert names == sorted(names)
     assert {"pipeline/__init__.py", "transforms/__init__.py"} <= set(names)
     assert any(name.startswith("aws_lambda_powertools/") for name in names)
-    assert not any(name.endswith(".pyc") or "__pycache__" in name for name in names)
+    # Bytecode: only our own, one unchecked-hash .pyc next to each module (see scripts/package.py).
+    compiled = [name for name in names if name.endswith(".pyc") or "__pycache__" in name]
+    assert "pipeline/__pycache__/bundle.cpython-313.pyc" in compiled
+    for name in compiled:
+        folder, _, leaf = name.rpartition("__pycache__/")
+        assert leaf.endswith(".cpython-313.pyc"), name
+        assert f"{folder}{leaf.removesuffix('.cpython-313.pyc')}.py" in names, name
+    with zipfile.ZipFile(package) as archive:
+        header = archive.read("pipeline/__pycache__/bundle.cpython-313.pyc")[:8]
+    assert header[:4] == importlib.util.MAGIC_NUMBER
+    assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, not checked
     assert not any(name.startswith(("templates/", "scripts/", "tests/")) for name in names)
     assert {info.date_time for info in infos} == {FIXED_TIME}
