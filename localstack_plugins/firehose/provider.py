@@ -46,21 +46,37 @@ QUOTA_BYTES_PER_SECOND = float(
 class _LocalStackSinks:
     """Processor invocations and S3 writes through LocalStack's own internal clients.
 
-    The S3 client of a stream's role is kept for ``ROLE_CLIENT_SECONDS`` (the assumed role's
+    Clients are created once (a new client costs a new request parser on LocalStack's side);
+    the S3 client of a stream's role is kept for ``ROLE_CLIENT_SECONDS`` (the assumed role's
     credentials last an hour), not assumed again for every object.
     """
 
     def __init__(self) -> None:
         self._s3_clients: dict[tuple[str, str, str], tuple[float, Any]] = {}
+        self._lambda_clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 
+    def _lambda(self, lambda_arn: str) -> Any:
+        key = (
+            str(extract_account_id_from_arn(lambda_arn)),
+            str(extract_region_from_arn(lambda_arn)),
+        )
+        with self._lock:
+            client = self._lambda_clients.get(key)
+        if client is None:
+            client = connect_to(
+                aws_access_key_id=key[0],
+                region_name=key[1],
+                config=Config(
+                    read_timeout=PROCESSOR_READ_TIMEOUT_SECONDS, retries={"max_attempts": 0}
+                ),
+            ).lambda_
+            with self._lock:
+                self._lambda_clients[key] = client
+        return client
+
     def invoke(self, lambda_arn: str, payload: bytes) -> tuple[bytes, bool]:
-        client = connect_to(
-            aws_access_key_id=extract_account_id_from_arn(lambda_arn),
-            region_name=extract_region_from_arn(lambda_arn),
-            config=Config(read_timeout=PROCESSOR_READ_TIMEOUT_SECONDS, retries={"max_attempts": 0}),
-        ).lambda_
-        response = client.invoke(FunctionName=lambda_arn, Payload=payload)
+        response = self._lambda(lambda_arn).invoke(FunctionName=lambda_arn, Payload=payload)
         return response["Payload"].read(), bool(response.get("FunctionError"))
 
     def _s3(self, config: StreamConfig) -> Any:
