@@ -21,7 +21,12 @@ docs/localstack.md, "Throughput"):
 - CloudWatch metric data is committed to SQLite with an fsync per call; the store is ephemeral
   (``PERSISTENCE=0``), so it is written without fsync;
 - Lambda's ``AWS/Lambda`` invocation metrics cost a thread and a ``PutMetricData`` per invocation;
-  they are counted and published once per second (:mod:`localstack_plugins.lambda_metrics`).
+  they are counted and published once per second (:mod:`localstack_plugins.lambda_metrics`);
+- Lambda's CloudWatch Logs cost a ``PutLogEvents`` per invocation; what is queued is sent in
+  batches per stream (:mod:`localstack_plugins.lambda_logs`);
+- the in-memory client (``IN_MEMORY_CLIENT=1``: internal requests skip HTTP) reads a response
+  body by copying the rest of it for every 8 KiB (quadratic: ~1 GB of copying for a 4 MB
+  processor response); it reads it by offset instead.
 
 The environment (``GATEWAY_LISTEN``, ``FILESYSTEM_ROOT``, executor and provider selection, ...)
 is prepared by :mod:`scripts.local`.
@@ -29,6 +34,7 @@ is prepared by :mod:`scripts.local`.
 
 from __future__ import annotations
 
+import io
 import os
 import sqlite3
 import tempfile
@@ -36,7 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from localstack_plugins import lambda_metrics
+from localstack_plugins import lambda_logs, lambda_metrics
 
 FIXED_S3_ROOT = "/tmp/localstack-s3-storage"  # noqa: S108 - the path being replaced
 S3_NOTIFICATION_THREADS = int(os.environ.get("S3_NOTIFICATION_THREADS") or 16)
@@ -139,6 +145,30 @@ def _cloudwatch_metrics_without_fsync() -> None:
     setattr(cloudwatch_database_helper, "sqlite3", _UnsyncedSqlite())  # noqa: B010 - module patch
 
 
+def _linear_in_memory_response_reads() -> None:
+    from localstack.aws.client import _ResponseStream
+
+    def readinto(self: Any, buffer: Any) -> int:
+        try:
+            chunk = self._buf if self._buf else memoryview(next(self.iterator))
+        except StopIteration:
+            return 0
+        size = min(len(buffer), len(chunk))
+        buffer[:size] = chunk[:size]
+        self._buf = chunk[size:]
+        return size
+
+    def read(self: Any, amt: int | None = None) -> bytes:
+        if amt is not None and amt >= 0:
+            return bytes(io.RawIOBase.read(self, amt) or b"")
+        rest = bytes(self._buf) if self._buf else b""
+        self._buf = None
+        return rest + b"".join(self.iterator)
+
+    _ResponseStream.readinto = readinto  # type: ignore[method-assign]
+    _ResponseStream.read = read  # type: ignore[method-assign]
+
+
 def main() -> None:
     _bind_gateway_to_configured_host()
     _keep_s3_data_in_state_dir()
@@ -146,6 +176,8 @@ def main() -> None:
     _widen_async_invoker_pool()
     _cloudwatch_metrics_without_fsync()
     lambda_metrics.install()
+    lambda_logs.install()
+    _linear_in_memory_response_reads()
     from localstack.runtime.main import main as localstack_main
 
     localstack_main()  # type: ignore[no-untyped-call]
