@@ -24,6 +24,8 @@ docs/localstack.md, "Throughput"):
   they are counted and published once per second (:mod:`localstack_plugins.lambda_metrics`);
 - Lambda's CloudWatch Logs cost a ``PutLogEvents`` per invocation; what is queued is sent in
   batches per stream (:mod:`localstack_plugins.lambda_logs`);
+- S3's Lambda notifications and the asynchronous-invoke poller call the Lambda provider directly
+  instead of sending a request through the whole chain (:mod:`localstack_plugins.direct_invoke`);
 - the in-memory client (``IN_MEMORY_CLIENT=1``: internal requests skip HTTP) reads a response
   body by copying the rest of it for every 8 KiB (quadratic: ~1 GB of copying for a 4 MB
   processor response); it reads it by offset instead.
@@ -42,7 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from localstack_plugins import lambda_logs, lambda_metrics
+from localstack_plugins import direct_invoke, lambda_logs, lambda_metrics
 
 FIXED_S3_ROOT = "/tmp/localstack-s3-storage"  # noqa: S108 - the path being replaced
 S3_NOTIFICATION_THREADS = int(os.environ.get("S3_NOTIFICATION_THREADS") or 16)
@@ -177,6 +179,7 @@ def main() -> None:
     _cloudwatch_metrics_without_fsync()
     lambda_metrics.install()
     lambda_logs.install()
+    direct_invoke.install()
     _linear_in_memory_response_reads()
     from localstack.runtime.main import main as localstack_main
 
