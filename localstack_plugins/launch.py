@@ -39,6 +39,7 @@ from __future__ import annotations
 import io
 import os
 import sqlite3
+import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -48,7 +49,10 @@ from localstack_plugins import direct_invoke, lambda_logs, lambda_metrics
 
 FIXED_S3_ROOT = "/tmp/localstack-s3-storage"  # noqa: S108 - the path being replaced
 S3_NOTIFICATION_THREADS = int(os.environ.get("S3_NOTIFICATION_THREADS") or 16)
-LAMBDA_ASYNC_INVOKERS = int(os.environ.get("LAMBDA_ASYNC_INVOKERS") or 16)
+#: GIL switch interval (CPython's default is 5 ms): every HTTP byte passes through the twisted
+#: reactor thread, which otherwise waits up to one interval behind each busy thread.
+GIL_SWITCH_INTERVAL_SECONDS = float(os.environ.get("GIL_SWITCH_INTERVAL_SECONDS") or 0.0005)
+LAMBDA_ASYNC_INVOKERS = int(os.environ.get("LAMBDA_ASYNC_INVOKERS") or 10)
 
 
 def _bind_gateway_to_configured_host() -> None:
@@ -172,6 +176,7 @@ def _linear_in_memory_response_reads() -> None:
 
 
 def main() -> None:
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
     _bind_gateway_to_configured_host()
     _keep_s3_data_in_state_dir()
     _widen_s3_notification_pool()
