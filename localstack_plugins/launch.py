@@ -26,6 +26,9 @@ docs/localstack.md, "Throughput"):
   batches per stream (:mod:`localstack_plugins.lambda_logs`);
 - S3's Lambda notifications and the asynchronous-invoke poller call the Lambda provider directly
   instead of sending a request through the whole chain (:mod:`localstack_plugins.direct_invoke`);
+- the response serializer parses every timestamp *string* it writes to a header (S3's
+  ``Last-Modified`` on every GET/HEAD) with dateutil (~6 % of the CPU while the transform
+  fetches); equal strings now share one parse (an LRU cache of a pure function);
 - the in-memory client (``IN_MEMORY_CLIENT=1``: internal requests skip HTTP) reads a response
   body by copying the rest of it for every 8 KiB (quadratic: ~1 GB of copying for a 4 MB
   processor response); it reads it by offset instead.
@@ -36,6 +39,7 @@ is prepared by :mod:`scripts.local`.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import sqlite3
@@ -175,6 +179,21 @@ def _linear_in_memory_response_reads() -> None:
     _ResponseStream.read = read  # type: ignore[method-assign]
 
 
+def _cache_header_timestamp_parsing() -> None:
+    from localstack.aws.protocol import serializer
+
+    parse = getattr(serializer, "parse_to_aware_datetime")  # noqa: B009 - not re-exported
+
+    @functools.lru_cache(maxsize=4096)
+    def parse_string(value: str) -> Any:
+        return parse(value)
+
+    def parse_to_aware_datetime(value: Any) -> Any:
+        return parse_string(value) if isinstance(value, str) else parse(value)
+
+    setattr(serializer, "parse_to_aware_datetime", parse_to_aware_datetime)  # noqa: B010
+
+
 def main() -> None:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
     _bind_gateway_to_configured_host()
@@ -186,6 +205,7 @@ def main() -> None:
     lambda_logs.install()
     direct_invoke.install()
     _linear_in_memory_response_reads()
+    _cache_header_timestamp_parsing()
     from localstack.runtime.main import main as localstack_main
 
     localstack_main()  # type: ignore[no-untyped-call]
