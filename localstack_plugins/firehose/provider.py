@@ -38,6 +38,8 @@ STATE_ROUTE = "/_aggregator/firehose/<stream_name>"
 PROCESSOR_READ_TIMEOUT_SECONDS = 330
 ROLE_CLIENT_SECONDS = 900.0
 RETRY_DELAY_SECONDS = float(os.environ.get("FIREHOSE_PROCESSOR_RETRY_DELAY_SECONDS", "0.5"))
+#: Processor invocations in flight per stream (batches overlap when the function is slow).
+PROCESSOR_CONCURRENCY = int(os.environ.get("FIREHOSE_PROCESSOR_CONCURRENCY") or 3)
 QUOTA_BYTES_PER_SECOND = float(
     os.environ.get("FIREHOSE_DIRECT_PUT_BYTES_PER_SECOND", str(limits.MAX_BATCH_BYTES))
 )
@@ -173,7 +175,11 @@ class FaithfulFirehoseProvider(FirehoseProvider):
             worker = self._workers.get(arn)
             if worker is None:
                 worker = StreamWorker(
-                    context.region, lambda: self._config(arn), self._sinks, RETRY_DELAY_SECONDS
+                    context.region,
+                    lambda: self._config(arn),
+                    self._sinks,
+                    RETRY_DELAY_SECONDS,
+                    PROCESSOR_CONCURRENCY,
                 )
                 self._workers[arn] = worker
                 self._quotas[arn] = limits.ThroughputQuota(QUOTA_BYTES_PER_SECOND)

@@ -2,11 +2,14 @@
 
 Records enter the processor buffer (or, without a processor, the destination buffer). A single
 thread per stream flushes the processor buffer when it reaches ``BufferSizeInMBs`` or
-``BufferIntervalInSeconds`` after its oldest record, invokes the processor (serially, retrying
+``BufferIntervalInSeconds`` after its oldest record and hands the batch to one of at most
+``processor_concurrency`` processor slots; a slot invokes the processor (retrying
 ``NumberOfRetries`` times), sends ``Ok`` records to the destination buffer, discards ``Dropped``
-ones and writes failures to the error output; it flushes the destination buffer when it reaches
-``SizeInMBs`` or ``IntervalInSeconds``. Every write goes through LocalStack's S3, so bucket
-notifications fire as for any other put.
+ones and writes failures to the error output. Firehose invokes the processor asynchronously per
+buffered batch, so batches overlap when the function is slower than the buffer fills (AWS does
+not document a number; ``1`` gives strictly serial invocations). The stream thread flushes the
+destination buffer when it reaches ``SizeInMBs`` or ``IntervalInSeconds``. Every write goes
+through LocalStack's S3, so bucket notifications fire as for any other put.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -111,6 +115,7 @@ class StreamWorker:
         describe: Callable[[], StreamConfig | None],
         sinks: Sinks,
         retry_delay_seconds: float,
+        processor_concurrency: int = 1,
     ) -> None:
         self._region = region
         self._describe = describe
@@ -120,6 +125,11 @@ class StreamWorker:
         self._incoming = _Buffer()
         self._ready = _Buffer()
         self._busy = False
+        self._concurrency = max(1, processor_concurrency)
+        self._in_flight = 0
+        self._processors = ThreadPoolExecutor(
+            max_workers=self._concurrency, thread_name_prefix="firehose-processor"
+        )
         self._stopped = threading.Event()
         self._counters = _Counters()
         self._thread = threading.Thread(target=self._run, name="firehose-stream", daemon=True)
@@ -137,13 +147,16 @@ class StreamWorker:
         self._stopped.set()
         with self._lock:
             self._lock.notify_all()
+        self._processors.shutdown(wait=False)
 
     def state(self) -> dict[str, Any]:
         config = self._describe()
         now = time.monotonic()
         with self._lock:
             counters = dict(vars(self._counters))
-            state: dict[str, Any] = {"busy": self._busy, **counters}
+            busy = self._busy or self._in_flight > 0
+            state: dict[str, Any] = {"busy": busy, "processors_in_flight": self._in_flight}
+            state.update(counters)
             if config is not None:
                 processor = config.processor
                 if processor is not None:
@@ -153,9 +166,7 @@ class StreamWorker:
                 state["destination_buffer"] = self._ready.state(
                     config.size_bytes, config.interval_seconds, now
                 )
-            state["idle"] = (
-                not self._busy and not self._incoming.records and not self._ready.records
-            )
+            state["idle"] = not busy and not self._incoming.records and not self._ready.records
         return state
 
     # --- delivery thread ---------------------------------------------------------------------
@@ -169,9 +180,9 @@ class StreamWorker:
         processor = config.processor
         if processor is not None:
             due = self._incoming.due_in(processor.size_bytes, processor.interval_seconds, now)
-            if due == 0.0:
+            if due == 0.0 and self._in_flight < self._concurrency:
                 batch = self._incoming.take(processor.size_bytes)
-            elif due is not None:
+            elif due:  # due now with every slot busy: a finishing slot wakes the thread
                 waits.append(due)
         elif self._incoming.records:  # processor removed by UpdateDestination
             for record in self._incoming.take():
@@ -194,17 +205,30 @@ class StreamWorker:
                 if not batch and not deliver:
                     self._lock.wait(timeout=wait)
                     continue
-                self._busy = True
-            try:
                 if batch:
-                    self._process(config, batch)
-                if deliver:
-                    self._deliver(config, deliver)
+                    self._in_flight += 1
+                self._busy = bool(deliver)
+            if batch:
+                self._processors.submit(self._process_slot, config, batch)
+            if not deliver:
+                continue
+            try:
+                self._deliver(config, deliver)
             except Exception:
                 LOG.exception("firehose stream %s: delivery step failed", config.name)
             finally:
                 with self._lock:
                     self._busy = False
+
+    def _process_slot(self, config: StreamConfig, batch: list[BufferedRecord]) -> None:
+        try:
+            self._process(config, batch)
+        except Exception:
+            LOG.exception("firehose stream %s: processing step failed", config.name)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                self._lock.notify_all()
 
     def _process(self, config: StreamConfig, batch: list[BufferedRecord]) -> None:
         processor = config.processor
