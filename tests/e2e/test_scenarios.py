@@ -91,8 +91,8 @@ def test_overwrite_of_the_same_key_delivers_both_versions(
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_ten_thousand_file_backlog(pipeline: Pipeline, tmp_path: Path) -> None:
-    # Measured on the 2-core machine: ~12 files/s end to end (bounded by one ingest invocation
-    # per S3 event in LocalStack), so this scenario alone takes ~14 minutes there.
+    # Measured on the 2-core machine: ~32 files/s end to end (bounded by the LocalStack process's
+    # CPU per request, see docs/localstack.md "Throughput"); the scenario takes ~6-7 minutes.
     scenario = pipeline.scenario("backlog", tmp_path)
     mix = plan_mix(MixConfig(count=10_000, seed=10_000, prefix=scenario.prefix, large_size=None))
     started = time.monotonic()
