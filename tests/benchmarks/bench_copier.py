@@ -24,7 +24,7 @@ import boto3
 from botocore.config import Config
 
 from tests.benchmarks.lambda_env import lambda_env
-from tests.benchmarks.moto_server import moto_server_process
+from tests.moto_server import moto_server_process
 
 SIZE_MB = 1024
 PART = 64 * 1024 * 1024

@@ -31,7 +31,7 @@ import boto3
 from botocore.config import Config
 
 from tests.benchmarks.lambda_env import LambdaEnv, lambda_env
-from tests.benchmarks.moto_server import moto_server_process
+from tests.moto_server import moto_server_process
 from tests.unit.transforms.helpers import firehose_event, reference
 
 FILES = 1000

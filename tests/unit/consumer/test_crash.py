@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections import Counter
@@ -24,20 +23,15 @@ from moto.server import ThreadedMotoServer
 
 from scripts.consumer.faults import CRASH_EXIT_CODE, CRASH_VARIABLE, STEPS
 from scripts.consumer.paths import relative_path
+from tests.moto_server import free_port
 from tests.unit.consumer.bundles import SourceFile, build_bundle, files_on_disk, stage
 
 REPO = Path(__file__).resolve().parents[3]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:

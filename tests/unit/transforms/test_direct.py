@@ -8,12 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
-import subprocess
-import sys
-import time
 import tracemalloc
-import urllib.request
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -23,6 +18,7 @@ from botocore.config import Config
 
 from pipeline.bundle import read_bundle
 from pipeline.deadline import Deadline
+from tests.moto_server import moto_server as start_moto_server
 from tests.unit.transforms.helpers import ARRIVAL_MS, reference
 from transforms.direct import Delivered, deliver_direct, direct_bundle_key
 
@@ -32,36 +28,11 @@ if TYPE_CHECKING:
 SIZE = 100 * 1024 * 1024
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def moto_server() -> Iterator[str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("moto server did not start") from None
-                time.sleep(0.1)
+    """A moto server in its own process, so tracemalloc sees only the transform's memory."""
+    with start_moto_server() as endpoint:
         yield endpoint
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def _client(endpoint: str) -> S3Client:

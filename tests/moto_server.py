@@ -30,7 +30,8 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on loopback."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -51,7 +52,7 @@ def moto_server_process(timeout: float = 30.0, *, keep_alive: bool = False) -> I
     ``keep_alive`` serves moto through Twisted's HTTP/1.1 server (``moto_keepalive``), which
     keeps connections open as S3 does; ``moto.server`` closes every connection after a response.
     """
-    port = _free_port()
+    port = free_port()
     if keep_alive:
         command = [sys.executable, "-m", "tests.benchmarks.moto_keepalive", str(port)]
     else:
