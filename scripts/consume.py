@@ -92,12 +92,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _resolve(args: argparse.Namespace) -> tuple[Any, str]:
-    from scripts.session import EnvSession, stack_outputs
+    from botocore.exceptions import ClientError
+
+    from scripts.session import EnvSession, stack_name, stack_outputs
 
     session = EnvSession.for_env(args.env, endpoint_url=args.endpoint_url)
     bucket = args.bucket
     if not bucket:
-        outputs = stack_outputs(session)
+        try:
+            outputs = stack_outputs(session)
+        except ClientError as error:
+            raise ValueError(
+                f"cannot read the outputs of stack {stack_name(args.env)!r} "
+                f"({error}); pass --bucket <DistributionBucketName> "
+                "(the consumer role may not call cloudformation:DescribeStacks)"
+            ) from error
         bucket = outputs.get("DistributionBucketName")
         if not bucket:
             raise ValueError(
