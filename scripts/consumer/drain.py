@@ -32,7 +32,7 @@ from pipeline.bundle import BundleIntegrityError, BundleMember, MemberMetadata, 
 from scripts.consumer.download import BundleRejectedError, download_bundle
 from scripts.consumer.faults import crash_point
 from scripts.consumer.ledger import DeliveredFile, Ledger
-from scripts.consumer.paths import UnsafePathError, destination
+from scripts.consumer.paths import UnsafePathError, destination, relative_name
 from scripts.consumer.writer import DurableWriter
 
 LOG = logging.getLogger("aggregator.consumer")
@@ -294,6 +294,7 @@ def _unpack(
                     duplicates += 1
                     counters.duplicate_files += 1
                     continue
+                relative = relative_name(meta.key, meta.version_id)
                 target = destination(output_dir, meta.key, meta.version_id)
                 if target.exists():
                     _verify_only(member)
@@ -315,7 +316,7 @@ def _unpack(
                         version_id=meta.version_id,
                         sha256=meta.sha256,
                         size=meta.size,
-                        path=str(target.relative_to(output_dir)),
+                        path=relative,
                         bundle_key=bundle_key,
                     )
                 )
@@ -361,7 +362,8 @@ def _file_sha256(path: Path) -> str:
 def _count_write(counters: _Counters, key: str, size: int, target: Path) -> None:
     counters.written += 1
     counters.size += size
-    LOG.debug("file written", extra={"key": key, "size": size, "path": str(target)})
+    if LOG.isEnabledFor(logging.DEBUG):
+        LOG.debug("file written", extra={"key": key, "size": size, "path": str(target)})
 
 
 def _reject(ledger: Ledger, listed: ListedBundle, reason: str, counters: _Counters) -> None:

@@ -24,32 +24,38 @@ from pathlib import Path, PurePosixPath
 
 from pipeline.bundle import member_name
 
+_MAX_COMPONENT_BYTES = 255
+
 
 class UnsafePathError(ValueError):
     """A derived path would leave the output directory (a bug in the name derivation)."""
 
 
-def relative_path(key: str, version_id: str | None) -> PurePosixPath:
-    """The relative on-disk path of one version of ``key`` (see the module docstring)."""
+def relative_name(key: str, version_id: str | None) -> str:
+    """The relative on-disk path of one version of ``key``, ``/``-separated (see the docstring)."""
     name = member_name(key, version_id)
-    path = PurePosixPath(name)
-    parts = path.parts
+    parts = name.split("/")
     if (
-        path.is_absolute()
-        or not parts
-        or any(part in ("", ".", "..") for part in parts)
+        name.startswith("/")
         or "\0" in name
         or "\\" in name
-        or any(len(part.encode("utf-8")) > 255 for part in parts)
+        or any(part in ("", ".", "..") for part in parts)
+        or any(len(part.encode("utf-8")) > _MAX_COMPONENT_BYTES for part in parts)
     ):
         raise UnsafePathError(f"refusing unsafe on-disk name {name!r} derived from key {key!r}")
-    return path
+    return name
+
+
+def relative_path(key: str, version_id: str | None) -> PurePosixPath:
+    """:func:`relative_name` as a path."""
+    return PurePosixPath(relative_name(key, version_id))
 
 
 def destination(output_dir: Path, key: str, version_id: str | None) -> Path:
     """The absolute destination of one version of ``key`` inside ``output_dir``."""
-    root = output_dir.absolute()
-    target = root.joinpath(*relative_path(key, version_id).parts)
-    if os.path.commonpath([root, target]) != str(root):
+    # string operations, not pathlib: this runs once per delivered file
+    root = os.path.abspath(output_dir)  # noqa: PTH100
+    target = os.path.normpath(os.path.join(root, relative_name(key, version_id)))  # noqa: PTH118
+    if os.path.commonpath([root, target]) != root:
         raise UnsafePathError(f"key {key!r} maps outside {root}")
-    return target
+    return Path(target)

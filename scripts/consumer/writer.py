@@ -50,6 +50,7 @@ class DurableWriter:
         self._inflight = threading.BoundedSemaphore(self._budget_units)
         self._futures: list[Future[None]] = []
         self._dirty_dirs: set[Path] = set()
+        self._known_dirs: set[Path] = set()  # directories seen to exist (saves a stat per file)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -114,6 +115,9 @@ class DurableWriter:
     def _prepare_parent(self, target: Path) -> None:
         parent = target.parent
         self._dirty_dirs.add(parent)
+        if parent in self._known_dirs:
+            return
+        self._known_dirs.add(parent)
         if parent.is_dir():
             return
         missing: list[Path] = []
