@@ -151,6 +151,8 @@ def _report(summary: DrainSummary, bucket: str, output: Path, as_json: bool) -> 
         print(f"  REJECTED (kept in Distribution) {problem.key}: {problem.reason}")
     for problem in summary.failed:
         print(f"  NOT DELIVERED (will retry) {problem.key}: {problem.reason}")
+    for problem in summary.undeleted:
+        print(f"  DELIVERED, NOT DELETED (next pass deletes it) {problem.key}: {problem.reason}")
 
 
 class _TqdmProgress:

@@ -268,7 +268,7 @@ def _consume(s3: S3Client, bucket: str, output: Path, say: Say) -> int:
 
     with Ledger(state_dir(output) / "ledger.db") as ledger:
         summary = drain(s3, bucket, output, ledger)
-    for problem in (*summary.rejected, *summary.failed):
+    for problem in (*summary.rejected, *summary.failed, *summary.undeleted):
         say(f"PROBLEM: consumer could not deliver {problem.key}: {problem.reason}")
     return summary.bundles_delivered
 

@@ -75,12 +75,13 @@ class DrainSummary:
     bytes_written: int = 0
     rejected: tuple[BundleProblem, ...] = ()
     failed: tuple[BundleProblem, ...] = ()
+    undeleted: tuple[BundleProblem, ...] = ()  # delivered, but the delete was refused or failed
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        """True when no bundle was rejected and no error interrupted a bundle."""
-        return not self.rejected and not self.failed
+        """True when every bundle was delivered and deleted (none rejected, failed, left over)."""
+        return not self.rejected and not self.failed and not self.undeleted
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -107,6 +108,7 @@ class _Counters:
     size: int = 0
     rejected: list[BundleProblem] = field(default_factory=list)
     failed: list[BundleProblem] = field(default_factory=list)
+    undeleted: list[BundleProblem] = field(default_factory=list)
 
 
 def state_dir(output_dir: Path) -> Path:
@@ -186,6 +188,7 @@ def drain(
         bytes_written=counters.size,
         rejected=tuple(counters.rejected),
         failed=tuple(counters.failed),
+        undeleted=tuple(counters.undeleted),
         seconds=round(time.monotonic() - started, 3),
     )
 
@@ -241,7 +244,7 @@ def _deliver_one(
         else:
             counters.duplicate_bundles += 1
             LOG.info("bundle already delivered; deleting the copy", extra={"bundle": listed.key})
-        client.delete_object(Bucket=bucket, Key=listed.key)
+        _delete(client, bucket, listed, counters)
         crash_point("deleted")
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
@@ -364,6 +367,20 @@ def _count_write(counters: _Counters, key: str, size: int, target: Path) -> None
     counters.size += size
     if LOG.isEnabledFor(logging.DEBUG):
         LOG.debug("file written", extra={"key": key, "size": size, "path": str(target)})
+
+
+def _delete(client: Any, bucket: str, listed: ListedBundle, counters: _Counters) -> None:
+    """Remove a delivered bundle from Distribution; a refusal loses nothing (the next pass
+    recognises the bundle as delivered and tries the delete again)."""
+    try:
+        client.delete_object(Bucket=bucket, Key=listed.key)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        counters.undeleted.append(BundleProblem(listed.key, f"{code}: {error}"))
+        LOG.warning(
+            "bundle delivered but not deleted from Distribution; the next pass deletes it",
+            extra={"bundle": listed.key, "code": code},
+        )
 
 
 def _reject(ledger: Ledger, listed: ListedBundle, reason: str, counters: _Counters) -> None:
