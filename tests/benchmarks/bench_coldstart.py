@@ -5,9 +5,9 @@ besides the standard library is the unpacked Lambda package (``tests/benchmarks/
 the median of several processes is printed, with the ``-X importtime`` self time split into the
 AWS SDK (botocore and its dependencies), powertools, our code and the standard library.
 
-Two package variants: with precompiled ``.pyc`` (the headline) and exactly as
-``scripts/package.py`` builds it today, without ``.pyc``: Lambda's code directory is read-only, so
-then every cold start compiles every module it imports.
+Two package variants: exactly as ``scripts/package.py`` builds it, with its ``.pyc`` (the
+headline), and the same without them, which shows why the package ships bytecode: Lambda's code
+directory is read-only, so without it every cold start compiles every module it imports.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def main() -> None:
         print(
             f"bench coldstart_{name}: {median:.0f} ms ({median / TARGET_MS:.2f} x "
             f"{TARGET_MS:.0f} ms target; {median / floor_ms:.2f} x the SDK+powertools floor; "
-            f"self time ms: {parts}; package without .pyc, as built today: {uncompiled:.0f} ms)"
+            f"self time ms: {parts}; the package without its .pyc: {uncompiled:.0f} ms)"
         )
 
 

@@ -6,16 +6,14 @@ only the unpacked package (and the standard library) on ``sys.path``: no project
 LocalStack's dependencies (pyOpenSSL, cryptography) that botocore would pick up if present, no
 bytecode written next to the code (Lambda's ``/var/task`` is read-only).
 
-Two copies are kept: ``plain`` is exactly the zip (it ships no ``.pyc``, so every cold start
-compiles every module it imports) and ``compiled`` adds ``__pycache__`` written with
-``compileall --invalidation-mode unchecked-hash`` (reproducible: no timestamps), which is what the
-package would hold if ``build_package`` precompiled it.
+Two copies are kept: ``compiled`` is exactly the zip (which ships ``__pycache__`` bytecode,
+``unchecked-hash``, see ``scripts/package.py``) and ``plain`` is the zip without its ``.pyc``
+files: what every cold start would compile if the package shipped no bytecode.
 """
 
 from __future__ import annotations
 
 import platform
-import subprocess
 import sys
 import zipfile
 from dataclasses import dataclass
@@ -68,23 +66,11 @@ def lambda_env(*, compiled: bool = True) -> LambdaEnv:
     """The function package for this machine, unpacked (cached by the package's content hash)."""
     package = build_package(host_architecture())
     root = BENCH_DIR / package.stem
-    plain = root / "plain"
-    if not (plain / ".complete").is_file():
-        plain.mkdir(parents=True, exist_ok=True)
+    target = root / ("compiled" if compiled else "plain")
+    if not (target / ".complete").is_file():
+        target.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(package) as archive:
-            archive.extractall(plain)
-        (plain / ".complete").write_text("", encoding="utf-8")
-    if not compiled:
-        return LambdaEnv(_interpreter(), plain, package)
-    precompiled = root / "compiled"
-    if not (precompiled / ".complete").is_file():
-        precompiled.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(package) as archive:
-            archive.extractall(precompiled)
-        subprocess.run(
-            [_interpreter(), "-I", "-S", "-m", "compileall", "-q", "-j", "0",
-             "--invalidation-mode", "unchecked-hash", str(precompiled)],
-            check=True,
-        )  # fmt: skip
-        (precompiled / ".complete").write_text("", encoding="utf-8")
-    return LambdaEnv(_interpreter(), precompiled, package)
+            members = [name for name in archive.namelist() if compiled or not name.endswith(".pyc")]
+            archive.extractall(target, members)
+        (target / ".complete").write_text("", encoding="utf-8")
+    return LambdaEnv(_interpreter(), target, package)
