@@ -49,7 +49,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from localstack_plugins import direct_invoke, lambda_logs, lambda_metrics
+from localstack_plugins import direct_invoke, lambda_logs, lambda_metrics, owner
 
 FIXED_S3_ROOT = "/tmp/localstack-s3-storage"  # noqa: S108 - the path being replaced
 S3_NOTIFICATION_THREADS = int(os.environ.get("S3_NOTIFICATION_THREADS") or 16)
@@ -195,6 +195,7 @@ def _cache_header_timestamp_parsing() -> None:
 
 
 def main() -> None:
+    owner.install()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
     _bind_gateway_to_configured_host()
     _keep_s3_data_in_state_dir()

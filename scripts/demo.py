@@ -10,6 +10,7 @@ stop what the demo started. Exit status 0 only if every uploaded file was verifi
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
@@ -289,7 +290,8 @@ def _localstack(options: DemoOptions, say: Say, steps: _Steps) -> Iterator[str]:
         yield url
         return
     step = time.monotonic()
-    endpoint = local.start(port=options.port, state_dir=options.state_dir)
+    owner = None if options.keep_running else os.getpid()  # gone with us, even if killed
+    endpoint = local.start(port=options.port, state_dir=options.state_dir, owner_pid=owner)
     say(f"started the embedded LocalStack at {endpoint.url} in {time.monotonic() - step:.0f} s")
     try:
         yield endpoint.url

@@ -28,6 +28,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from localstack_plugins.owner import OWNER_PID_VARIABLE
+
 HELP = "start, stop or inspect the embedded LocalStack (127.0.0.1 only, state in .localstack/)"
 
 DEFAULT_PORT = 4566
@@ -153,8 +155,11 @@ def check_single_moto() -> None:
     )
 
 
-def _environment(port: int, state_dir: Path) -> dict[str, str]:
+def _environment(port: int, state_dir: Path, owner_pid: int | None) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env.pop(OWNER_PID_VARIABLE, None)
+    if owner_pid is not None:
+        env[OWNER_PID_VARIABLE] = str(owner_pid)
     for folder in ("filesystem", "tmp", "cache"):
         (state_dir / folder).mkdir(parents=True, exist_ok=True)
     env.update(FIXED_ENVIRONMENT)
@@ -182,10 +187,13 @@ def start(
     port: int = DEFAULT_PORT,
     state_dir: Path = DEFAULT_STATE_DIR,
     deadline_seconds: float = START_DEADLINE_SECONDS,
+    owner_pid: int | None = None,
 ) -> Endpoint:
     """Start LocalStack on 127.0.0.1:``port`` with its state in ``state_dir``; wait for health.
 
-    Harmless when the instance of ``state_dir`` already runs on ``port``.
+    Harmless when the instance of ``state_dir`` already runs on ``port``. With ``owner_pid``, the
+    instance kills itself once that process is gone, even if it never called :func:`stop`
+    (``localstack_plugins/owner.py``); without it, it runs until ``aggregator local down``.
     """
     state_dir = state_dir.resolve()
     running = status(state_dir)
@@ -207,7 +215,7 @@ def start(
     with log_file.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", LAUNCH_MODULE],
-            env=_environment(port, state_dir),
+            env=_environment(port, state_dir, owner_pid),
             cwd=state_dir,
             stdin=subprocess.DEVNULL,
             stdout=log,

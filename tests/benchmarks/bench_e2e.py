@@ -49,7 +49,7 @@ def e2e_latency() -> None:
     target = config.firehose.interval_seconds + config.processor.interval_seconds + 5.0
     state_dir = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     try:
-        endpoint = local.start(port=local.free_port(), state_dir=state_dir)
+        endpoint = local.start(port=local.free_port(), state_dir=state_dir, owner_pid=os.getpid())
         outputs = deploy(ENV_NAME, endpoint_url=endpoint.url)
         s3 = EnvSession.for_env(ENV_NAME, endpoint.url).client("s3")
         tracker = DeliveryTracker(

@@ -27,7 +27,7 @@ _shared: dict[str, object] = {"users": 0}
 def _acquire() -> str:
     if _shared["users"] == 0:
         state_dir = Path(tempfile.mkdtemp(prefix="aggregator-localstack-"))
-        endpoint = local.start(port=local.free_port(), state_dir=state_dir)
+        endpoint = local.start(port=local.free_port(), state_dir=state_dir, owner_pid=os.getpid())
         _shared.update(state_dir=state_dir, url=endpoint.url)
     _shared["users"] = int(str(_shared["users"])) + 1
     return str(_shared["url"])

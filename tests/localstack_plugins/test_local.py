@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -84,3 +87,36 @@ def test_stop_leaves_no_process_behind(tmp_path: Path) -> None:
     assert _group_members(endpoint.pid) == []
     assert local.status(state_dir) is None
     assert not local.stop(state_dir)
+
+
+_OWNER_SCRIPT = """
+import json, os, sys, time
+from pathlib import Path
+from scripts import local
+endpoint = local.start(port=local.free_port(), state_dir=Path(sys.argv[1]), owner_pid=os.getpid())
+print(json.dumps({"pid": endpoint.pid}), flush=True)
+time.sleep(600)
+"""
+
+
+def test_an_owned_instance_dies_with_its_killed_owner(tmp_path: Path) -> None:
+    """A SIGKILL'd test run or demo (no clean-up ran) leaves no LocalStack behind."""
+    state_dir = tmp_path / "owned"
+    owner = subprocess.Popen(
+        [sys.executable, "-c", _OWNER_SCRIPT, str(state_dir)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert owner.stdout is not None
+        launcher = json.loads(owner.stdout.readline())["pid"]
+        assert _group_members(launcher), "LocalStack did not start"
+    finally:
+        owner.kill()  # SIGKILL: the owner's own clean-up never runs
+        owner.wait()
+    deadline = time.monotonic() + 60
+    while _group_members(launcher) and time.monotonic() < deadline:
+        time.sleep(0.2)  # polling with a deadline
+    assert _group_members(launcher) == [], "LocalStack outlived its killed owner"
+    local.stop(state_dir)  # only removes the stale pid file
