@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,8 +65,8 @@ def download_bundle(
                 if after_first_chunk is not None:
                     after_first_chunk()
                     after_first_chunk = None
-            handle.flush()
-            os.fsync(handle.fileno())
+        # no fsync: the temporary copy is only read back by this run; after a crash the bundle is
+        # still in Distribution and is downloaded again (leftovers are removed at start-up)
     except BaseException:
         destination.unlink(missing_ok=True)
         raise
