@@ -2,8 +2,9 @@
 
 Per bundle, in this order (each step is crash-safe, see docs/operations.md):
 
-1. stream the bundle to a temporary file and verify its SHA-256 (:mod:`.download`); a bundle that
-   fails is *rejected*: reported, remembered, never unpacked, never deleted;
+1. stream the bundle to a temporary file and verify its SHA-256 (:mod:`.download`; the next
+   bundle downloads while this one is unpacked, :mod:`.prefetch`); a bundle that fails is
+   *rejected*: reported, remembered, never unpacked, never deleted;
 2. if the ledger already has this bundle content as ``done`` (a duplicate or replayed bundle),
    skip to 5;
 3. mark it ``in_progress``; unpack with :func:`pipeline.bundle.read_bundle`, verifying every
@@ -20,8 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,10 +29,11 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.bundle import BundleIntegrityError, BundleMember, MemberMetadata, read_bundle
-from scripts.consumer.download import BundleRejectedError, download_bundle
+from scripts.consumer.download import BundleRejectedError
 from scripts.consumer.faults import crash_point
 from scripts.consumer.ledger import DeliveredFile, Ledger
 from scripts.consumer.paths import UnsafePathError, destination, relative_name
+from scripts.consumer.prefetch import Fetch, Prefetcher
 from scripts.consumer.writer import DurableWriter
 
 LOG = logging.getLogger("aggregator.consumer")
@@ -165,19 +166,23 @@ def drain(
     if progress is not None:
         progress.start(len(bundles), sum(b.size for b in bundles))
     with DurableWriter(tmp_dir, threads=options.threads) as writer:
-        leftovers = writer.discard_staging()
+        leftovers = writer.discard_staging()  # before any download writes into tmp_dir
         if leftovers:
             LOG.info("removed temporary files of an interrupted run", extra={"count": leftovers})
-        for listed in bundles:
-            if should_stop():
-                break
-            files_before = counters.written + counters.duplicate_files + counters.adopted
-            _deliver_one(
-                client, bucket, listed, output_dir, tmp_dir, ledger, writer, options, counters
-            )
-            if progress is not None:
-                files_after = counters.written + counters.duplicate_files + counters.adopted
-                progress.advance(1, files_after - files_before, listed.size)
+        with Prefetcher(client, bucket, tmp_dir) as prefetcher:
+            for listed, fetch in _one_ahead(bundles, prefetcher, ledger):
+                if should_stop():
+                    break
+                files_before = counters.written + counters.duplicate_files + counters.adopted
+                try:
+                    _deliver_one(
+                        client, bucket, listed, fetch, output_dir, ledger, writer, options, counters
+                    )
+                finally:
+                    prefetcher.done_with(fetch)
+                if progress is not None:
+                    files_after = counters.written + counters.duplicate_files + counters.adopted
+                    progress.advance(1, files_after - files_before, listed.size)
     return DrainSummary(
         bundles_listed=len(bundles),
         bundles_delivered=counters.delivered,
@@ -193,32 +198,40 @@ def drain(
     )
 
 
+def _one_ahead(
+    bundles: list[ListedBundle], prefetcher: Prefetcher, ledger: Ledger
+) -> Iterator[tuple[ListedBundle, Fetch]]:
+    """Each bundle with its download; the next bundle's download is already under way."""
+
+    def start(listed: ListedBundle) -> Fetch:
+        return prefetcher.fetch(listed.key, ledger.rejection(listed.key, listed.etag))
+
+    upcoming = start(bundles[0]) if bundles else None
+    for position, listed in enumerate(bundles):
+        assert upcoming is not None
+        current = upcoming
+        upcoming = start(bundles[position + 1]) if position + 1 < len(bundles) else None
+        yield listed, current
+
+
 def _deliver_one(
     client: Any,
     bucket: str,
     listed: ListedBundle,
+    fetch: Fetch,
     output_dir: Path,
-    tmp_dir: Path,
     ledger: Ledger,
     writer: DurableWriter,
     options: DrainOptions,
     counters: _Counters,
 ) -> None:
-    known = ledger.rejection(listed.key, listed.etag)
-    if known is not None:
-        counters.rejected.append(BundleProblem(listed.key, known))
-        LOG.error("bundle still rejected", extra={"bundle": listed.key, "reason": known})
+    if fetch.rejection is not None:
+        counters.rejected.append(BundleProblem(listed.key, fetch.rejection))
+        LOG.error("bundle still rejected", extra={"bundle": listed.key, "reason": fetch.rejection})
         return
-    temp = tmp_dir / f"bundle-{uuid.uuid4().hex}.part"
     try:
         try:
-            bundle = download_bundle(
-                client,
-                bucket,
-                listed.key,
-                temp,
-                after_first_chunk=lambda: crash_point("download"),
-            )
+            bundle = fetch.result()  # downloaded (and verified) while the previous one unpacked
         except BundleRejectedError as error:
             _reject(ledger, listed, str(error), counters)
             return
@@ -254,8 +267,6 @@ def _deliver_one(
         _fail(listed, f"{code}: {error}", counters)
     except (BotoCoreError, OSError) as error:
         _fail(listed, f"{type(error).__name__}: {error}", counters)
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 def _unpack(
