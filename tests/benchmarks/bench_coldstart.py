@@ -2,7 +2,8 @@
 
 Each handler is imported in fresh ``python -I -S -B`` processes whose only ``sys.path`` entry
 besides the standard library is the unpacked Lambda package (``tests/benchmarks/lambda_env.py``):
-the median of several processes is printed, with the ``-X importtime`` self time split into the
+the median of several rounds is printed (every probe takes a turn in each round, so the shared
+machine's drift is spread over all of them), with the ``-X importtime`` self time split into the
 AWS SDK (botocore and its dependencies), powertools, our code and the standard library.
 
 Two package variants: exactly as ``scripts/package.py`` builds it, with its ``.pyc`` (the
@@ -15,6 +16,7 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
+from dataclasses import dataclass
 
 from tests.benchmarks.lambda_env import LambdaEnv, lambda_env
 
@@ -77,46 +79,81 @@ def _self_times(importtime: str) -> dict[str, float]:
     return totals
 
 
-def _measure(env: LambdaEnv, modules: str, runs: int) -> tuple[float, dict[str, float]]:
-    """Median import time (ms) of ``modules`` over fresh processes, and the median split."""
-    timings: list[float] = []
-    splits: list[dict[str, float]] = []
+@dataclass(frozen=True, slots=True)
+class _Probe:
+    """One import to time: ``modules`` in the package environment ``env``."""
+
+    env: LambdaEnv
+    modules: str
+
+
+def _once(probe: _Probe) -> tuple[float, dict[str, float]]:
+    """Import time (ms) of one fresh process, and its self-time split."""
+    done = subprocess.run(
+        probe.env.code(_PROBE.format(modules=probe.modules), "-X", "importtime"),
+        capture_output=True,
+        text=True,
+        check=True,
+        env=_environment(),
+    )
+    return float(done.stdout.strip()), _self_times(done.stderr)
+
+
+def _measure_interleaved(
+    probes: dict[str, _Probe], runs: int
+) -> dict[str, tuple[float, dict[str, float]]]:
+    """Median import time and split per probe, the probes taking turns in every round.
+
+    The machine's speed drifts within a run (shared host); taking turns spreads the drift over
+    every probe instead of favouring whichever ran in a quiet minute.
+    """
+    timings: dict[str, list[float]] = {name: [] for name in probes}
+    splits: dict[str, list[dict[str, float]]] = {name: [] for name in probes}
     for _ in range(runs):
-        done = subprocess.run(
-            env.code(_PROBE.format(modules=modules), "-X", "importtime"),
-            capture_output=True,
-            text=True,
-            check=True,
-            env=_environment(),
+        for name, probe in probes.items():
+            elapsed, split = _once(probe)
+            timings[name].append(elapsed)
+            splits[name].append(split)
+    return {
+        name: (
+            statistics.median(timings[name]),
+            {part: statistics.median(s[part] for s in splits[name]) for part in splits[name][0]},
         )
-        timings.append(float(done.stdout.strip()))
-        splits.append(_self_times(done.stderr))
-    split = {name: statistics.median(s[name] for s in splits) for name in splits[0]}
-    return statistics.median(timings), split
+        for name in probes
+    }
 
 
 def main() -> None:
     compiled = lambda_env(compiled=True)
     plain = lambda_env(compiled=False)
-    botocore_ms, _ = _measure(compiled, "botocore.session, botocore.config", RUNS)
-    boto3_ms, _ = _measure(compiled, "boto3", RUNS)
-    powertools_ms, _ = _measure(compiled, POWERTOOLS, RUNS)
-    floor_ms, _ = _measure(compiled, f"botocore.session, botocore.config, {POWERTOOLS}", RUNS)
+    probes = {
+        "botocore": _Probe(compiled, "botocore.session, botocore.config"),
+        "boto3": _Probe(compiled, "boto3"),
+        "powertools": _Probe(compiled, POWERTOOLS),
+        "floor": _Probe(compiled, f"botocore.session, botocore.config, {POWERTOOLS}"),
+        **{name: _Probe(compiled, module) for name, module in HANDLERS.items()},
+    }
+    results = _measure_interleaved(probes, RUNS)
+    without_pyc = _measure_interleaved(
+        {name: _Probe(plain, module) for name, module in HANDLERS.items()}, PLAIN_RUNS
+    )
+    floor_ms = results["floor"][0]
     print(
         f"bench coldstart_floor: {floor_ms:.0f} ms ({floor_ms / TARGET_MS:.2f} x {TARGET_MS:.0f} "
         f"ms target; botocore.session+config and powertools Logger+Metrics, what every handler "
-        f"imports; botocore alone {botocore_ms:.0f} ms, powertools alone {powertools_ms:.0f} ms, "
-        f"boto3 alone {boto3_ms:.0f} ms (the functions use botocore directly); "
-        f"{compiled.package.name} with .pyc, python -I -S -B, median of {RUNS})"
+        f"imports; botocore alone {results['botocore'][0]:.0f} ms, powertools alone "
+        f"{results['powertools'][0]:.0f} ms, boto3 alone {results['boto3'][0]:.0f} ms (the "
+        f"functions use botocore directly); {compiled.package.name} with .pyc, python -I -S -B, "
+        f"median of {RUNS} rounds in which every probe takes a turn)"
     )
-    for name, module in HANDLERS.items():
-        median, split = _measure(compiled, module, RUNS)
-        uncompiled, _ = _measure(plain, module, PLAIN_RUNS)
+    for name in HANDLERS:
+        median, split = results[name]
         parts = ", ".join(f"{part} {ms:.0f}" for part, ms in split.items())
         print(
             f"bench coldstart_{name}: {median:.0f} ms ({median / TARGET_MS:.2f} x "
             f"{TARGET_MS:.0f} ms target; {median / floor_ms:.2f} x the SDK+powertools floor; "
-            f"self time ms: {parts}; the package without its .pyc: {uncompiled:.0f} ms)"
+            f"self time ms: {parts}; the package without its .pyc: "
+            f"{without_pyc[name][0]:.0f} ms)"
         )
 
 
