@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from scripts.consumer.drain import drain, list_bundles, state_dir
 from scripts.consumer.ledger import Ledger
 from scripts.consumer.prefetch import Prefetcher
@@ -84,3 +86,23 @@ def test_a_known_rejection_is_not_downloaded_and_close_removes_unused_downloads(
             time.sleep(0.01)  # polling with a deadline
         assert unused.result().key == SECOND and unused.temp.exists()
     assert list(tmp_dir.iterdir()) == []
+
+
+def test_a_failed_background_download_fails_only_its_bundle(
+    s3: Any, output: Path, ledger: Ledger
+) -> None:
+    _stage_two(s3)
+
+    def throttle_second(params: dict[str, Any], **_: Any) -> None:
+        if params["Key"] == SECOND:  # raised in the prefetch thread, surfaced to the drain
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "slow"}}, "GetObject")
+
+    s3.meta.events.register("before-parameter-build.s3.GetObject", throttle_second)
+
+    summary = drain(s3, BUCKET, output, ledger)
+
+    assert summary.bundles_delivered == 1 and summary.files_written == 1
+    assert [problem.key for problem in summary.failed] == [SECOND]
+    assert summary.failed[0].reason.startswith("SlowDown")
+    assert [b.key for b in list_bundles(s3, BUCKET)] == [SECOND]  # kept for the next pass
+    assert list((state_dir(output) / "tmp").iterdir()) == []
