@@ -32,9 +32,10 @@ from pipeline.bundle import BundleIntegrityError, BundleMember, MemberMetadata, 
 from scripts.consumer.download import BundleRejectedError
 from scripts.consumer.faults import crash_point
 from scripts.consumer.ledger import DeliveredFile, Ledger
-from scripts.consumer.paths import UnsafePathError, destination, relative_name
+from scripts.consumer.paths import UnsafePathError, place, relative_name
 from scripts.consumer.prefetch import Fetch, Prefetcher
 from scripts.consumer.writer import DurableWriter
+from scripts.session import error_code
 
 LOG = logging.getLogger("aggregator.consumer")
 
@@ -260,7 +261,7 @@ def _deliver_one(
         _delete(client, bucket, listed, counters)
         crash_point("deleted")
     except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
+        code = error_code(error)
         if code in ("NoSuchKey", "404"):
             LOG.info("bundle vanished before it was read", extra={"bundle": listed.key})
             return
@@ -309,7 +310,7 @@ def _unpack(
                     counters.duplicate_files += 1
                     continue
                 relative = relative_name(meta.key, meta.version_id)
-                target = destination(output_dir, meta.key, meta.version_id)
+                target = place(output_dir, relative)
                 if target.exists():
                     _verify_only(member)
                     _check_adoptable(meta, target)
@@ -386,7 +387,7 @@ def _delete(client: Any, bucket: str, listed: ListedBundle, counters: _Counters)
     try:
         client.delete_object(Bucket=bucket, Key=listed.key)
     except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
+        code = error_code(error)
         counters.undeleted.append(BundleProblem(listed.key, f"{code}: {error}"))
         LOG.warning(
             "bundle delivered but not deleted from Distribution; the next pass deletes it",

@@ -20,7 +20,7 @@ from the verified metadata and checked again here, so nothing can escape the out
 from __future__ import annotations
 
 import os
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from pipeline.bundle import member_name
 
@@ -46,16 +46,16 @@ def relative_name(key: str, version_id: str | None) -> str:
     return name
 
 
-def relative_path(key: str, version_id: str | None) -> PurePosixPath:
-    """:func:`relative_name` as a path."""
-    return PurePosixPath(relative_name(key, version_id))
-
-
 def destination(output_dir: Path, key: str, version_id: str | None) -> Path:
     """The absolute destination of one version of ``key`` inside ``output_dir``."""
+    return place(output_dir, relative_name(key, version_id))
+
+
+def place(output_dir: Path, relative: str) -> Path:
+    """``output_dir`` joined with a :func:`relative_name`, checked to stay inside it."""
     # string operations, not pathlib: this runs once per delivered file
     root = os.path.abspath(output_dir)  # noqa: PTH100
-    target = os.path.normpath(os.path.join(root, relative_name(key, version_id)))  # noqa: PTH118
+    target = os.path.normpath(os.path.join(root, relative))  # noqa: PTH118
     if os.path.commonpath([root, target]) != root:
-        raise UnsafePathError(f"key {key!r} maps outside {root}")
+        raise UnsafePathError(f"{relative!r} maps outside {root}")
     return Path(target)

@@ -22,7 +22,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from scripts.consumer.faults import CRASH_EXIT_CODE, CRASH_VARIABLE, STEPS
-from scripts.consumer.paths import relative_path
+from scripts.consumer.paths import relative_name
 from tests.moto_server import free_port
 from tests.unit.consumer.bundles import SourceFile, build_bundle, files_on_disk, stage
 
@@ -119,7 +119,7 @@ def test_killed_at_any_step_then_restarted_delivers_each_file_exactly_once(
     code, log = _consume(endpoint, bucket, output, crash_at=None)
     assert code == 0, log
 
-    expected = {str(relative_path(f.key, f.version_id)): f.content for f in first + second}
+    expected = {relative_name(f.key, f.version_id): f.content for f in first + second}
     assert files_on_disk(output) == expected
     assert client.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
     for path, inode in inodes_after_crash.items():

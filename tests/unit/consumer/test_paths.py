@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.consumer.paths import destination, relative_path
+from scripts.consumer.paths import destination, relative_name
 
 HOSTILE_KEYS = [
     "../../etc/passwd",
@@ -48,8 +48,8 @@ def test_distinct_keys_and_versions_never_share_a_path(tmp_path: Path) -> None:
 
 
 def test_versions_sit_side_by_side_with_a_version_suffix() -> None:
-    assert str(relative_path("data/report.csv", "3HL4kqtJ")) == "data/report.csv~3HL4kqtJ"
-    assert str(relative_path("data/report.csv", None)) == "data/report.csv~null"
+    assert relative_name("data/report.csv", "3HL4kqtJ") == "data/report.csv~3HL4kqtJ"
+    assert relative_name("data/report.csv", None) == "data/report.csv~null"
 
 
 def test_a_key_that_is_also_a_folder_of_another_key_does_not_collide(tmp_path: Path) -> None:
