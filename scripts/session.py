@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 LOCAL_ENV = "local"
 DEFAULT_LOCAL_ENDPOINT = "http://127.0.0.1:4566"
@@ -35,6 +35,11 @@ class StackNotFoundError(RuntimeError):
 def error_code(error: ClientError) -> str:
     """The AWS error code of a failed call (``"NoSuchKey"``, ``"404"``, ...)."""
     return str(error.response.get("Error", {}).get("Code", "error"))
+
+
+def error_reason(error: ClientError | BotoCoreError) -> str:
+    """What went wrong, briefly: the AWS error code, or a client-side error's message."""
+    return error_code(error) if isinstance(error, ClientError) else str(error)
 
 
 def stack_name(env_name: str) -> str:

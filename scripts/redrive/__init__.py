@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from scripts.cli import iso_timestamp
 
 if TYPE_CHECKING:
     from scripts.redrive.errors import ErrorsTarget, ObjectOutcome
@@ -36,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Re-put the object references Firehose wrote to its error output.",
     )
     _common(errors)
-    errors.add_argument("--since", type=_time, help="ISO time, e.g. 2026-01-31T08:00Z")
-    errors.add_argument("--until", type=_time, help="ISO time (default: now)")
+    errors.add_argument("--since", type=iso_timestamp, help="ISO time, e.g. 2026-01-31T08:00Z")
+    errors.add_argument("--until", type=iso_timestamp, help="ISO time (default: now)")
     errors.add_argument(
         "--key", action="append", default=[], help="error-output object key (repeatable)"
     )
@@ -210,9 +211,3 @@ def _session(args: argparse.Namespace) -> EnvSession:
     from scripts.session import EnvSession
 
     return EnvSession.for_env(args.env, endpoint_url=args.endpoint_url)
-
-
-def _time(text: str) -> datetime:
-    from scripts.cli import iso_timestamp
-
-    return iso_timestamp(text)

@@ -29,7 +29,7 @@ from scripts.redrive.invocations import (
     InvocationRecordError,
     parse_invocation_record,
 )
-from scripts.session import error_code
+from scripts.session import error_reason
 
 #: SQS ReceiveMessage returns at most 10 messages per call
 RECEIVE_BATCH = 10
@@ -148,7 +148,7 @@ def _handle(
             Payload=record.payload_bytes(),
         )
     except (ClientError, BotoCoreError) as error:
-        reason = error_code(error) if isinstance(error, ClientError) else str(error)
+        reason = error_reason(error)
         return outcome("invoke-failed", f"Invoke: {reason}; the message stays in the queue")
     status = int(response.get("StatusCode", 0))
     if status != ACCEPTED:
@@ -156,7 +156,7 @@ def _handle(
     try:
         sqs.delete_message(QueueUrl=target.queue_url, ReceiptHandle=message["ReceiptHandle"])
     except (ClientError, BotoCoreError) as error:
-        reason = error_code(error) if isinstance(error, ClientError) else str(error)
+        reason = error_reason(error)
         return outcome("delete-failed", f"re-invoked, but DeleteMessage failed: {reason}")
     return outcome("reinvoked", _failure(record))
 

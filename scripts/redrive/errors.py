@@ -36,7 +36,7 @@ from pipeline.firehose import put_records
 from pipeline.references import ObjectReference
 from scripts.redrive.documents import FailedReference, parse_error_object
 from scripts.replay import restore_state
-from scripts.session import error_code
+from scripts.session import error_code, error_reason
 
 #: the error prefix of docs/architecture.md, used when the stream cannot be described
 DEFAULT_ERROR_ROOT = "errors/"
@@ -206,7 +206,7 @@ class Redriver:
         try:
             body = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except (ClientError, BotoCoreError) as error:
-            reason = error_code(error) if isinstance(error, ClientError) else str(error)
+            reason = error_reason(error)
             return ObjectOutcome(key, "unreadable-object", detail=f"GetObject: {reason}")
         found, unreadable = parse_error_object(body)
         problems = [Problem("unreadable", u.line, u.reason) for u in unreadable]
