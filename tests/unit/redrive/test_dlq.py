@@ -18,7 +18,7 @@ from botocore.config import Config
 from botocore.stub import ANY, Stubber
 
 from scripts.cli import main
-from scripts.redrive.dlq import DlqSettings, DlqTarget, redrive_queue
+from scripts.redrive.dlq import DlqOutcome, DlqSettings, DlqTarget, redrive_queue
 from tests.unit.conftest import REGION
 from tests.unit.redrive.conftest import RedriveAws, now_ms
 from tests.unit.redrive.documents import invocation_record, s3_event
@@ -58,6 +58,11 @@ def _settings(**overrides: Any) -> DlqSettings:
     return DlqSettings(**values)
 
 
+def _redrive_ingest(aws: RedriveAws, client: Any, **overrides: Any) -> list[DlqOutcome]:
+    """Run the DLQ redrive over the ingest function's queue with :func:`_settings`."""
+    return redrive_queue(aws.sqs, client, DlqTarget(aws.ingest_dlq, INGEST), _settings(**overrides))
+
+
 def _remaining_bodies(aws: RedriveAws) -> list[str]:
     """Every message still in the queue (visible now: the run released what it left)."""
     messages = aws.sqs.receive_message(
@@ -85,9 +90,7 @@ def test_records_are_reinvoked_with_their_payload_and_deleted(
         "before-parameter-build.lambda.Invoke",
         lambda params, **_: payloads.append(json.loads(params["Payload"])),
     )
-    outcomes = redrive_queue(
-        redrive_aws.sqs, client, DlqTarget(redrive_aws.ingest_dlq, INGEST), _settings()
-    )
+    outcomes = _redrive_ingest(redrive_aws, client)
     actions = sorted(o.action for o in outcomes)
     assert actions == ["foreign", "reinvoked", "reinvoked", "reinvoked", "unreadable"]
     assert sorted(payloads, key=json.dumps) == sorted(events, key=json.dumps)
@@ -103,9 +106,7 @@ def test_the_exact_original_payload_is_sent(
     event = s3_event("landing", "dir/with space+plus.txt")
     _send(redrive_aws, invocation_record(INGEST, event, "EventAgeExceeded", with_response=False))
     _expect_invoke(stubber, event)
-    [outcome] = redrive_queue(
-        redrive_aws.sqs, client, DlqTarget(redrive_aws.ingest_dlq, INGEST), _settings()
-    )
+    [outcome] = _redrive_ingest(redrive_aws, client)
     assert (outcome.action, outcome.condition) == ("reinvoked", "EventAgeExceeded")
     assert _remaining_bodies(redrive_aws) == []
 
@@ -117,9 +118,7 @@ def test_a_refused_invocation_keeps_the_message(
     body = invocation_record(INGEST, s3_event("landing", "a"))
     _send(redrive_aws, body)
     stubber.add_client_error("invoke", "TooManyRequestsException", "Rate exceeded", 429)
-    [outcome] = redrive_queue(
-        redrive_aws.sqs, client, DlqTarget(redrive_aws.ingest_dlq, INGEST), _settings()
-    )
+    [outcome] = _redrive_ingest(redrive_aws, client)
     assert outcome.action == "invoke-failed"
     assert "TooManyRequestsException" in outcome.detail
     assert _remaining_bodies(redrive_aws) == [body]
@@ -132,12 +131,7 @@ def test_dry_run_invokes_nothing_and_keeps_everything(
     bodies = [invocation_record(INGEST, s3_event("landing", k)) for k in ("a", "b")]
     for body in bodies:
         _send(redrive_aws, body)
-    outcomes = redrive_queue(
-        redrive_aws.sqs,
-        client,
-        DlqTarget(redrive_aws.ingest_dlq, INGEST),
-        _settings(dry_run=True),
-    )
+    outcomes = _redrive_ingest(redrive_aws, client, dry_run=True)
     assert [o.action for o in outcomes] == ["would-reinvoke", "would-reinvoke"]
     assert "ReferencesNotPutError" in outcomes[0].detail
     assert _remaining_bodies(redrive_aws) == sorted(bodies)
@@ -149,12 +143,7 @@ def test_max_bounds_the_run(redrive_aws: RedriveAws, lambda_stub: tuple[Any, Stu
     for event in events:
         _send(redrive_aws, invocation_record(INGEST, event))
     stubber.add_response("invoke", {"StatusCode": 202})
-    outcomes = redrive_queue(
-        redrive_aws.sqs,
-        client,
-        DlqTarget(redrive_aws.ingest_dlq, INGEST),
-        _settings(max_messages=1),
-    )
+    outcomes = _redrive_ingest(redrive_aws, client, max_messages=1)
     assert [o.action for o in outcomes] == ["reinvoked"]
     assert len(_remaining_bodies(redrive_aws)) == 2
 
@@ -165,12 +154,8 @@ def test_messages_sent_during_the_run_are_left(
     client, _ = lambda_stub
     body = invocation_record(INGEST, s3_event("landing", "a"))
     _send(redrive_aws, body)
-    outcomes = redrive_queue(
-        redrive_aws.sqs,
-        client,
-        DlqTarget(redrive_aws.ingest_dlq, INGEST),
-        _settings(started_ms=0),  # as if the message arrived after the run started
-    )
+    # as if the message arrived after the run started
+    outcomes = _redrive_ingest(redrive_aws, client, started_ms=0)
     assert [o.action for o in outcomes] == ["left-new"]
     assert not outcomes[0].failed
     assert _remaining_bodies(redrive_aws) == [body]
