@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -77,24 +77,50 @@ class PipelineAws:
         ]
 
 
+def create_pipeline_resources(
+    s3: Any,
+    firehose: Any,
+    *,
+    versioned: Sequence[str],
+    unversioned: Sequence[str],
+    stream: str,
+    sink: str,
+    **destination: str,
+) -> None:
+    """Buckets (Landing and Archive versioned, as deployed) and a DirectPut stream into ``sink``.
+
+    moto's Firehose runs no processor: it writes every PutRecordBatch to ``sink`` as one object.
+    ``destination`` adds ExtendedS3 destination settings (``Prefix``, ``ErrorOutputPrefix``).
+    """
+    location: Any = {"LocationConstraint": REGION}
+    for bucket in (*versioned, *unversioned, sink):
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration=location)
+    for bucket in versioned:
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    firehose.create_delivery_stream(
+        DeliveryStreamName=stream,
+        DeliveryStreamType="DirectPut",
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": "arn:aws:iam::123456789012:role/firehose",
+            "BucketARN": f"arn:aws:s3:::{sink}",
+            **destination,
+        },
+    )
+
+
 @pytest.fixture
 def pipeline_aws() -> Iterator[PipelineAws]:
     with mock_aws():
         # the clients the functions use: explicit config, botocore retries off (they retry)
         s3 = aws.s3(max_attempts=1, max_pool_connections=40)
         firehose = aws.firehose(max_attempts=1)
-        location: Any = {"LocationConstraint": REGION}
-        for bucket in (LANDING, ARCHIVE, DISTRIBUTION, DELIVERY_SINK):
-            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration=location)
-        for bucket in (LANDING, ARCHIVE):
-            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-        firehose.create_delivery_stream(
-            DeliveryStreamName=STREAM,
-            DeliveryStreamType="DirectPut",
-            ExtendedS3DestinationConfiguration={
-                "RoleARN": "arn:aws:iam::123456789012:role/firehose",
-                "BucketARN": f"arn:aws:s3:::{DELIVERY_SINK}",
-            },
+        create_pipeline_resources(
+            s3,
+            firehose,
+            versioned=(LANDING, ARCHIVE),
+            unversioned=(DISTRIBUTION,),
+            stream=STREAM,
+            sink=DELIVERY_SINK,
         )
         yield PipelineAws(s3=s3, firehose=firehose)
 

@@ -13,7 +13,7 @@ from botocore.config import Config
 from moto import mock_aws
 
 from pipeline.references import ObjectReference
-from tests.unit.conftest import REGION
+from tests.unit.conftest import REGION, create_pipeline_resources
 
 LANDING = "unit-landing"
 ARCHIVE = "unit-archive"
@@ -68,20 +68,15 @@ def redrive_aws() -> Iterator[RedriveAws]:
         s3 = boto3.client("s3", region_name=REGION, config=config)
         firehose = boto3.client("firehose", region_name=REGION, config=config)
         sqs = boto3.client("sqs", region_name=REGION, config=config)
-        location: Any = {"LocationConstraint": REGION}
-        for bucket in (LANDING, ARCHIVE, SINK):
-            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration=location)
-        for bucket in (LANDING, ARCHIVE):
-            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-        firehose.create_delivery_stream(
-            DeliveryStreamName=STREAM,
-            DeliveryStreamType="DirectPut",
-            ExtendedS3DestinationConfiguration={
-                "RoleARN": "arn:aws:iam::123456789012:role/firehose",
-                "BucketARN": f"arn:aws:s3:::{SINK}",
-                "Prefix": "bundles/!{timestamp:yyyy/MM/dd/HH}/",
-                "ErrorOutputPrefix": ERROR_PREFIX,
-            },
+        create_pipeline_resources(
+            s3,
+            firehose,
+            versioned=(LANDING, ARCHIVE),
+            unversioned=(),
+            stream=STREAM,
+            sink=SINK,
+            Prefix="bundles/!{timestamp:yyyy/MM/dd/HH}/",
+            ErrorOutputPrefix=ERROR_PREFIX,
         )
         ingest = sqs.create_queue(QueueName=f"{STREAM}-ingest-dlq")["QueueUrl"]
         copier = sqs.create_queue(QueueName=f"{STREAM}-copier-dlq")["QueueUrl"]
