@@ -14,20 +14,10 @@ HASH_CHUNK_SIZE = 1024 * 1024
 READ_AHEAD_CHUNKS = 8
 
 
-def sha256_of_stream(chunks: Iterator[bytes]) -> tuple[str, int]:
-    """SHA-256 (hex) and byte count of a stream of chunks, hashed as they come."""
-    digest = hashlib.sha256()
-    size = 0
-    for chunk in chunks:
-        digest.update(chunk)
-        size += len(chunk)
-    return digest.hexdigest(), size
-
-
 def sha256_read_ahead(
     chunks: Iterator[bytes], *, depth: int = READ_AHEAD_CHUNKS
 ) -> tuple[str, int]:
-    """Like :func:`sha256_of_stream`, with the reading in a thread so network and hash overlap.
+    """SHA-256 (hex) and byte count of ``chunks``, read in a thread so network and hash overlap.
 
     A reader thread pulls ``chunks`` (socket reads release the GIL) into a queue of at most
     ``depth`` chunks while this thread hashes (``hashlib`` releases the GIL on large buffers), so
