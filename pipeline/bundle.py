@@ -28,6 +28,7 @@ import gzip
 import hashlib
 import io
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,11 +58,26 @@ _SAFE_KEY = re.compile(r"[A-Za-z0-9\-_.,=+@()!]{1,180}(?:/[A-Za-z0-9\-_.,=+@()!]
 _SAFE_VERSION = re.compile(r"[A-Za-z0-9\-_.,=+@()!]{1,64}")
 _MAX_NAME_BYTES = 1000
 _MAX_VERSION_TAG_BYTES = 64
-_NULL_VERSION = "null"
+#: The one identity of an object without a version id: S3 calls it version ``null``, and the file
+#: name (``~null``), the ledger and duplicate detection all use it (see :func:`version_identity`).
+NULL_VERSION = "null"
+
+# ---- reader bounds: no header field can make the reader allocate more than these.
+#: Largest pax extended header (all consecutive ``x`` headers of one member together). Ours are a
+#: few KiB (a name of at most 1000 bytes, an S3 key of at most 1024 bytes, short provenance).
+MAX_PAX_HEADER_BYTES = 64 * 1024
+#: Largest member a bundle may declare: the largest S3 object (5 TiB). Content is only streamed,
+#: so this bounds arithmetic and disk-space checks, not memory.
+MAX_MEMBER_SIZE = 5 * 1024**4
 
 
 class BundleIntegrityError(Exception):
     """A bundle or one of its members is damaged, truncated, or does not match its checksums."""
+
+
+def version_identity(version_id: str | None) -> str:
+    """The identity of a version id: absent and ``"null"`` are the same (unversioned) object."""
+    return NULL_VERSION if version_id is None else version_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +150,7 @@ def _escape_component(component: str) -> str:
 
 def _version_tag(version_id: str | None) -> str:
     if version_id is None:
-        return _NULL_VERSION
+        return NULL_VERSION
     if _SAFE_VERSION.fullmatch(version_id) and version_id.strip("."):
         return version_id  # the escaped form equals the id and is short enough
     return "#" + hashlib.sha256(version_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
@@ -324,7 +340,10 @@ class BundleMember:
         self._consumed = True
         digest = hashlib.sha256()
         while self._remaining:
-            chunk = self._stream.read(min(chunk_size, self._remaining))
+            try:
+                chunk = self._stream.read(min(chunk_size, self._remaining))
+            except BundleIntegrityError as error:
+                raise BundleIntegrityError(f"inside member {self.name!r}: {error}") from error
             if not chunk:
                 raise BundleIntegrityError(
                     f"bundle truncated inside member {self.name!r} "
@@ -366,30 +385,33 @@ def read_bundle(fileobj: BinaryIO) -> Iterator[BundleMember]:
     read is skipped unverified. Zero blocks are skipped rather than ending the walk, so
     concatenated archives that carry end-of-archive markers are read entirely.
     """
-    magic = fileobj.read(2)
-    source = _Prefixed(magic, fileobj)
-    raw: _Readable = gzip.GzipFile(fileobj=source, mode="rb") if magic == b"\x1f\x8b" else source
-    stream = _BlockReader(raw)
+    stream = _BlockReader(_open_stream(fileobj))
     pax: dict[str, str] = {}
+    pax_bytes = 0
     while True:
-        try:
-            block = stream.read_exact(BLOCK_SIZE)
-        except (OSError, EOFError) as error:
-            raise BundleIntegrityError(f"bundle is not a readable gzip stream: {error}") from error
+        block = stream.read_exact(BLOCK_SIZE)
         if block is None:
-            if pax:
+            if pax_bytes:
                 raise BundleIntegrityError("bundle ends after a pax header without its member")
             return
         if block == bytes(BLOCK_SIZE):
             continue
         typeflag, name, size = _parse_header(block)
         if typeflag in (b"x", b"g"):
+            pax_bytes += size
+            if pax_bytes > MAX_PAX_HEADER_BYTES:
+                raise BundleIntegrityError(
+                    f"pax header of {pax_bytes} bytes before member {name!r} is over the "
+                    f"{MAX_PAX_HEADER_BYTES}-byte limit"
+                )
             data = stream.read_exact(size + (-size % BLOCK_SIZE))
             if data is None:
                 raise BundleIntegrityError("bundle truncated inside a pax header")
             records = _parse_pax(data[:size])
             if typeflag == b"x":
                 pax.update(records)
+            else:
+                pax_bytes -= size  # a global header applies to nothing here: not accumulated
             continue
         if typeflag not in (b"0", b"\0"):
             raise BundleIntegrityError(
@@ -397,11 +419,22 @@ def read_bundle(fileobj: BinaryIO) -> Iterator[BundleMember]:
             )
         full_name = pax.get("path", name)
         if "size" in pax:
-            size = _parse_int(pax["size"], "pax size")
+            size = _parse_int(pax["size"], f"pax size of member {full_name!r}")
         member = BundleMember(full_name, _metadata(full_name, size, pax), stream)
         pax = {}
+        pax_bytes = 0
         yield member
         member._finish()
+
+
+def _open_stream(fileobj: BinaryIO) -> _Readable:
+    """The decompressed stream of a gzip (possibly multi-member) bundle, or the plain stream."""
+    try:
+        magic = fileobj.read(2)
+    except OSError as error:
+        raise BundleIntegrityError(f"bundle cannot be read: {error}") from error
+    source = _Prefixed(magic, fileobj)
+    return gzip.GzipFile(fileobj=source, mode="rb") if magic == b"\x1f\x8b" else source
 
 
 def _metadata(name: str, size: int, pax: dict[str, str]) -> MemberMetadata:
@@ -414,7 +447,7 @@ def _metadata(name: str, size: int, pax: dict[str, str]) -> MemberMetadata:
             )
         return value
 
-    recorded_size = _parse_int(get("size"), "recorded size")
+    recorded_size = _parse_int(get("size"), f"recorded size of member {name!r}")
     if recorded_size != size:
         raise BundleIntegrityError(
             f"member {name!r}: tar size {size} differs from recorded size {recorded_size}"
@@ -440,22 +473,32 @@ def _parse_header(block: bytes) -> tuple[bytes, str, int]:
     if stored != computed:
         raise BundleIntegrityError("tar header checksum mismatch: bundle is damaged")
     name = block[0:100].split(b"\0", 1)[0].decode("utf-8", "replace")
-    return block[156:157], name, _parse_octal(block[124:136], "member size")
+    return block[156:157], name, _parse_octal(block[124:136], f"size of member {name!r}")
+
+
+#: a ustar numeric field: optional leading spaces, octal digits, then NUL/space terminators only
+_OCTAL_FIELD = re.compile(rb" *([0-7]*)[ \0]*")
+#: a pax decimal number: digits only (no sign, no underscores, no spaces), at most 20 of them
+_DECIMAL = re.compile(r"[0-9]{1,20}")
 
 
 def _parse_octal(field: bytes, what: str) -> int:
-    text = field.replace(b"\0", b" ").strip()
-    try:
-        return int(text, 8) if text else 0
-    except ValueError as error:
-        raise BundleIntegrityError(f"malformed {what} in tar header: {field!r}") from error
+    """A ustar octal field; base-256, signs and stray bytes are rejected (never negative)."""
+    match = _OCTAL_FIELD.fullmatch(field)
+    if match is None:
+        raise BundleIntegrityError(f"malformed {what} in tar header: {field!r}")
+    digits = match.group(1)
+    return int(digits, 8) if digits else 0
 
 
 def _parse_int(text: str, what: str) -> int:
-    try:
-        return int(text)
-    except ValueError as error:
-        raise BundleIntegrityError(f"malformed {what}: {text!r}") from error
+    """A pax decimal size: non-negative, at most :data:`MAX_MEMBER_SIZE`."""
+    if not _DECIMAL.fullmatch(text):
+        raise BundleIntegrityError(f"malformed {what}: {text[:40]!r}")
+    value = int(text)
+    if value > MAX_MEMBER_SIZE:
+        raise BundleIntegrityError(f"{what} {value} is over the {MAX_MEMBER_SIZE}-byte limit")
+    return value
 
 
 def _parse_pax(data: bytes) -> dict[str, str]:
@@ -465,7 +508,7 @@ def _parse_pax(data: bytes) -> dict[str, str]:
         space = data.find(b" ", position)
         if space < 0:
             raise BundleIntegrityError("malformed pax header record (no length)")
-        length = _parse_int(data[position:space].decode("ascii", "replace"), "pax length")
+        length = _parse_int(data[position:space].decode("ascii", "replace"), "pax record length")
         record = data[position : position + length]
         if length <= space - position or len(record) != length or not record.endswith(b"\n"):
             raise BundleIntegrityError("malformed pax header record")
@@ -507,21 +550,39 @@ class _Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
+#: Every error a damaged stream can raise while it is decompressed or read: truncation
+#: (``EOFError``), a corrupt deflate stream (``zlib.error``), a CRC or length mismatch or garbage
+#: between gzip members (``gzip.BadGzipFile``, an ``OSError``), and I/O errors.
+_STREAM_ERRORS = (OSError, EOFError, zlib.error, ValueError)
+
+
 class _BlockReader:
-    """Exact-size reads over a stream whose ``read(n)`` may return fewer than ``n`` bytes."""
+    """Exact-size reads over a stream whose ``read(n)`` may return fewer than ``n`` bytes.
+
+    The one place where a read of the bundle stream happens: every decompression and I/O error
+    becomes a :class:`BundleIntegrityError`, and a negative size is refused (``read(-1)`` would
+    read the whole rest of the stream into memory).
+    """
 
     def __init__(self, raw: _Readable) -> None:
         self._raw = raw
 
     def read(self, size: int) -> bytes:
-        return self._raw.read(size)
+        if size < 0:
+            raise BundleIntegrityError(f"negative read of {size} bytes: bundle is damaged")
+        try:
+            return self._raw.read(size)
+        except _STREAM_ERRORS as error:
+            raise BundleIntegrityError(
+                f"bundle stream is damaged ({type(error).__name__}: {error})"
+            ) from error
 
     def read_exact(self, size: int) -> bytes | None:
         """``size`` bytes, ``None`` at a clean end of stream; raise if the stream stops midway."""
         parts: list[bytes] = []
         remaining = size
         while remaining:
-            chunk = self._raw.read(remaining)
+            chunk = self.read(min(remaining, _CHUNK_SIZE))
             if not chunk:
                 break
             parts.append(chunk)
@@ -533,8 +594,8 @@ class _BlockReader:
         return b"".join(parts)
 
     def skip(self, size: int) -> None:
-        while size:
-            chunk = self._raw.read(min(size, _CHUNK_SIZE))
+        while size > 0:
+            chunk = self.read(min(size, _CHUNK_SIZE))
             if not chunk:
                 raise BundleIntegrityError(f"bundle truncated: {size} bytes missing")
             size -= len(chunk)

@@ -7,6 +7,9 @@ import queue
 import threading
 from collections.abc import Iterator
 
+#: User metadata key holding a bundle's SHA-256 (hex): set by the copier on the Archive object and
+#: its Distribution copy, checked by the consumer, replay and the delivery tracker. Its one home.
+SHA256_METADATA = "content-sha256"
 #: Read size of the streaming hash: large enough that per-chunk overhead is negligible, small
 #: enough that the chunks in flight stay a few MiB.
 HASH_CHUNK_SIZE = 1024 * 1024

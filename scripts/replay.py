@@ -35,12 +35,12 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
+from pipeline.hashing import SHA256_METADATA
 from scripts.cli import iso_timestamp
 from scripts.session import error_code
 
 HELP = "replay Archive bundles into Distribution (restoring from Deep Archive when needed)"
 
-SHA256_METADATA = "content-sha256"
 BUNDLE_PREFIX = "bundles/"
 COLD_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 TIERS = ("Standard", "Bulk", "Expedited")

@@ -19,13 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pipeline.hashing import HASH_CHUNK_SIZE, sha256_read_ahead
+from pipeline.hashing import HASH_CHUNK_SIZE, SHA256_METADATA, sha256_read_ahead
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
-SHA256_METADATA = "content-sha256"
 #: headers that a REPLACE copy would otherwise drop
 _PRESERVED_HEADERS = {
     "ContentType": "ContentType",

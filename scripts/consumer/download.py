@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SHA256_METADATA = "content-sha256"
+from pipeline.hashing import SHA256_METADATA
+
 _CHUNK = 1024 * 1024
 
 

@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from pipeline.bundle import BundleIntegrityError, read_bundle
+from pipeline.hashing import SHA256_METADATA
 from scripts.delivery.stats import LatencySummary, summarize
 from scripts.loadgen.upload import UploadRecord
 
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 #: User metadata holding a bundle's SHA-256 (docs/architecture.md).
-SHA256_METADATA = "content-sha256"
 _DOWNLOAD_CHUNK = 1 << 20
 _SPOOL_BYTES = 8 << 20
 
