@@ -94,9 +94,9 @@ class MemberMetadata:
     sha256: str
 
     @property
-    def identity(self) -> tuple[str, str | None, str]:
-        """``(key, version_id, sha256)``: equal identities are duplicates of one delivery."""
-        return (self.key, self.version_id, self.sha256)
+    def identity(self) -> tuple[str, str, str]:
+        """``(key, version, sha256)``: equal identities are duplicates of one delivery."""
+        return (self.key, version_identity(self.version_id), self.sha256)
 
 
 class SupportsWrite(Protocol):

@@ -12,13 +12,21 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from scripts.consumer.drain import DrainOptions, DrainSummary, drain, state_dir
+from scripts.consumer.drain import BUNDLE_PREFIX, DrainOptions, DrainSummary, drain, state_dir
+
+LOG = logging.getLogger("aggregator.consumer")
 
 HELP = "download, verify and unpack bundles from Distribution into a directory (exactly once)"
 
 EXIT_OK = 0
+#: a bundle was rejected, failed, or not deleted; or (``--once``) Distribution could not be listed
 EXIT_BUNDLE_PROBLEMS = 1
 EXIT_CONFIG = 2
+#: another consumer is running on the same output folder (or ledger); nothing was touched
+EXIT_LOCKED = 3
+#: daemon mode: wait after a failed pass grows 1, 2, 4 ... s, capped at the poll interval
+_FIRST_BACKOFF = 1.0
+LOCK_NAME = "consumer.lock"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ledger", type=Path, help=f"ledger file (default: OUTPUT/{state_dir(Path())}/ledger.db)"
     )
-    parser.add_argument("--prefix", default="", help="only bundles under this key prefix")
+    parser.add_argument(
+        "--prefix",
+        default=BUNDLE_PREFIX,
+        help="bundles live under this key prefix (default %(default)s); other keys are ignored",
+    )
     parser.add_argument("--once", action="store_true", help="drain what is there, then exit")
     parser.add_argument(
         "--interval", type=float, default=30.0, help="seconds between polls (default 30)"
@@ -67,13 +79,40 @@ def run(args: argparse.Namespace) -> int:
     ledger_path: Path = args.ledger or state_dir(output) / "ledger.db"
 
     from scripts.consumer.ledger import Ledger
+    from scripts.consumer.lock import ConsumerLockedError, exclusive
+    from scripts.consumer.paths import UnsafePathError
 
     stop = threading.Event()
     _install_stop_handler(stop)
-    with Ledger(ledger_path) as ledger:
-        if args.retry_rejected:
-            ledger.forget_rejections()
-        while True:
+    locks = [state_dir(output) / LOCK_NAME, ledger_path.with_name(ledger_path.name + ".lock")]
+    try:
+        with exclusive(locks), Ledger(ledger_path) as ledger:
+            if args.retry_rejected:
+                forgotten = ledger.forget_rejections()
+                LOG.info("rejections forgotten", extra={"count": forgotten})
+            return _loop(args, client, bucket, output, ledger, stop)
+    except ConsumerLockedError as error:
+        print(f"consume: {error}", file=sys.stderr)
+        return EXIT_LOCKED
+    except UnsafePathError as error:  # the state folder itself is a link: refuse to start
+        print(f"consume: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _loop(
+    args: argparse.Namespace,
+    client: Any,
+    bucket: str,
+    output: Path,
+    ledger: Any,
+    stop: threading.Event,
+) -> int:
+    """Pass after pass; a pass that fails (listing included) is logged and retried with backoff."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    backoff = _FIRST_BACKOFF
+    while True:
+        try:
             with _TqdmProgress(enabled=not args.no_progress) as progress:
                 summary = drain(
                     client,
@@ -84,11 +123,24 @@ def run(args: argparse.Namespace) -> int:
                     progress=progress,
                     should_stop=stop.is_set,
                 )
-            _report(summary, bucket, output, as_json=args.json)
-            if args.once or stop.is_set():
-                return EXIT_OK if summary.ok else EXIT_BUNDLE_PROBLEMS
-            if stop.wait(args.interval):
+        except (BotoCoreError, ClientError, OSError) as error:
+            reason = f"{type(error).__name__}: {error}"
+            if args.once:
+                print(f"consume: pass over s3://{bucket} failed: {reason}", file=sys.stderr)
+                return EXIT_BUNDLE_PROBLEMS
+            wait = min(backoff, args.interval)
+            LOG.warning("pass failed; retrying", extra={"reason": reason, "retry_in_seconds": wait})
+            print(f"consume: pass failed ({reason}); retrying in {wait:.0f} s", file=sys.stderr)
+            backoff *= 2
+            if stop.wait(wait):
                 return EXIT_OK
+            continue
+        backoff = _FIRST_BACKOFF
+        _report(summary, bucket, output, as_json=args.json)
+        if args.once or stop.is_set():
+            return EXIT_OK if summary.ok else EXIT_BUNDLE_PROBLEMS
+        if stop.wait(args.interval):
+            return EXIT_OK
 
 
 def _resolve(args: argparse.Namespace) -> tuple[Any, str]:
@@ -132,6 +184,7 @@ def _install_stop_handler(stop: threading.Event) -> None:
         stop.set()
 
     signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
 
 
 def _report(summary: DrainSummary, bucket: str, output: Path, as_json: bool) -> None:
@@ -145,12 +198,15 @@ def _report(summary: DrainSummary, bucket: str, output: Path, as_json: bool) -> 
         f"{summary.bundles_duplicate} already delivered, {summary.files_written} file(s) written "
         f"({summary.bytes_written:,} bytes, {rate:,.0f} files/s), "
         f"{summary.files_duplicate} duplicate(s) skipped, {summary.files_adopted} recovered, "
+        f"{len(summary.rejected)} rejected, {summary.bundles_skipped} skipped (not bundles), "
         f"in {summary.seconds:.1f} s"
     )
     for problem in summary.rejected:
         print(f"  REJECTED (kept in Distribution) {problem.key}: {problem.reason}")
     for problem in summary.failed:
         print(f"  NOT DELIVERED (will retry) {problem.key}: {problem.reason}")
+    if summary.rejected:
+        print("  (rejected bundles are not downloaded again; --retry-rejected verifies them anew)")
     for problem in summary.undeleted:
         print(f"  DELIVERED, NOT DELETED (next pass deletes it) {problem.key}: {problem.reason}")
 

@@ -20,32 +20,44 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline.bundle import BundleIntegrityError, BundleMember, MemberMetadata, read_bundle
+from pipeline.bundle import (
+    BundleIntegrityError,
+    BundleMember,
+    MemberMetadata,
+    read_bundle,
+    version_identity,
+)
 from scripts.consumer.download import BundleRejectedError
 from scripts.consumer.faults import crash_point
 from scripts.consumer.ledger import DeliveredFile, Ledger
-from scripts.consumer.paths import UnsafePathError, place, relative_name
+from scripts.consumer.paths import UnsafePathError, relative_name
 from scripts.consumer.prefetch import Fetch, Prefetcher
 from scripts.consumer.writer import DurableWriter
 from scripts.session import error_code
+from templates.config import BUNDLE_ROOT
 
 LOG = logging.getLogger("aggregator.consumer")
 
 STATE_DIR_NAME = ".~consumer"  # '~' never appears in a member name's folders: no key collides
+#: where bundles live in Distribution (the copier stages them there)
+BUNDLE_PREFIX = BUNDLE_ROOT
+#: only keys with this suffix are bundles; anything else under the prefix is skipped and counted
+BUNDLE_SUFFIX = ".gz"
 _HASH_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class DrainOptions:
-    prefix: str = ""
+    prefix: str = BUNDLE_PREFIX
     batch_files: int = 512
     batch_bytes: int = 64 * 1024 * 1024
     small_file_max: int = 1024 * 1024  # written by the thread pool; larger files stream
@@ -71,6 +83,7 @@ class DrainSummary:
     bundles_listed: int = 0
     bundles_delivered: int = 0
     bundles_duplicate: int = 0
+    bundles_skipped: int = 0  # objects under the prefix that are not bundles (never downloaded)
     files_written: int = 0
     files_duplicate: int = 0
     files_adopted: int = 0
@@ -88,6 +101,13 @@ class DrainSummary:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["ok"] = self.ok
+        data["counts"] = {
+            "delivered": self.bundles_delivered,
+            "duplicates": self.bundles_duplicate,
+            "rejected": len(self.rejected),
+            "skipped": self.bundles_skipped,
+            "failed": len(self.failed),
+        }
         return data
 
 
@@ -122,7 +142,21 @@ def list_bundles(
     client: Any, bucket: str, prefix: str = "", page_size: int = 1000
 ) -> list[ListedBundle]:
     """Every object in Distribution under ``prefix``, oldest first (then by key)."""
+    bundles, _skipped = list_candidates(client, bucket, prefix, page_size, suffix="")
+    return bundles
+
+
+def list_candidates(
+    client: Any,
+    bucket: str,
+    prefix: str = BUNDLE_PREFIX,
+    page_size: int = 1000,
+    suffix: str = BUNDLE_SUFFIX,
+) -> tuple[list[ListedBundle], int]:
+    """The bundles under ``prefix`` ending in ``suffix``, oldest first, and how many other
+    objects were skipped (never downloaded, never deleted)."""
     bundles: list[ListedBundle] = []
+    skipped = 0
     paginator = client.get_paginator("list_objects_v2")
     pages = paginator.paginate(
         Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}
@@ -132,6 +166,9 @@ def list_bundles(
             key = str(item["Key"])
             if key.endswith("/"):
                 continue
+            if not key.endswith(suffix):
+                skipped += 1
+                continue
             bundles.append(
                 ListedBundle(
                     key=key,
@@ -140,7 +177,7 @@ def list_bundles(
                     last_modified=item["LastModified"].timestamp(),
                 )
             )
-    return oldest_first(bundles)
+    return oldest_first(bundles), skipped
 
 
 def oldest_first(bundles: list[ListedBundle]) -> list[ListedBundle]:
@@ -163,10 +200,16 @@ def drain(
     output_dir = output_dir.absolute()
     tmp_dir = state_dir(output_dir) / "tmp"
     counters = _Counters()
-    bundles = list_bundles(client, bucket, options.prefix)
+    bundles, skipped = list_candidates(client, bucket, options.prefix)
+    if skipped:
+        LOG.warning(
+            "objects that are not bundles skipped (never downloaded or deleted)",
+            extra={"count": skipped, "prefix": options.prefix, "suffix": BUNDLE_SUFFIX},
+        )
     if progress is not None:
         progress.start(len(bundles), sum(b.size for b in bundles))
-    with DurableWriter(tmp_dir, threads=options.threads) as writer:
+    staging = f"{STATE_DIR_NAME}/tmp"  # noqa: S108 - a folder of ours inside the output
+    with DurableWriter(output_dir, staging, threads=options.threads) as writer:
         leftovers = writer.discard_staging()  # before any download writes into tmp_dir
         if leftovers:
             LOG.info("removed temporary files of an interrupted run", extra={"count": leftovers})
@@ -177,8 +220,19 @@ def drain(
                 files_before = counters.written + counters.duplicate_files + counters.adopted
                 try:
                     _deliver_one(
-                        client, bucket, listed, fetch, output_dir, ledger, writer, options, counters
+                        client,
+                        bucket,
+                        listed,
+                        fetch,
+                        ledger,
+                        writer,
+                        options,
+                        counters,
+                        should_stop,
                     )
+                except StopRequestedError:
+                    LOG.info("stopping: bundle left for the next run", extra={"bundle": listed.key})
+                    break
                 finally:
                     prefetcher.done_with(fetch)
                 if progress is not None:
@@ -188,6 +242,7 @@ def drain(
         bundles_listed=len(bundles),
         bundles_delivered=counters.delivered,
         bundles_duplicate=counters.duplicate_bundles,
+        bundles_skipped=skipped,
         files_written=counters.written,
         files_duplicate=counters.duplicate_files,
         files_adopted=counters.adopted,
@@ -220,11 +275,11 @@ def _deliver_one(
     bucket: str,
     listed: ListedBundle,
     fetch: Fetch,
-    output_dir: Path,
     ledger: Ledger,
     writer: DurableWriter,
     options: DrainOptions,
     counters: _Counters,
+    should_stop: Callable[[], bool],
 ) -> None:
     if fetch.rejection is not None:
         counters.rejected.append(BundleProblem(listed.key, fetch.rejection))
@@ -240,20 +295,24 @@ def _deliver_one(
         if ledger.bundle_state(bundle.sha256) != "done":
             ledger.begin_bundle(bundle.sha256, listed.key)
             crash_point("begun")
+            unpack = _Unpack(listed.key, ledger, writer, options, counters, should_stop)
             try:
-                written, duplicates = _unpack(
-                    bundle.path, listed.key, output_dir, ledger, writer, options, counters
-                )
+                with bundle.path.open("rb") as handle:
+                    unpack.run(handle)
             except (BundleIntegrityError, ConflictError, UnsafePathError) as error:
                 _reject(ledger, listed, str(error), counters)
                 return
             crash_point("unpacked")
-            ledger.finish_bundle(bundle.sha256, written, duplicates)
+            ledger.finish_bundle(bundle.sha256, unpack.written, unpack.duplicates)
             crash_point("finished")
             counters.delivered += 1
             LOG.info(
                 "bundle delivered",
-                extra={"bundle": listed.key, "files_written": written, "duplicates": duplicates},
+                extra={
+                    "bundle": listed.key,
+                    "files_written": unpack.written,
+                    "duplicates": unpack.duplicates,
+                },
             )
         else:
             counters.duplicate_bundles += 1
@@ -270,79 +329,140 @@ def _deliver_one(
         _fail(listed, f"{type(error).__name__}: {error}", counters)
 
 
-def _unpack(
-    path: Path,
-    bundle_key: str,
-    output_dir: Path,
-    ledger: Ledger,
-    writer: DurableWriter,
-    options: DrainOptions,
-    counters: _Counters,
-) -> tuple[int, int]:
-    batch: list[DeliveredFile] = []
-    pending: dict[tuple[str, str | None], str] = {}
-    batch_bytes = 0
-    written = duplicates = 0
+class InsufficientSpaceError(OSError):
+    """The output file system has too little free space for a member: the bundle is kept."""
 
-    def flush() -> None:
-        nonlocal batch, batch_bytes
-        writer.flush()
-        if batch:
-            crash_point("renamed")
-            ledger.record_files(batch)
-            crash_point("recorded")
-        batch, batch_bytes = [], 0
-        pending.clear()
 
-    with path.open("rb") as handle:
+class StopRequestedError(Exception):
+    """The consumer was asked to stop: the files so far are recorded, the bundle is kept."""
+
+
+class _Unpack:
+    """One bundle's unpack: decides per member (duplicate, adopt, write) and records in batches.
+
+    A member is recorded in the ledger only after its batch is durable (:meth:`flush`). When the
+    bundle turns out damaged, the members verified before the damage stay written and recorded
+    (they are correct files; the rejected bundle keeps them only as duplicates).
+    """
+
+    def __init__(
+        self,
+        bundle_key: str,
+        ledger: Ledger,
+        writer: DurableWriter,
+        options: DrainOptions,
+        counters: _Counters,
+        should_stop: Callable[[], bool],
+    ) -> None:
+        self._bundle_key = bundle_key
+        self._ledger = ledger
+        self._writer = writer
+        self._options = options
+        self._counters = counters
+        self._should_stop = should_stop
+        self._batch: list[DeliveredFile] = []
+        self._pending: dict[tuple[str, str], str] = {}  # identity -> sha256, not yet recorded
+        self._batch_bytes = 0
+        self.written = 0
+        self.duplicates = 0
+
+    def run(self, handle: BinaryIO) -> None:
+        members = 0
         try:
             for member in read_bundle(handle):
-                meta = member.metadata
-                identity = (meta.key, meta.version_id)
-                previous = pending.get(identity)
-                if previous is None:
-                    delivered = ledger.delivered(meta.key, meta.version_id)
-                    previous = None if delivered is None else delivered.sha256
-                if previous is not None:
-                    _verify_only(member)
-                    _check_same_delivery(meta, previous)
-                    duplicates += 1
-                    counters.duplicate_files += 1
-                    continue
-                relative = relative_name(meta.key, meta.version_id)
-                target = place(output_dir, relative)
-                if target.exists():
-                    _verify_only(member)
-                    _check_adoptable(meta, target)
-                    counters.adopted += 1
-                    LOG.info("file already on disk; recorded", extra={"key": meta.key})
-                elif meta.size <= options.small_file_max:
-                    writer.submit(target, member.read())
-                    _count_write(counters, meta.key, meta.size, target)
-                    written += 1
-                else:
-                    writer.write_stream(target, member.chunks())
-                    _count_write(counters, meta.key, meta.size, target)
-                    written += 1
-                pending[identity] = meta.sha256
-                batch.append(
-                    DeliveredFile(
-                        key=meta.key,
-                        version_id=meta.version_id,
-                        sha256=meta.sha256,
-                        size=meta.size,
-                        path=relative,
-                        bundle_key=bundle_key,
-                    )
-                )
-                batch_bytes += meta.size
-                if len(batch) >= options.batch_files or batch_bytes >= options.batch_bytes:
-                    flush()
-        except (BundleIntegrityError, ConflictError, UnsafePathError):
-            flush()  # the members verified so far are good: keep them recorded
-            raise
-        flush()
-    return written, duplicates
+                if members and self._should_stop():
+                    raise StopRequestedError("stop requested")
+                members += 1
+                self._one(member)
+            if members == 0:
+                raise BundleIntegrityError("bundle holds no member (an empty bundle is rejected)")
+        finally:
+            self.flush()  # the members verified so far are good: keep them recorded
+
+    def _one(self, member: BundleMember) -> None:
+        meta = member.metadata
+        if self._is_duplicate(member):
+            self.duplicates += 1
+            self._counters.duplicate_files += 1
+            return
+        relative = relative_name(meta.key, meta.version_id)
+        if self._writer.existing(relative) is not None:
+            self._adopt(member, relative)
+        else:
+            self._write(member, relative)
+        self._add_to_batch(meta, relative)
+
+    def _is_duplicate(self, member: BundleMember) -> bool:
+        """A ``(key, version)`` already delivered (or earlier in this batch) is not written."""
+        meta = member.metadata
+        previous = self._pending.get((meta.key, version_identity(meta.version_id)))
+        if previous is None:
+            delivered = self._ledger.delivered(meta.key, meta.version_id)
+            previous = None if delivered is None else delivered.sha256
+        if previous is None:
+            return False
+        _verify_only(member)
+        _check_same_delivery(meta, previous)
+        return True
+
+    def _adopt(self, member: BundleMember, relative: str) -> None:
+        """A file on disk but not in the ledger (a run killed before recording): keep it."""
+        _verify_only(member)
+        meta = member.metadata
+        if _file_sha256(self._writer.open_existing(relative)) != meta.sha256:
+            raise ConflictError(
+                f"{relative} exists in the output folder with other content than key "
+                f"{meta.key!r}: move it away, then run the consumer again"
+            )
+        self._counters.adopted += 1
+        LOG.info("file already on disk; recorded", extra={"key": meta.key})
+
+    def _write(self, member: BundleMember, relative: str) -> None:
+        meta = member.metadata
+        free = self._writer.free_bytes()
+        if meta.size > free:
+            raise InsufficientSpaceError(
+                f"member {member.name!r} needs {meta.size:,} bytes but the output file system "
+                f"has {max(free, 0):,} free: free at least that much; the bundle is kept"
+            )
+        if meta.size <= self._options.small_file_max:
+            self._writer.submit(relative, member.read())
+        else:
+            self._writer.write_stream(relative, member.chunks())
+        self.written += 1
+        self._counters.written += 1
+        self._counters.size += meta.size
+        if LOG.isEnabledFor(logging.DEBUG):
+            LOG.debug("file written", extra={"key": meta.key, "size": meta.size, "path": relative})
+
+    def _add_to_batch(self, meta: MemberMetadata, relative: str) -> None:
+        self._pending[(meta.key, version_identity(meta.version_id))] = meta.sha256
+        self._batch.append(
+            DeliveredFile(
+                key=meta.key,
+                version_id=meta.version_id,
+                sha256=meta.sha256,
+                size=meta.size,
+                path=relative,
+                bundle_key=self._bundle_key,
+            )
+        )
+        self._batch_bytes += meta.size
+        if (
+            len(self._batch) >= self._options.batch_files
+            or self._batch_bytes >= self._options.batch_bytes
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        """Make the batch durable, then record it."""
+        self._writer.flush()
+        if self._batch:
+            crash_point("renamed")
+            self._ledger.record_files(self._batch)
+            crash_point("recorded")
+        self._batch, self._batch_bytes = [], 0
+        self._pending.clear()
 
 
 def _check_same_delivery(meta: MemberMetadata, delivered_sha256: str) -> None:
@@ -353,32 +473,17 @@ def _check_same_delivery(meta: MemberMetadata, delivered_sha256: str) -> None:
         )
 
 
-def _check_adoptable(meta: MemberMetadata, target: Path) -> None:
-    if _file_sha256(target) != meta.sha256:
-        raise ConflictError(
-            f"{target} exists with other content than key {meta.key!r}: "
-            "move it away, then run the consumer again"
-        )
-
-
 def _verify_only(member: BundleMember) -> None:
     for _ in member.chunks():
         pass
 
 
-def _file_sha256(path: Path) -> str:
+def _file_sha256(fd: int) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with os.fdopen(fd, "rb", closefd=True) as handle:
         while chunk := handle.read(_HASH_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _count_write(counters: _Counters, key: str, size: int, target: Path) -> None:
-    counters.written += 1
-    counters.size += size
-    if LOG.isEnabledFor(logging.DEBUG):
-        LOG.debug("file written", extra={"key": key, "size": size, "path": str(target)})
 
 
 def _delete(client: Any, bucket: str, listed: ListedBundle, counters: _Counters) -> None:

@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipeline.bundle import NULL_VERSION, version_identity
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     key TEXT NOT NULL,
-    version TEXT NOT NULL,          -- '' for an object without a version id
+    version TEXT NOT NULL,          -- 'null' for an object without a version id (as S3 says)
     sha256 TEXT NOT NULL,
     size INTEGER NOT NULL,
     path TEXT NOT NULL,             -- relative to the output directory
@@ -67,7 +69,7 @@ def _now() -> str:
 
 
 def _version(version_id: str | None) -> str:
-    return "" if version_id is None else version_id
+    return version_identity(version_id)
 
 
 class Ledger:
@@ -80,6 +82,7 @@ class Ledger:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._adopt_null_versions()
 
     def close(self) -> None:
         self._db.close()
@@ -170,6 +173,15 @@ class Ledger:
             return self._db.execute("DELETE FROM rejected").rowcount
 
     # ------------------------------------------------------------------------------ internals
+
+    def _adopt_null_versions(self) -> None:
+        """Ledgers written before absent and ``"null"`` version ids were one identity stored
+        the absent one as ``''``: store it as ``'null'`` (same file name, one identity)."""
+        with self._transaction():
+            self._db.execute(
+                "UPDATE OR IGNORE files SET version = ? WHERE version = ''", (NULL_VERSION,)
+            )
+            self._db.execute("DELETE FROM files WHERE version = ''")
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)

@@ -14,6 +14,7 @@ at its next chunk and removes its temporary file.
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,8 +22,46 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    IncompleteReadError,
+)
+from botocore.exceptions import ConnectionError as S3ConnectionError
+
 from scripts.consumer.download import DownloadedBundle, download_bundle
 from scripts.consumer.faults import crash_point
+from scripts.session import error_code
+
+LOG = logging.getLogger("aggregator.consumer")
+#: downloads of one bundle per pass before it counts as failed (retried again next pass)
+DOWNLOAD_ATTEMPTS = 3
+_TRANSIENT_CODES = frozenset(
+    {
+        "InternalError",
+        "ServiceUnavailable",
+        "SlowDown",
+        "RequestTimeout",
+        "RequestTimeTooSkewed",
+        "Throttling",
+        "ThrottlingException",
+        "503",
+        "500",
+    }
+)
+
+
+#: connection failures, timeouts, a body cut short: the network, not the bundle
+_TRANSIENT_CLIENT_ERRORS = (S3ConnectionError, HTTPClientError, IncompleteReadError)
+
+
+def is_transient(error: BotoCoreError | ClientError) -> bool:
+    """Network errors, throttling and 5xx heal by themselves; other S3 errors do not."""
+    if isinstance(error, BotoCoreError):
+        return isinstance(error, _TRANSIENT_CLIENT_ERRORS)
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return status >= 500 or error_code(error) in _TRANSIENT_CODES
 
 
 class DownloadAbandonedError(Exception):
@@ -52,8 +91,9 @@ class Fetch:
 class Prefetcher:
     """Starts bundle downloads in a background thread; :meth:`close` abandons what is left."""
 
-    def __init__(self, client: Any, bucket: str, tmp_dir: Path) -> None:
+    def __init__(self, client: Any, bucket: str, tmp_dir: Path, first_backoff: float = 1.0) -> None:
         self._client = client
+        self._first_backoff = first_backoff
         self._bucket = bucket
         self._tmp_dir = tmp_dir
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
@@ -94,14 +134,30 @@ class Prefetcher:
         self._outstanding.clear()
 
     def _download(self, key: str, temp: Path) -> DownloadedBundle:
-        return download_bundle(
-            self._client,
-            self._bucket,
-            key,
-            temp,
-            on_chunk=self._check_abandoned,
-            after_first_chunk=lambda: crash_point("download"),
-        )
+        """Download ``key``; a transient fault (network, throttling, 5xx) is retried with
+        backoff, :data:`DOWNLOAD_ATTEMPTS` times in all (the S3 client retries each call too)."""
+        delay = self._first_backoff
+        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+            try:
+                return download_bundle(
+                    self._client,
+                    self._bucket,
+                    key,
+                    temp,
+                    on_chunk=self._check_abandoned,
+                    after_first_chunk=lambda: crash_point("download"),
+                )
+            except (BotoCoreError, ClientError) as error:
+                if attempt == DOWNLOAD_ATTEMPTS or not is_transient(error):
+                    raise
+                LOG.warning(
+                    "bundle download failed; retrying",
+                    extra={"bundle": key, "attempt": attempt, "reason": str(error)},
+                )
+                if self._abandon.wait(delay):
+                    raise DownloadAbandonedError("the consumer is stopping") from error
+                delay *= 2
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _check_abandoned(self, _size: int) -> None:
         if self._abandon.is_set():

@@ -1,9 +1,16 @@
-"""Atomic, durable file writes: a file is either absent or complete and on disk, never partial.
+"""Atomic, durable, link-safe file writes: a file is either absent or complete and on disk.
 
 Each file is written to a temporary file in the consumer's staging directory (on the same
 filesystem as the output, so ``rename(2)`` is atomic), ``fsync``'d, renamed into place, and the
 directories whose entries changed are ``fsync``'d before :meth:`DurableWriter.flush` returns. Only
 after ``flush`` may the caller record the files as delivered.
+
+**Link-safe.** Every path is walked relative to an open descriptor of the output directory, one
+component at a time, with ``O_NOFOLLOW``: directories are created with ``mkdir(dir_fd=...)`` and
+opened with ``O_DIRECTORY | O_NOFOLLOW``, and files are renamed with ``src_dir_fd``/``dst_dir_fd``.
+A symbolic link (or a file) where a folder should be raises :class:`LinkInTheWayError`, whoever
+put it there; a link that appears after the walk changes nothing, since the writer holds the
+descriptor of the real folder, and ``rename`` replaces a link at the leaf instead of following it.
 
 Small files are written by a thread pool: ext4/xfs commit concurrent ``fsync`` calls together, so
 a batch of small files costs a few journal commits instead of one per file. Large files stream from
@@ -12,48 +19,59 @@ the caller's thread with bounded memory.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import stat
 import threading
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from scripts.consumer.paths import UnsafePathError
+
 _FILE_MODE = 0o644
+_DIR_MODE = 0o755
 DEFAULT_THREADS = 16
 DEFAULT_MAX_INFLIGHT_BYTES = 64 * 1024 * 1024
 _UNIT_BYTES = 64 * 1024  # granularity of the in-flight memory budget
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def fsync_dir(directory: Path) -> None:
-    """Make ``directory``'s entries (creations, renames) durable."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+class LinkInTheWayError(UnsafePathError):
+    """A symbolic link or a non-folder sits where the output needs a folder (or a file)."""
 
 
 class DurableWriter:
-    """Writes files atomically and durably; :meth:`flush` is the durability barrier."""
+    """Writes files under ``output_dir`` atomically and durably; :meth:`flush` is the barrier.
+
+    Targets are ``/``-separated paths relative to ``output_dir`` (see :mod:`.paths`).
+    """
 
     def __init__(
         self,
-        staging_dir: Path,
+        output_dir: Path,
+        staging: str,
         threads: int = DEFAULT_THREADS,
         max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES,
     ) -> None:
-        self._staging = staging_dir
-        self._staging.mkdir(parents=True, exist_ok=True)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        self._root_fd = os.open(output_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self._dirs: dict[str, int] = {}  # folder (relative) -> open descriptor, until flush
+        self._staging_fd = self._open_dir(staging)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="writer")
         self._budget_units = max(1, max_inflight_bytes // _UNIT_BYTES)
         self._inflight = threading.BoundedSemaphore(self._budget_units)
         self._futures: list[Future[None]] = []
-        self._dirty_dirs: set[Path] = set()
-        self._known_dirs: set[Path] = set()  # directories seen to exist (saves a stat per file)
+        self._unflushed_bytes = 0
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        self._close_dirs()
+        os.close(self._staging_fd)
+        os.close(self._root_fd)
 
     def __enter__(self) -> DurableWriter:
         return self
@@ -64,40 +82,72 @@ class DurableWriter:
     def discard_staging(self) -> int:
         """Delete temporary files left by an interrupted run; returns how many were removed."""
         removed = 0
-        for leftover in self._staging.iterdir():
-            if leftover.is_file():
-                leftover.unlink()
+        for name in os.listdir(self._staging_fd):  # noqa: PTH208 - a descriptor, not a path
+            info = os.stat(name, dir_fd=self._staging_fd, follow_symlinks=False)
+            if not stat.S_ISDIR(info.st_mode):
+                os.unlink(name, dir_fd=self._staging_fd)
                 removed += 1
         return removed
 
-    def submit(self, target: Path, content: bytes) -> None:
-        """Queue ``content`` to be written to ``target`` (durable only after :meth:`flush`)."""
-        self._prepare_parent(target)
+    def free_bytes(self) -> int:
+        """Free space of the output file system, less what is written but not yet flushed."""
+        info = os.fstatvfs(self._staging_fd)
+        return info.f_bavail * info.f_frsize - self._unflushed_bytes
+
+    def existing(self, relative: str) -> int | None:
+        """Size of the regular file at ``relative``, None if absent; a link there is refused."""
+        parent, leaf = self._parent(relative)
+        try:
+            info = os.stat(leaf, dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            raise LinkInTheWayError(
+                f"{relative} in the output folder is a symbolic link or not a regular file: "
+                "refusing to write through it (move it away, then run the consumer again)"
+            )
+        return info.st_size
+
+    def open_existing(self, relative: str) -> int:
+        """A read descriptor of the regular file at ``relative`` (never through a link)."""
+        parent, leaf = self._parent(relative)
+        try:
+            return os.open(leaf, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise LinkInTheWayError(f"{relative} in the output folder is a link") from error
+            raise
+
+    def submit(self, relative: str, content: bytes) -> None:
+        """Queue ``content`` to be written to ``relative`` (durable only after :meth:`flush`)."""
+        parent, leaf = self._parent(relative)
         units = self._units(len(content))
         for _ in range(units):
             self._inflight.acquire()
-        future = self._pool.submit(self._write_bytes, target, content)
+        self._unflushed_bytes += len(content)
+        future = self._pool.submit(self._write_bytes, parent, leaf, content)
         future.add_done_callback(lambda _f: self._release(units))
         self._futures.append(future)
 
-    def write_stream(self, target: Path, chunks: Iterable[bytes]) -> None:
-        """Write ``chunks`` to ``target`` now, in this thread (durable only after :meth:`flush`).
+    def write_stream(self, relative: str, chunks: Iterable[bytes]) -> None:
+        """Write ``chunks`` to ``relative`` now, in this thread (durable only after :meth:`flush`).
 
-        If ``chunks`` raises (e.g. a failed checksum), the temporary file is removed and
-        ``target`` is left untouched.
+        If ``chunks`` raises (e.g. a failed checksum), the temporary file is removed and the
+        target is left untouched.
         """
-        self._prepare_parent(target)
-        temp = self._temp_path()
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+        parent, leaf = self._parent(relative)
+        temp = self._temp_name()
+        fd = os.open(temp, _NEW_FILE_FLAGS, _FILE_MODE, dir_fd=self._staging_fd)
         try:
             with os.fdopen(fd, "wb", closefd=True) as handle:
                 for chunk in chunks:
                     handle.write(chunk)
+                    self._unflushed_bytes += len(chunk)
                 handle.flush()
                 os.fsync(handle.fileno())
-            temp.replace(target)
+            os.rename(temp, leaf, src_dir_fd=self._staging_fd, dst_dir_fd=parent)
         except BaseException:
-            temp.unlink(missing_ok=True)
+            _unlink_quietly(temp, self._staging_fd)
             raise
 
     def flush(self) -> None:
@@ -105,33 +155,47 @@ class DurableWriter:
         futures, self._futures = self._futures, []
         errors = [error for error in (f.exception() for f in futures) if error is not None]
         if errors:
+            self._close_dirs()
             raise errors[0]
-        for directory in sorted(self._dirty_dirs, key=lambda p: len(p.parts), reverse=True):
-            fsync_dir(directory)
-        self._dirty_dirs.clear()
+        for fd in self._dirs.values():
+            os.fsync(fd)
+        self._close_dirs()
+        self._unflushed_bytes = 0
 
     # ------------------------------------------------------------------------------- internals
 
-    def _prepare_parent(self, target: Path) -> None:
-        parent = target.parent
-        self._dirty_dirs.add(parent)
-        if parent in self._known_dirs:
-            return
-        self._known_dirs.add(parent)
-        if parent.is_dir():
-            return
-        missing: list[Path] = []
-        cursor = parent
-        while not cursor.exists():
-            missing.append(cursor)
-            cursor = cursor.parent
-        for directory in reversed(missing):
-            directory.mkdir(exist_ok=True)
-            self._dirty_dirs.add(directory.parent)
+    def _parent(self, relative: str) -> tuple[int, str]:
+        folder, _, leaf = relative.rpartition("/")
+        fd = self._dirs.get(folder)
+        if fd is None:
+            fd = self._open_dir(folder)
+            self._dirs[folder] = fd
+        return fd, leaf
 
-    def _write_bytes(self, target: Path, content: bytes) -> None:
-        temp = self._temp_path()
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+    def _open_dir(self, relative: str) -> int:
+        """Open (creating as needed) the folder ``relative``, never following a link."""
+        fd = os.dup(self._root_fd)
+        walked: list[str] = []
+        for part in relative.split("/") if relative else ():
+            walked.append(part)
+            try:
+                child = _open_child_dir(fd, part)
+            except OSError as error:
+                os.close(fd)
+                if error.errno in (errno.ELOOP, errno.ENOTDIR, errno.EEXIST):
+                    raise LinkInTheWayError(
+                        f"{'/'.join(walked)} in the output folder is a symbolic link or not a "
+                        "folder: refusing to write through it (move it away, then run the "
+                        "consumer again)"
+                    ) from error
+                raise
+            os.close(fd)
+            fd = child
+        return fd
+
+    def _write_bytes(self, parent: int, leaf: str, content: bytes) -> None:
+        temp = self._temp_name()
+        fd = os.open(temp, _NEW_FILE_FLAGS, _FILE_MODE, dir_fd=self._staging_fd)
         try:
             view = memoryview(content)
             while view:
@@ -140,13 +204,23 @@ class DurableWriter:
             os.fsync(fd)
         except BaseException:
             os.close(fd)
-            temp.unlink(missing_ok=True)
+            _unlink_quietly(temp, self._staging_fd)
             raise
         os.close(fd)
-        temp.replace(target)
+        try:
+            os.rename(temp, leaf, src_dir_fd=self._staging_fd, dst_dir_fd=parent)
+        except BaseException:
+            _unlink_quietly(temp, self._staging_fd)
+            raise
 
-    def _temp_path(self) -> Path:
-        return self._staging / f"{uuid.uuid4().hex}.part"
+    def _close_dirs(self) -> None:
+        for fd in self._dirs.values():
+            os.close(fd)
+        self._dirs.clear()
+
+    @staticmethod
+    def _temp_name() -> str:
+        return f"{uuid.uuid4().hex}.part"
 
     def _units(self, size: int) -> int:
         return min(self._budget_units, max(1, size // _UNIT_BYTES))
@@ -154,3 +228,22 @@ class DurableWriter:
     def _release(self, units: int) -> None:
         for _ in range(units):
             self._inflight.release()
+
+
+def _open_child_dir(parent: int, name: str) -> int:
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=parent)
+    except FileNotFoundError:
+        pass
+    try:
+        os.mkdir(name, _DIR_MODE, dir_fd=parent)
+    except FileExistsError:
+        pass  # created meanwhile (or a link appeared: the open below refuses it)
+    else:
+        os.fsync(parent)  # the new entry is durable before anything is recorded under it
+    return os.open(name, _DIR_FLAGS, dir_fd=parent)
+
+
+def _unlink_quietly(name: str, dir_fd: int) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(name, dir_fd=dir_fd)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from scripts.consumer.ledger import DeliveredFile, Ledger
@@ -20,7 +21,7 @@ def test_records_survive_reopening(tmp_path: Path) -> None:
         assert delivered is not None
         assert delivered.sha256 == "b" * 64
         assert ledger.delivered("n", None) is not None
-        assert ledger.delivered("n", "null") is None
+        assert ledger.delivered("n", "null") is not None  # absent and "null": one identity
         assert ledger.delivered("k", "v3") is None
         assert ledger.bundle_state("c" * 64) == "in_progress"
         assert ledger.bundles_in_progress() == ["bundles/b1.gz"]
@@ -49,3 +50,22 @@ def test_bundle_lifecycle_and_rejections(tmp_path: Path) -> None:
         assert ledger.rejection("bundles/bad.gz", '"other"') is None
         assert ledger.forget_rejections() == 1
         assert ledger.rejection("bundles/bad.gz", '"etag"') is None
+
+
+def test_absent_and_null_version_are_one_identity_also_in_an_older_ledger(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    with Ledger(path) as ledger:
+        ledger.record_files([_file("n", "null")])
+        ledger.record_files([_file("n", None, "f" * 64)])  # the same identity: ignored
+        assert ledger.file_count() == 1
+    with sqlite3.connect(path) as db:  # a row as ledgers before this change stored it
+        db.execute(
+            "INSERT INTO files VALUES ('old', '', ?, 1, 'old~null', 'bundles/0.gz', 'then')",
+            ("e" * 64,),
+        )
+    db.close()
+    with Ledger(path) as ledger:
+        delivered = ledger.delivered("old", "null")
+        assert delivered is not None
+        assert delivered.sha256 == "e" * 64
+        assert ledger.file_count() == 2
