@@ -19,9 +19,6 @@ from the verified metadata and checked again here, so nothing can escape the out
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from pipeline.bundle import member_name
 
 _MAX_COMPONENT_BYTES = 255
@@ -44,18 +41,3 @@ def relative_name(key: str, version_id: str | None) -> str:
     ):
         raise UnsafePathError(f"refusing unsafe on-disk name {name!r} derived from key {key!r}")
     return name
-
-
-def destination(output_dir: Path, key: str, version_id: str | None) -> Path:
-    """The absolute destination of one version of ``key`` inside ``output_dir``."""
-    return place(output_dir, relative_name(key, version_id))
-
-
-def place(output_dir: Path, relative: str) -> Path:
-    """``output_dir`` joined with a :func:`relative_name`, checked to stay inside it."""
-    # string operations, not pathlib: this runs once per delivered file
-    root = os.path.abspath(output_dir)  # noqa: PTH100
-    target = os.path.normpath(os.path.join(root, relative))  # noqa: PTH118
-    if os.path.commonpath([root, target]) != root:
-        raise UnsafePathError(f"{relative!r} maps outside {root}")
-    return Path(target)

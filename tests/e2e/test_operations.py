@@ -33,10 +33,10 @@ import pytest
 from scripts import cli
 from scripts.consumer.drain import DrainSummary, drain, list_bundles, state_dir
 from scripts.consumer.ledger import DeliveredFile, Ledger
-from scripts.consumer.paths import destination
 from scripts.delivery.verify import check_output
 from scripts.loadgen import FileKind, MixConfig, UploadRecord, plan_mix
 from tests.e2e.pipeline import Pipeline, Scenario, error_output_references, specs
+from tests.unit.consumer.bundles import destination
 
 pytestmark = pytest.mark.e2e
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pipeline.bundle import MemberMetadata, encode_member
+from scripts.consumer.paths import relative_name
 
 
 @dataclass(frozen=True)
@@ -55,3 +57,35 @@ def files_on_disk(root: Any) -> dict[str, bytes]:
         if path.is_file() and relative.parts[0] != ".~consumer":
             found[str(relative)] = path.read_bytes()
     return found
+
+
+def destination(output_dir: Path, key: str, version_id: str | None) -> Path:
+    """Where the consumer puts one version of ``key`` under ``output_dir`` (tests only)."""
+    return output_dir / relative_name(key, version_id)
+
+
+# ------------------------------------------------------------------- damaged bundles for tests
+
+BLOCK = 512
+
+
+def with_field(header: bytes, offset: int, value: bytes) -> bytes:
+    """A copy of the 512-byte tar ``header`` with ``value`` at ``offset`` and a valid checksum."""
+    block = bytearray(header)
+    block[offset : offset + len(value)] = value
+    block[148:156] = b" " * 8
+    block[148:156] = b"%06o\0 " % sum(block)
+    return bytes(block)
+
+
+def member_parts(member: bytes) -> tuple[bytes, bytes, bytes, bytes]:
+    """(pax header block, pax data blocks, ustar header block, content + padding) of a member."""
+    pax_header = member[:BLOCK]
+    pax_size = int(pax_header[124:136].strip(b"\0 "), 8)
+    data_end = BLOCK + pax_size + (-pax_size % BLOCK)
+    return (
+        pax_header,
+        member[BLOCK:data_end],
+        member[data_end : data_end + BLOCK],
+        member[data_end + BLOCK :],
+    )

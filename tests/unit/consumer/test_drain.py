@@ -8,10 +8,10 @@ from typing import Any
 from pipeline.bundle import encode_member
 from scripts.consumer.drain import DrainOptions, ListedBundle, drain, list_bundles, oldest_first
 from scripts.consumer.ledger import Ledger
-from scripts.consumer.paths import destination
 from tests.unit.consumer.bundles import (
     SourceFile,
     build_bundle,
+    destination,
     files_on_disk,
     meta_for,
     stage,

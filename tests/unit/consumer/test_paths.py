@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.consumer.paths import destination, relative_name
+from scripts.consumer.paths import relative_name
+from tests.unit.consumer.bundles import destination
 
 HOSTILE_KEYS = [
     "../../etc/passwd",

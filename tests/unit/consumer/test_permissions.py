@@ -37,9 +37,8 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from scripts import consume
 from scripts.consumer.drain import drain, list_bundles
 from scripts.consumer.ledger import Ledger
-from scripts.consumer.paths import destination
 from scripts.session import CLIENT_CONFIG
-from tests.unit.consumer.bundles import SourceFile, build_bundle, files_on_disk, stage
+from tests.unit.consumer.bundles import SourceFile, build_bundle, destination, files_on_disk, stage
 from tests.unit.consumer.template_iam import (
     ConsumerRole,
     PseudoParameters,
