@@ -93,11 +93,6 @@ class MemberMetadata:
     size: int
     sha256: str
 
-    @property
-    def identity(self) -> tuple[str, str, str]:
-        """``(key, version, sha256)``: equal identities are duplicates of one delivery."""
-        return (self.key, version_identity(self.version_id), self.sha256)
-
 
 class SupportsWrite(Protocol):
     def write(self, data: bytes, /) -> object: ...
@@ -358,11 +353,6 @@ class BundleMember:
                 f"member {self.name!r} (key {self.metadata.key!r}): SHA-256 "
                 f"{digest.hexdigest()} does not match the recorded {self.metadata.sha256}"
             )
-
-    def copy_to(self, destination: SupportsWrite, chunk_size: int = _CHUNK_SIZE) -> None:
-        """Write the verified content to ``destination`` (discard it if this raises)."""
-        for chunk in self.chunks(chunk_size):
-            destination.write(chunk)
 
     def read(self) -> bytes:
         """The whole verified content in memory (only for small members)."""

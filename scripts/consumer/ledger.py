@@ -119,9 +119,6 @@ class Ledger:
                 rows,
             )
 
-    def file_count(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM files").fetchone()[0])
-
     # -------------------------------------------------------------------------------- bundles
 
     def bundle_state(self, sha256: str) -> str | None:
@@ -144,12 +141,6 @@ class Ledger:
                 " WHERE sha256 = ?",
                 (_now(), files_written, files_duplicate, sha256),
             )
-
-    def bundles_in_progress(self) -> list[str]:
-        rows = self._db.execute(
-            "SELECT bundle_key FROM bundles WHERE state = 'in_progress' ORDER BY started_at"
-        )
-        return [str(row[0]) for row in rows]
 
     # ------------------------------------------------------------------------------- rejected
 

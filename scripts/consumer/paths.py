@@ -19,6 +19,8 @@ from the verified metadata and checked again here, so nothing can escape the out
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pipeline.bundle import member_name
 
 _MAX_COMPONENT_BYTES = 255
@@ -41,3 +43,8 @@ def relative_name(key: str, version_id: str | None) -> str:
     ):
         raise UnsafePathError(f"refusing unsafe on-disk name {name!r} derived from key {key!r}")
     return name
+
+
+def destination(output_dir: Path, key: str, version_id: str | None) -> Path:
+    """Where the consumer puts one version of ``key`` under ``output_dir`` (for comparisons)."""
+    return output_dir / relative_name(key, version_id)

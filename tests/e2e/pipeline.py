@@ -20,11 +20,11 @@ from typing import Any
 
 from scripts.consumer.drain import DrainSummary, drain, state_dir
 from scripts.consumer.ledger import Ledger
+from scripts.consumer.paths import destination
 from scripts.delivery import DeliveryReport, DeliveryTracker
 from scripts.delivery.verify import OutputCheck, check_output
 from scripts.loadgen import FileSpec, UploadRecord, upload_all
 from scripts.session import EnvSession, stack_outputs
-from tests.unit.consumer.bundles import destination
 
 ENV_NAME = "local"
 

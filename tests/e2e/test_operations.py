@@ -33,10 +33,11 @@ import pytest
 from scripts import cli
 from scripts.consumer.drain import DrainSummary, drain, list_bundles, state_dir
 from scripts.consumer.ledger import DeliveredFile, Ledger
+from scripts.consumer.paths import destination
 from scripts.delivery.verify import check_output
 from scripts.loadgen import FileKind, MixConfig, UploadRecord, plan_mix
 from tests.e2e.pipeline import Pipeline, Scenario, error_output_references, specs
-from tests.unit.consumer.bundles import destination
+from tests.unit.consumer.bundles import ledger_file_count
 
 pytestmark = pytest.mark.e2e
 
@@ -116,7 +117,7 @@ def test_consumer_outage_then_catch_up(
     output = scenario.output
     assert _files_under(output, scenario.prefix) == _expected_paths(output, records)
     with Ledger(_ledger_path(scenario.output)) as ledger:
-        assert ledger.file_count() == len(records)
+        assert ledger_file_count(ledger) == len(records)
         for record in records:
             row = ledger.delivered(record.key, record.version_id)
             assert row is not None, f"{record.key} is not in the ledger"
@@ -142,7 +143,7 @@ def test_replay_of_an_archived_bundle_is_delivered_exactly_once(
     before = _snapshot(scenario.output, records)
     with Ledger(_ledger_path(scenario.output)) as ledger:
         rows_before = _ledger_rows(ledger, records)
-        files_before = ledger.file_count()
+        files_before = ledger_file_count(ledger)
 
     # Usage errors and a dry run change nothing.
     assert _replay(pipeline, capsys)[0] == EXIT_USAGE
@@ -171,7 +172,7 @@ def test_replay_of_an_archived_bundle_is_delivered_exactly_once(
     assert _snapshot(scenario.output, records) == before, "a delivered file was written again"
     with Ledger(_ledger_path(scenario.output)) as ledger:
         assert _ledger_rows(ledger, records) == rows_before
-        assert ledger.file_count() == files_before
+        assert ledger_file_count(ledger) == files_before
 
     # A rebuilt on-premise host (empty folder and ledger) gets everything back from a replay.
     code, items = _replay(pipeline, capsys, *_key_args(bundles))

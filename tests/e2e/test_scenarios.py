@@ -15,10 +15,10 @@ from urllib.parse import quote_plus
 
 import pytest
 
+from scripts.consumer.paths import destination
 from scripts.delivery.verify import check_output
 from scripts.loadgen import FileKind, FileSpec, MixConfig, hostile_keys, plan_mix
 from tests.e2e.pipeline import Pipeline, error_output_references, specs
-from tests.unit.consumer.bundles import destination
 
 pytestmark = pytest.mark.e2e
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pipeline.bundle import MemberMetadata, encode_member
-from scripts.consumer.paths import relative_name
+from scripts.consumer.ledger import Ledger
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,6 @@ def files_on_disk(root: Any) -> dict[str, bytes]:
     return found
 
 
-def destination(output_dir: Path, key: str, version_id: str | None) -> Path:
-    """Where the consumer puts one version of ``key`` under ``output_dir`` (tests only)."""
-    return output_dir / relative_name(key, version_id)
-
-
 # ------------------------------------------------------------------- damaged bundles for tests
 
 BLOCK = 512
@@ -89,3 +84,24 @@ def member_parts(member: bytes) -> tuple[bytes, bytes, bytes, bytes]:
         member[data_end : data_end + BLOCK],
         member[data_end + BLOCK :],
     )
+
+
+# ---------------------------------------------------------------------- ledger queries for tests
+
+
+def ledger_file_count(ledger: Ledger) -> int:
+    """How many files the ledger records as delivered."""
+    with sqlite3.connect(ledger.path) as db:
+        count = int(db.execute("SELECT count(*) FROM files").fetchone()[0])
+    db.close()
+    return count
+
+
+def bundles_in_progress(ledger: Ledger) -> list[str]:
+    """Keys of the bundles the ledger has begun but not finished, oldest first."""
+    with sqlite3.connect(ledger.path) as db:
+        rows = db.execute(
+            "SELECT bundle_key FROM bundles WHERE state = 'in_progress' ORDER BY started_at"
+        ).fetchall()
+    db.close()
+    return [str(row[0]) for row in rows]

@@ -21,12 +21,24 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from scripts.consumer.faults import CRASH_EXIT_CODE, CRASH_VARIABLE, STEPS
+from scripts.consumer.faults import CRASH_EXIT_CODE, CRASH_VARIABLE
 from scripts.consumer.paths import relative_name
 from tests.moto_server import free_port
 from tests.unit.consumer.bundles import SourceFile, build_bundle, files_on_disk, stage
 
 REPO = Path(__file__).resolve().parents[3]
+
+#: Every step at which the consumer can be killed, in the order they happen for one bundle.
+STEPS = (
+    "download",  # part of the bundle is in the local temporary file
+    "verified",  # the whole bundle is downloaded and its SHA-256 checked
+    "begun",  # the ledger says the bundle is in progress, nothing unpacked yet
+    "renamed",  # a batch of files is renamed into place and fsync'd, not yet in the ledger
+    "recorded",  # a batch of files is recorded in the ledger (more may follow)
+    "unpacked",  # every member is on disk and recorded; the bundle is not yet marked done
+    "finished",  # the bundle is marked done in the ledger, not yet deleted from Distribution
+    "deleted",  # the bundle is deleted from Distribution
+)
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,12 @@ from typing import Any
 from pipeline.bundle import encode_member
 from scripts.consumer.drain import DrainOptions, ListedBundle, drain, list_bundles, oldest_first
 from scripts.consumer.ledger import Ledger
+from scripts.consumer.paths import destination
 from tests.unit.consumer.bundles import (
     SourceFile,
     build_bundle,
-    destination,
     files_on_disk,
+    ledger_file_count,
     meta_for,
     stage,
 )
@@ -42,7 +43,7 @@ def test_delivers_every_file_byte_for_byte_and_deletes_the_bundle(
         assert destination(output, source.key, source.version_id).read_bytes() == source.content
     assert len(files_on_disk(output)) == 4
     assert _keys(s3) == []
-    assert ledger.file_count() == 4
+    assert ledger_file_count(ledger) == 4
 
 
 def test_duplicate_member_and_duplicate_bundle_write_each_file_once(
@@ -204,7 +205,7 @@ def test_large_members_stream_and_batches_flush(s3: Any, output: Path, ledger: L
 
     assert summary.files_written == 21
     assert destination(output, big.key, "v1").read_bytes() == big.content
-    assert ledger.file_count() == 21
+    assert ledger_file_count(ledger) == 21
 
 
 def test_bundles_are_served_oldest_first() -> None:

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.consumer.paths import relative_name
-from tests.unit.consumer.bundles import destination
+from scripts.consumer.paths import destination, relative_name
 
 HOSTILE_KEYS = [
     "../../etc/passwd",

@@ -37,8 +37,15 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from scripts import consume
 from scripts.consumer.drain import drain, list_bundles
 from scripts.consumer.ledger import Ledger
+from scripts.consumer.paths import destination
 from scripts.session import CLIENT_CONFIG
-from tests.unit.consumer.bundles import SourceFile, build_bundle, destination, files_on_disk, stage
+from tests.unit.consumer.bundles import (
+    SourceFile,
+    build_bundle,
+    files_on_disk,
+    ledger_file_count,
+    stage,
+)
 from tests.unit.consumer.template_iam import (
     ConsumerRole,
     PseudoParameters,
@@ -199,7 +206,7 @@ def test_without_delete_permission_files_arrive_and_bundles_are_reported(
     with Ledger(tmp_path / "ledger.db") as ledger:
         first = drain(s3, bucket, output, ledger)
         again = drain(s3, bucket, output, ledger)
-        recorded = ledger.file_count()
+        recorded = ledger_file_count(ledger)
 
     assert not first.ok
     assert first.bundles_delivered == len(BUNDLES)
