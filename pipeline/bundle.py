@@ -373,9 +373,25 @@ def read_bundle(fileobj: BinaryIO) -> Iterator[BundleMember]:
 
     Each member must be handled (or ignored) before advancing the iterator; content that was not
     read is skipped unverified. Zero blocks are skipped rather than ending the walk, so
-    concatenated archives that carry end-of-archive markers are read entirely.
+    concatenated archives that carry end-of-archive markers are read entirely. Damage found
+    between members names the last good member.
     """
-    stream = _BlockReader(_open_stream(fileobj))
+    members = _walk(_BlockReader(_open_stream(fileobj)))
+    last: str | None = None
+    while True:
+        try:
+            member = next(members)
+        except StopIteration:
+            return
+        except BundleIntegrityError as error:
+            if last is None:
+                raise
+            raise BundleIntegrityError(f"after member {last!r}: {error}") from error
+        last = member.name
+        yield member
+
+
+def _walk(stream: _BlockReader) -> Iterator[BundleMember]:
     pax: dict[str, str] = {}
     pax_bytes = 0
     while True:
@@ -391,8 +407,7 @@ def read_bundle(fileobj: BinaryIO) -> Iterator[BundleMember]:
             pax_bytes += size
             if pax_bytes > MAX_PAX_HEADER_BYTES:
                 raise BundleIntegrityError(
-                    f"pax header of {pax_bytes} bytes before member {name!r} is over the "
-                    f"{MAX_PAX_HEADER_BYTES}-byte limit"
+                    f"pax header of {pax_bytes} bytes is over the {MAX_PAX_HEADER_BYTES}-byte limit"
                 )
             data = stream.read_exact(size + (-size % BLOCK_SIZE))
             if data is None:
@@ -563,9 +578,8 @@ class _BlockReader:
         try:
             return self._raw.read(size)
         except _STREAM_ERRORS as error:
-            raise BundleIntegrityError(
-                f"bundle stream is damaged ({type(error).__name__}: {error})"
-            ) from error
+            kind = "zlib.error" if isinstance(error, zlib.error) else type(error).__name__
+            raise BundleIntegrityError(f"bundle stream is damaged ({kind}: {error})") from error
 
     def read_exact(self, size: int) -> bytes | None:
         """``size`` bytes, ``None`` at a clean end of stream; raise if the stream stops midway."""
