@@ -240,3 +240,25 @@ def test_reader_memory_stays_bounded_for_hostile_sizes(tmp_path: Path) -> None:
         finally:
             tracemalloc.stop()
         assert peak < 8 * 1024 * 1024, f"{label}: peak {peak:,} bytes"
+
+
+def test_a_stop_request_ends_the_pass_between_files_and_the_next_run_finishes(
+    s3: Any, output: Path, ledger: Ledger
+) -> None:
+    files = [SourceFile(f"s/{n}", bytes([n]) * 10) for n in range(3)]
+    stage(s3, BUCKET, GOOD_KEY, build_bundle(files))
+    calls: list[int] = []
+
+    def stop_at_the_third_file() -> bool:  # asked before the bundle, then before files 2 and 3
+        calls.append(1)
+        return len(calls) >= 3
+
+    stopped = drain(s3, BUCKET, output, ledger, should_stop=stop_at_the_third_file)
+
+    assert (stopped.bundles_delivered, stopped.files_written) == (0, 2)
+    assert ledger.delivered("s/1", "v1") is not None  # what was written is recorded
+    assert [b.key for b in list_bundles(s3, BUCKET)] == [GOOD_KEY]
+    finished = drain(s3, BUCKET, output, ledger)
+    assert (finished.files_written, finished.files_duplicate) == (1, 2)
+    assert len(files_on_disk(output)) == 3
+    assert list_bundles(s3, BUCKET) == []
