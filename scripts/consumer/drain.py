@@ -1,6 +1,7 @@
 """One pass over Distribution: download, verify, unpack, record, delete — oldest bundle first.
 
-Per bundle, in this order (each step is crash-safe, see docs/operations.md):
+Only ``.gz`` keys under the bundle prefix are bundles; other keys are skipped and counted, never
+downloaded or deleted. Per bundle, in this order (each step is crash-safe, see docs/operations.md):
 
 1. stream the bundle to a temporary file and verify its SHA-256 (:mod:`.download`; the next
    bundle downloads while this one is unpacked, :mod:`.prefetch`); a bundle that fails is
@@ -10,7 +11,8 @@ Per bundle, in this order (each step is crash-safe, see docs/operations.md):
 3. mark it ``in_progress``; unpack with :func:`pipeline.bundle.read_bundle`, verifying every
    member's size and SHA-256; a ``(key, version)`` already in the ledger is a duplicate and is not
    written again; a file found on disk but not in the ledger (the run before was killed between
-   rename and record) is adopted if its SHA-256 matches;
+   rename and record) is adopted if its SHA-256 matches; any damage, an empty bundle or a link in
+   the output folder rejects the bundle (the members verified before it stay recorded);
 4. after each batch: flush (files and directories fsync'd), then record the batch in the ledger;
    when all members are recorded, mark the bundle ``done``;
 5. delete the bundle from Distribution.
