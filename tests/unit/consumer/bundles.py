@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.bundle import MemberMetadata, encode_member
+from pipeline.hashing import SHA256_METADATA
 from scripts.consumer.ledger import Ledger
 
 
@@ -45,7 +46,7 @@ def build_bundle(files: list[SourceFile]) -> bytes:
 def stage(client: Any, bucket: str, key: str, bundle: bytes, sha256: str | None = None) -> None:
     """Put a bundle into Distribution with the copier's content-sha256 metadata."""
     recorded = hashlib.sha256(bundle).hexdigest() if sha256 is None else sha256
-    metadata = {"content-sha256": recorded} if recorded else {}
+    metadata = {SHA256_METADATA: recorded} if recorded else {}
     client.put_object(Bucket=bucket, Key=key, Body=bundle, Metadata=metadata)
 
 

@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from pipeline.bundle import BundleIntegrityError, encode_member, read_bundle
+from pipeline.hashing import SHA256_METADATA
 from scripts.consumer.drain import drain, list_bundles, state_dir
 from scripts.consumer.ledger import Ledger
 from tests.unit.consumer.bundles import SourceFile, files_on_disk, meta_for, with_field
@@ -178,7 +179,7 @@ def _stage(client: Any, key: str, body: bytes) -> None:
         Bucket=BUCKET,
         Key=key,
         Body=body,
-        Metadata={"content-sha256": hashlib.sha256(body).hexdigest()},
+        Metadata={SHA256_METADATA: hashlib.sha256(body).hexdigest()},
     )
 
 
