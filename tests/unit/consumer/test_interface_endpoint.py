@@ -135,3 +135,24 @@ def test_a_malformed_endpoint_url_in_the_config_is_refused(tmp_path: Path) -> No
     with pytest.raises(ConfigError, match=r"access\.consumer_endpoint_url"):
         configured_endpoint("prod", directory)
     shutil.rmtree(directory)
+
+
+@pytest.mark.parametrize(
+    ("url", "region"),
+    [
+        (ENDPOINT, REGION),
+        (ENDPOINT + "/", REGION),
+        (
+            "https://bucket.vpce-0a1b2c3d-5e6f-us-east-1a.s3.us-east-1.vpce.amazonaws.com",
+            "us-east-1",
+        ),
+        ("https://bucket.vpce-0a1b2c3d-5e6f.s3.us-gov-west-1.vpce.amazonaws.com", "us-gov-west-1"),
+        ("https://accesspoint.vpce-0a1b2c3d-5e6f.s3.us-east-1.vpce.amazonaws.com", None),
+        ("http://bucket.vpce-0a1b2c3d-5e6f.s3.us-east-1.vpce.amazonaws.com", None),
+        ("https://s3.eu-west-2.amazonaws.com", None),
+        ("http://127.0.0.1:4566", None),
+        (None, None),
+    ],
+)
+def test_interface_endpoint_urls_are_recognised(url: str | None, region: str | None) -> None:
+    assert endpoint_region(url) == region
