@@ -101,16 +101,20 @@ def test_the_region_comes_from_the_endpoint_when_none_is_configured(
 
 
 def test_an_endpoint_of_another_region_is_refused(
-    distribution: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    distribution: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     code = consume.run(
-        _args("--endpoint-url", ENDPOINT, "--bucket", BUCKET, "--output", "unused-output")
+        _args("--endpoint-url", ENDPOINT, "--bucket", BUCKET, "--output", str(tmp_path / "out"))
     )
     assert code == consume.EXIT_CONFIG
     error = capsys.readouterr().err
     assert "is in eu-west-2 but the client region is us-east-1" in error
     assert "AWS_REGION=eu-west-2" in error
+    assert not (tmp_path / "out").exists()  # refused before anything is written
 
 
 def _environments(tmp_path: Path, endpoint_url: str) -> Path:
