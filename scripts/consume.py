@@ -32,7 +32,11 @@ LOCK_NAME = "consumer.lock"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env", default="local", help="environment whose stack to read (local)")
     parser.add_argument("--bucket", help="Distribution bucket (default: the stack's output)")
-    parser.add_argument("--endpoint-url", help="S3 endpoint (default: the environment's)")
+    parser.add_argument(
+        "--endpoint-url",
+        help="S3 endpoint, e.g. the interface endpoint https://bucket.vpce-….s3.<region>"
+        ".vpce.amazonaws.com (default: [access] consumer_endpoint_url, else the environment's)",
+    )
     parser.add_argument("--output", type=Path, default=Path("consumed"), help="output directory")
     parser.add_argument(
         "--ledger", type=Path, help=f"ledger file (default: OUTPUT/{state_dir(Path())}/ledger.db)"
@@ -146,13 +150,18 @@ def _loop(
 def _resolve(args: argparse.Namespace) -> tuple[Any, str]:
     from botocore.exceptions import ClientError
 
+    from scripts.interface_endpoint import check_region, configured_endpoint, is_interface_endpoint
     from scripts.session import EnvSession, stack_name, stack_outputs
 
-    session = EnvSession.for_env(args.env, endpoint_url=args.endpoint_url)
+    endpoint = args.endpoint_url or configured_endpoint(args.env)
+    session = EnvSession.for_env(args.env, endpoint_url=endpoint)
+    check_region(endpoint, session.region)
     bucket = args.bucket
     if not bucket:
+        # an S3 interface endpoint serves S3 only: the stack is read at CloudFormation's endpoint
+        lookup = EnvSession.for_env(args.env) if is_interface_endpoint(endpoint) else session
         try:
-            outputs = stack_outputs(session)
+            outputs = stack_outputs(lookup)
         except ClientError as error:
             raise ValueError(
                 f"cannot read the outputs of stack {stack_name(args.env)!r} "

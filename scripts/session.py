@@ -42,6 +42,12 @@ def error_reason(error: ClientError | BotoCoreError) -> str:
     return error_code(error) if isinstance(error, ClientError) else str(error)
 
 
+def _interface_endpoint_region(endpoint: str | None) -> str | None:
+    from scripts.interface_endpoint import endpoint_region
+
+    return endpoint_region(endpoint)
+
+
 def stack_name(env_name: str) -> str:
     """The CloudFormation stack name of an environment (see docs/architecture.md)."""
     return f"s3-aggregator-{env_name}"
@@ -69,7 +75,10 @@ class EnvSession:
             )
         else:
             session = boto3.session.Session()
-            region = session.region_name or ""
+            # an S3 interface endpoint names its region (scripts/interface_endpoint.py)
+            region = session.region_name or _interface_endpoint_region(endpoint) or ""
+            if not session.region_name and region:
+                session = boto3.session.Session(region_name=region)
             if not region:
                 raise ValueError(
                     f"no AWS region configured for environment {env_name!r}: "

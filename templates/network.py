@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from troposphere import GetAtt, Ref, Sub, Template
 from troposphere.awslambda import VPCConfig
-from troposphere.ec2 import SecurityGroup, SecurityGroupEgress, SecurityGroupIngress, VPCEndpoint
+from troposphere.ec2 import SecurityGroup, SecurityGroupRule, VPCEndpoint
 
 from templates.config import EnvironmentConfig, Network
 
@@ -26,7 +26,7 @@ def _resources(network: Network) -> list[object]:
         GroupDescription="Pipeline functions: HTTPS out to S3 and Firehose endpoints only",
         VpcId=network.vpc_id,
         SecurityGroupEgress=[
-            SecurityGroupEgress(
+            SecurityGroupRule(
                 IpProtocol="tcp",
                 FromPort=443,
                 ToPort=443,
@@ -40,7 +40,7 @@ def _resources(network: Network) -> list[object]:
         GroupDescription="Firehose interface endpoint: HTTPS from the pipeline functions",
         VpcId=network.vpc_id,
         SecurityGroupIngress=[
-            SecurityGroupIngress(
+            SecurityGroupRule(
                 IpProtocol="tcp",
                 FromPort=443,
                 ToPort=443,
@@ -49,7 +49,7 @@ def _resources(network: Network) -> list[object]:
             )
         ],
         SecurityGroupEgress=[
-            SecurityGroupEgress(
+            SecurityGroupRule(
                 IpProtocol="-1",
                 CidrIp="127.0.0.1/32",
                 Description="No egress: the endpoint only answers",

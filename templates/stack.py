@@ -7,6 +7,7 @@ from troposphere import GetAtt, Output, Parameter, Ref, Template
 from templates import names
 from templates.alarms import add_alarms, alarm_topic
 from templates.config import EnvironmentConfig
+from templates.consumer_access import add_consumer_access
 from templates.dashboard import add_dashboard
 from templates.functions import ARTIFACTS_BUCKET_PARAMETER, CODE_KEY_PARAMETER, add_functions
 from templates.iam import add_iam
@@ -60,6 +61,7 @@ def build_template(config: EnvironmentConfig) -> Template:
     add_iam(template, config)
     add_functions(template, config)
     add_storage(template, config)
+    add_consumer_access(template, config)
     add_stream(template, config)
     add_alarms(template, config)
     add_dashboard(template, config)

@@ -30,6 +30,7 @@ from troposphere.s3 import (
 
 from templates import names
 from templates.config import BUNDLE_ROOT, EnvironmentConfig
+from templates.consumer_access import distribution_statements
 from templates.metadata import checkov_skips
 
 ACCESS_LOGGING_REASON = (
@@ -85,13 +86,29 @@ def deny_insecure_transport(bucket: str) -> dict[str, Any]:
     }
 
 
+#: the lowest TLS version any bucket accepts (NFR-10)
+MINIMUM_TLS_VERSION = 1.2
+
+
+def deny_outdated_tls(bucket: str) -> dict[str, Any]:
+    """Policy statement refusing every request to the bucket made with TLS below 1.2."""
+    return {
+        "Sid": "DenyOutdatedTls",
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": "s3:*",
+        "Resource": [GetAtt(bucket, "Arn"), {"Fn::Sub": f"${{{bucket}.Arn}}/*"}],
+        "Condition": {"NumericLessThan": {"s3:TlsVersion": MINIMUM_TLS_VERSION}},
+    }
+
+
 def bucket_policy(bucket: str, *statements: dict[str, Any]) -> BucketPolicy:
     return BucketPolicy(
         f"{bucket}Policy",
         Bucket=Ref(bucket),
         PolicyDocument={
             "Version": "2012-10-17",
-            "Statement": [deny_insecure_transport(bucket), *statements],
+            "Statement": [deny_insecure_transport(bucket), deny_outdated_tls(bucket), *statements],
         },
     )
 
@@ -245,6 +262,7 @@ def distribution_bucket(config: EnvironmentConfig) -> list[Any]:
             "Action": ["s3:GetObject", "s3:DeleteObject"],
             "Resource": {"Fn::Sub": f"${{{names.DISTRIBUTION_BUCKET}.Arn}}/*"},
         },
+        *distribution_statements(config),
     )
     return [bucket, policy]
 

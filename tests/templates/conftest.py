@@ -11,6 +11,7 @@ import pytest
 from scripts.template import write_templates
 from templates.config import EnvironmentConfig, available_environments, load_config
 from templates.stack import build_template, render
+from tests.templates.variants import consumer_path_variants
 
 ENVIRONMENTS = available_environments()
 
@@ -28,8 +29,11 @@ def template(config: EnvironmentConfig) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def rendered_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every environment's pipeline and artifacts templates under <dir>/<env>/."""
+    """Every environment's pipeline and artifacts templates under <dir>/<env>/, and the
+    consumer-path variants' under <dir>/variants/<variant>/<env>/."""
     root = tmp_path_factory.mktemp("build")
     for env in ENVIRONMENTS:
         write_templates(load_config(env), root)
+    for name, variant in consumer_path_variants().items():
+        write_templates(variant, root / "variants" / name)
     return root

@@ -170,3 +170,87 @@ def test_malformed_toml_is_reported(tmp_path: Path) -> None:
     (tmp_path / "dev.toml").write_text("[firehose\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config("dev", tmp_path)
+
+
+def _access(**changes: Any) -> dict[str, Any]:
+    data = copy.deepcopy(BASE)
+    data["access"].update(changes)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("changes", "shown", "allowed"),
+    [
+        ({"consumer_path": "vpn"}, "'vpn'", "one of internet, privatelink"),
+        ({"consumer_cidrs": ["10.20.0.0/33"]}, "10.20.0.0/33", "a CIDR block"),
+        ({"consumer_cidrs": ["0.0.0.0/0"]}, "0.0.0.0/0", "narrower than /0"),
+        ({"consumer_cidrs": []}, "vpc-", "non-empty access.consumer_cidrs"),
+        ({"privatelink": {"vpc_id": "vpc-0123456789abcdef0"}}, "vpc-", "non-empty subnet_ids"),
+        (
+            {"privatelink": {"endpoint_id": "vpce-0123456789abcdef0", "vpc_id": "vpc-01234567"}},
+            "vpce-0123456789abcdef0",
+            "not both",
+        ),
+        (
+            {"privatelink": {"endpoint_id": "vpce-0123456789abcdef0"}},
+            "vpce-0123456789abcdef0",
+            "no access.consumer_cidrs with an existing endpoint",
+        ),
+        ({"privatelink": {"endpoint_id": "vpc-1"}, "consumer_cidrs": []}, "vpc-1", "vpce-"),
+        (
+            {"consumer_endpoint_url": "https://s3.eu-west-2.amazonaws.com"},
+            "https://s3.eu-west-2.amazonaws.com",
+            "an S3 interface endpoint URL",
+        ),
+        (
+            {
+                "consumer_cidrs": [],
+                "privatelink": {"endpoint_id": "vpce-0123456789abcdef0"},
+                "consumer_endpoint_url": (
+                    "https://bucket.vpce-0fffffffffffffff0-abcd1234.s3.eu-west-2.vpce.amazonaws.com"
+                ),
+            },
+            "vpce-0fffffffffffffff0",
+            "the DNS name of access.privatelink.endpoint_id",
+        ),
+    ],
+)
+def test_consumer_access_is_validated(changes: dict[str, Any], shown: str, allowed: str) -> None:
+    message = _refused(_access(**changes))
+    assert "access." in message and shown in message and allowed in message, message
+
+
+def test_internet_path_refuses_privatelink_settings() -> None:
+    message = _refused(_access(consumer_path="internet"))
+    assert "access.privatelink" in message and 'unless consumer_path = "privatelink"' in message
+    data = _access(consumer_path="internet")
+    del data["access"]["privatelink"]
+    data["access"]["consumer_endpoint_url"] = (
+        "https://bucket.vpce-0123456789abcdef0-abcd1234.s3.eu-west-2.vpce.amazonaws.com"
+    )
+    assert "access.consumer_endpoint_url" in _refused(data)
+
+
+def test_privatelink_without_its_section_says_what_to_add() -> None:
+    data = copy.deepcopy(BASE)
+    del data["access"]["privatelink"]
+    message = _refused(data)
+    assert "access.consumer_path" in message and "[access.privatelink]" in message
+
+
+def test_consumer_path_defaults_to_internet_without_restriction() -> None:
+    data = copy.deepcopy(BASE)
+    for key in ("consumer_path", "consumer_cidrs", "consumer_endpoint_url", "privatelink"):
+        del data["access"][key]
+    access = parse_config("prod", data).access
+    assert (access.consumer_path, access.consumer_cidrs, access.privatelink) == (
+        "internet",
+        (),
+        None,
+    )
+
+
+def test_unknown_privatelink_key_is_refused() -> None:
+    data = copy.deepcopy(BASE)
+    data["access"]["privatelink"]["subnets"] = ["subnet-0123456789abcdef0"]
+    assert "access.privatelink.subnets" in _refused(data)

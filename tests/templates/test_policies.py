@@ -140,6 +140,13 @@ def test_every_bucket_denies_insecure_transport_and_is_hardened(template: Templa
         assert deny[0]["Principal"] == {"AWS": "*"}
         assert deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         assert len(deny[0]["Resource"]) == 2  # the bucket and its objects
+        tls = [s for s in policies[name] if s.get("Sid") == "DenyOutdatedTls"]
+        assert len(tls) == 1, name
+        assert (tls[0]["Effect"], tls[0]["Action"], tls[0]["Principal"]) == (
+            "Deny", "s3:*", {"AWS": "*"}
+        )  # fmt: skip
+        assert tls[0]["Condition"] == {"NumericLessThan": {"s3:TlsVersion": 1.2}}
+        assert tls[0]["Resource"] == deny[0]["Resource"]
         properties = bucket["Properties"]
         assert all(properties["PublicAccessBlockConfiguration"].values())
         assert properties["OwnershipControls"]["Rules"] == [
@@ -247,11 +254,12 @@ def test_delivery_stream_matches_the_config(template: Template, config: Environm
     assert s3["CloudWatchLoggingOptions"]["Enabled"] is True
 
 
-def test_outputs_are_the_documented_ones(template: Template) -> None:
+def test_outputs_are_the_documented_ones(template: Template, config: EnvironmentConfig) -> None:
+    private = {"ConsumerEndpointId"} if config.access.consumer_path == "privatelink" else set()
     assert set(template["Outputs"]) == {
         "LandingBucketName", "ArchiveBucketName", "DistributionBucketName", "DeliveryStreamName",
         "ConsumerRoleArn", "IngestDLQUrl", "CopierDLQUrl", "AlarmTopicArn",
-    }  # fmt: skip
+    } | private  # fmt: skip
 
 
 def test_alarms_cover_the_pipeline(template: Template, config: EnvironmentConfig) -> None:

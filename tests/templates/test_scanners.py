@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from templates.config import available_environments
+from tests.templates.variants import consumer_path_variants
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CHECKOV_PROJECT = PROJECT_ROOT / "tools" / "checkov"
@@ -21,7 +22,9 @@ CFN_LINT = Path(sys.executable).parent / "cfn-lint"
 def _templates(rendered_dir: Path) -> list[Path]:
     files = sorted(rendered_dir.glob("*/*.json"))
     assert {path.parent.name for path in files} == set(available_environments())
-    return files
+    variants = sorted(rendered_dir.glob("variants/*/*/*.json"))
+    assert {path.parents[1].name for path in variants} == set(consumer_path_variants())
+    return files + variants
 
 
 def test_cfn_lint_reports_no_errors_and_no_warnings(rendered_dir: Path) -> None:
@@ -73,6 +76,10 @@ def test_checkov_has_no_failed_checks_and_every_skip_is_justified(rendered_dir: 
     skipped = [check for report in reports for check in report["results"]["skipped_checks"]]
     passed = sum(len(report["results"]["passed_checks"]) for report in reports)
     assert passed > 100  # the scan really looked at the resources
+    scanned = {c["file_path"] for r in reports for c in r["results"]["passed_checks"]}
+    assert {f"/variants/{name}/" for name in consumer_path_variants()} <= {
+        "/" + "/".join(Path(path).parts[-4:-2]) + "/" for path in scanned if "variants" in path
+    }
     assert {report["summary"]["parsing_errors"] for report in reports} == {0}
     for check in skipped:
         comment = (check.get("check_result") or {}).get("suppress_comment", "")

@@ -1,0 +1,42 @@
+"""Configurations beyond the shipped environments that the scanners also check (issue 16).
+
+The shipped files cover the internet path without restriction (dev, local) and the private path
+with an endpoint the stack creates (prod); these add the internet path narrowed by
+``consumer_cidrs`` and the private path through an existing endpoint.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from typing import Any
+
+from templates.config import ENVIRONMENTS_DIR, EnvironmentConfig, parse_config
+
+_CHANGES: dict[str, dict[str, Any]] = {
+    "internet-cidrs": {
+        "consumer_path": "internet",
+        "consumer_cidrs": ["198.51.100.0/24"],
+        "consumer_endpoint_url": "",
+        "privatelink": None,
+    },
+    "existing-endpoint": {
+        "consumer_cidrs": [],
+        "privatelink": {"endpoint_id": "vpce-0123456789abcdef0"},
+    },
+}
+
+
+def consumer_path_variants() -> dict[str, EnvironmentConfig]:
+    """Variant name -> prod's configuration with that consumer path."""
+    base = tomllib.loads((ENVIRONMENTS_DIR / "prod.toml").read_text())
+    variants = {}
+    for name, changes in _CHANGES.items():
+        data = copy.deepcopy(base)
+        for key, value in changes.items():
+            if value is None:
+                data["access"].pop(key, None)
+            else:
+                data["access"][key] = value
+        variants[name] = parse_config("prod", data, source=f"prod.toml ({name})")
+    return variants
