@@ -41,7 +41,7 @@ from scripts.capacity.constants import (
 )
 from templates.config import ConfigError, EnvironmentConfig
 from transforms.plan import inline_entry_size
-from transforms.records import response_size
+from transforms.records import entry_size, response_size
 
 #: the delivery SLO (docs/SPEC: 95 % of files in Distribution within 2 minutes, 99.9 % within 3)
 SLO_P95_SECONDS = 120.0
@@ -200,17 +200,26 @@ def _metadata(reference: ObjectReference) -> MemberMetadata:
 
 
 def files_per_invocation(pipeline: Pipeline, load: LoadProfile) -> int:
-    """N: how many files of the mean size one processor response can return inline.
+    """N: how many files of the mean size one full processor batch returns inline.
 
-    Files over ``inline_max_bytes`` take the direct path (their entry is a small ``Dropped``), so
-    for them the response is not the bound: N is then the references in one processor buffer.
+    Mirrors ``transforms.plan.plan_batch``: every record of the batch costs at least its
+    ``Dropped`` entry, and inline entries are admitted while the response fits the budget. The
+    batch is a full processor buffer (the case where deferral happens). Files over
+    ``inline_max_bytes`` take the direct path (a small ``Dropped`` entry), so for them the response
+    is not the bound: N is the whole batch.
     """
+    batch = references_per_buffer(pipeline, load)
     if load.mean_size_bytes > pipeline.inline_max_bytes:
-        return max(1, int(pipeline.processor_buffer_bytes // reference_bytes(pipeline, load)))
+        return batch
     reference = typical_reference(pipeline.env, load.region, load.mean_size_bytes)
-    entry = inline_entry_size(TYPICAL_RECORD_ID, _metadata(reference))
-    count = max(0, (pipeline.response_budget_bytes - response_size([])) // (entry + 2))
-    while count > 0 and response_size([entry] * count) > pipeline.response_budget_bytes:
+    inline = inline_entry_size(TYPICAL_RECORD_ID, _metadata(reference))
+    dropped = entry_size(TYPICAL_RECORD_ID, "Dropped", 0)
+    floor = response_size([dropped] * batch)
+    count = min(batch, max(0, (pipeline.response_budget_bytes - floor) // (inline - dropped)))
+    while count > 0 and (
+        response_size([inline] * count + [dropped] * (batch - count))
+        > pipeline.response_budget_bytes
+    ):
         count -= 1
     return max(1, count)
 
