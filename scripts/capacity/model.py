@@ -63,6 +63,10 @@ S3_GET_BYTES_PER_SECOND = 80_000_000.0
 #: transform CPU per MiB of inlined content incl. the runtime's JSON serialization, at one vCPU
 #: (docs/performance.md `bench transform_cpu_with_runtime_json`: 10.65 ms/MB)
 TRANSFORM_CPU_SECONDS_PER_MIB = 0.01065
+#: the transform's direct path (files over inline_max_bytes): streaming GET + gzip level 1 +
+#: SHA-256 + multipart upload, one file at a time. Assumption: about half the 128 MB/s that gzip
+#: level 1 alone measured (transforms/direct.py GZIP_LEVEL)
+DIRECT_BYTES_PER_SECOND = 60_000_000.0
 #: fixed cost of one processor invocation (invoke, decode, plan, metrics)
 TRANSFORM_OVERHEAD_SECONDS = 0.1
 #: one ingest invocation (decode one event, one PutRecordBatch)
@@ -101,6 +105,7 @@ class Pipeline:
     architecture: str
     memory_mb: Mapping[str, int]
     copier_timeout_seconds: int
+    transform_timeout_seconds: int
     landing_days: int
     standard_days: int
 
@@ -122,6 +127,7 @@ class Pipeline:
                 for name in ("ingest", "transform", "copier", "monitor")
             },
             copier_timeout_seconds=functions.copier.timeout_seconds,
+            transform_timeout_seconds=functions.transform.timeout_seconds,
             landing_days=config.retention.landing_expiration_days,
             standard_days=config.retention.archive_deep_archive_after_days,
         )
@@ -205,12 +211,14 @@ def files_per_invocation(pipeline: Pipeline, load: LoadProfile) -> int:
     Mirrors ``transforms.plan.plan_batch``: every record of the batch costs at least its
     ``Dropped`` entry, and inline entries are admitted while the response fits the budget. The
     batch is a full processor buffer (the case where deferral happens). Files over
-    ``inline_max_bytes`` take the direct path (a small ``Dropped`` entry), so for them the response
-    is not the bound: N is the whole batch.
+    ``inline_max_bytes`` take the direct path (a small ``Dropped`` entry): the transform streams
+    them one after another into their own bundles until its deadline and defers the rest, so N is
+    what fits in ``functions.transform.timeout_seconds``.
     """
     batch = references_per_buffer(pipeline, load)
-    if load.mean_size_bytes > pipeline.inline_max_bytes:
-        return batch
+    if is_direct(pipeline, load):
+        budget = pipeline.transform_timeout_seconds * DIRECT_BYTES_PER_SECOND
+        return min(batch, max(1, int(budget // max(load.mean_size_bytes, 1))))
     reference = typical_reference(pipeline.env, load.region, load.mean_size_bytes)
     inline = inline_entry_size(TYPICAL_RECORD_ID, _metadata(reference))
     dropped = entry_size(TYPICAL_RECORD_ID, "Dropped", 0)
@@ -222,6 +230,11 @@ def files_per_invocation(pipeline: Pipeline, load: LoadProfile) -> int:
     ):
         count -= 1
     return max(1, count)
+
+
+def is_direct(pipeline: Pipeline, load: LoadProfile) -> bool:
+    """Files of the mean size take the transform's direct path (one bundle per file)."""
+    return load.mean_size_bytes > pipeline.inline_max_bytes
 
 
 def references_per_buffer(pipeline: Pipeline, load: LoadProfile) -> int:
@@ -253,6 +266,8 @@ class StreamFlow:
 def invocation_seconds(pipeline: Pipeline, load: LoadProfile, files: float) -> float:
     """Estimated duration of one processor invocation handling ``files`` files."""
     size = load.mean_size_bytes
+    if is_direct(pipeline, load):
+        return TRANSFORM_OVERHEAD_SECONDS + files * size / DIRECT_BYTES_PER_SECOND
     waves = math.ceil(files / pipeline.fetch_concurrency) if files > 0 else 0
     fetch = waves * (S3_GET_LATENCY_SECONDS + size / S3_GET_BYTES_PER_SECOND)
     cpu_scale = max(1.0, FULL_VCPU_MEMORY_MB / pipeline.memory_mb["transform"])
@@ -275,8 +290,11 @@ def stream_flow(pipeline: Pipeline, load: LoadProfile, files_per_second: float) 
     records = rate * (1.0 + reputs)
     reput_requests = invocations * math.ceil((batch - n) / MAX_BATCH_RECORDS) if reputs else 0.0
     output = rate * member_bytes(pipeline, load)
-    per_interval = 1.0 / max(pipeline.buffer_interval_seconds, 1)
-    bundles = max(per_interval, output / pipeline.buffer_bytes)
+    if is_direct(pipeline, load):
+        bundles = rate  # the transform writes each file as its own bundle
+    else:
+        per_interval = 1.0 / max(pipeline.buffer_interval_seconds, 1)
+        bundles = max(per_interval, output / pipeline.buffer_bytes)
     return StreamFlow(
         files_per_second=files_per_second,
         batch=batch,
@@ -501,9 +519,13 @@ def worst_case_latency(
     processor_wait = min(float(max(pipeline.processor_interval_seconds, 0)), fill)
     rounds = math.ceil(flow.batch / flow.files_per_invocation) - 1 if flow.reputs_per_file else 0
     deferral = rounds * max(fill, flow.invocation_seconds)
-    destination = min(
-        float(pipeline.buffer_interval_seconds),
-        pipeline.buffer_bytes / max(flow.output_bytes_per_second, 1e-9),
+    destination = (
+        0.0  # direct bundles skip the destination buffer
+        if is_direct(pipeline, load)
+        else min(
+            float(pipeline.buffer_interval_seconds),
+            pipeline.buffer_bytes / max(flow.output_bytes_per_second, 1e-9),
+        )
     )
     return Latency(
         ingest=INGEST_LATENCY_SECONDS,

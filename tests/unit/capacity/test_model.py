@@ -12,6 +12,7 @@ from scripts.capacity.constants import GB, MIB, default_prices, default_quotas
 from scripts.capacity.model import (
     COPIER_OVERHEAD_SECONDS,
     DELIVERY_SECONDS,
+    DIRECT_BYTES_PER_SECOND,
     INGEST_LATENCY_SECONDS,
     INGEST_SECONDS,
     MONITOR_SECONDS,
@@ -93,9 +94,19 @@ def test_files_per_invocation_is_what_the_transform_planner_inlines(mean_size: i
     assert routes[n:] == (Route.DEFER,) * (batch - n)
 
 
-def test_direct_path_files_are_not_bounded_by_the_response() -> None:
-    load = dataclasses.replace(BRIEF, mean_size_bytes=PROD.inline_max_bytes + 1)
-    assert files_per_invocation(PROD, load) == references_per_buffer(PROD, load)
+def test_direct_path_files_are_bounded_by_the_transform_deadline_not_the_response() -> None:
+    load = dataclasses.replace(BRIEF, mean_size_bytes=300_000_000)
+    expected = int(300 * DIRECT_BYTES_PER_SECOND // 300_000_000)  # what one 5-min call streams
+    assert files_per_invocation(PROD, load) == min(expected, references_per_buffer(PROD, load))
+    flow = stream_flow(PROD, load, 0.1)
+    assert flow.bundles_per_second == pytest.approx(0.1)  # one bundle per file
+    assert flow.bundle_bytes == pytest.approx(member_bytes(PROD, load))
+    assert worst_case_latency(PROD, load, QUOTAS, 0.1).destination_buffer == 0
+    # five concurrent invocations streaming one file after another
+    item = _by_name(resources(PROD, load, QUOTAS), "processor concurrency")
+    assert item.break_files_per_second == pytest.approx(
+        5 * DIRECT_BYTES_PER_SECOND / 300_000_000, rel=0.05
+    )
 
 
 # ---------------------------------------------------------------------------------- flow
