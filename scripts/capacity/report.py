@@ -31,7 +31,11 @@ def _resource_line(item: Resource) -> str:
     flag = "OVER " if item.exceeded else ""
     return (
         f"  {flag}{item.name}: {use} of {limit} ({item.utilisation:.1%}) at {item.evaluated_at}; "
-        f"breaks at {_number(item.break_files_per_second)} files/s"
+        + (
+            "never breaks"
+            if math.isinf(item.break_files_per_second)
+            else f"breaks at {_number(item.break_files_per_second)} files/s"
+        )
     )
 
 

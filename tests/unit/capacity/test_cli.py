@@ -99,7 +99,7 @@ def test_capacity_for_prod_prints_every_limit_and_exits_0(
         "processor concurrency",
         "lambda concurrent executions",
         "landing PUT",
-        "copier seconds",
+        "copier seconds per bundle: 1.7 seconds of 900 (0.2%) at burst; never breaks",
         "consumer files/s",
         "first to break: firehose bytes/s",
         "within the 120 s SLO",
