@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "status": "scripts.status",
     "loadgen": "scripts.loadgen",
     "redrive": "scripts.redrive",
+    "capacity": "scripts.capacity",
 }
 
 

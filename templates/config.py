@@ -152,6 +152,19 @@ class Network:
 
 
 @dataclass(frozen=True)
+class Capacity:
+    """Optional `[capacity]`: the region and quota/price overrides of `aggregator capacity`.
+
+    The override names are checked against the model's constants by `scripts/capacity`, which owns
+    them; here they are only checked to be names with non-negative numbers.
+    """
+
+    region: str
+    quotas: tuple[tuple[str, float], ...]
+    prices: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True)
 class EnvironmentConfig:
     name: str
     firehose: FirehoseBuffering
@@ -163,6 +176,7 @@ class EnvironmentConfig:
     alarms: Alarms
     access: Access
     network: Network | None
+    capacity: Capacity | None = None
 
     @property
     def stack_name(self) -> str:
@@ -205,6 +219,9 @@ class _Table:
         if not isinstance(value, dict):
             raise self.error(key, value, "a table")
         return _Table(value, self._key(key), self._source)
+
+    def keys(self) -> tuple[str, ...]:
+        return tuple(str(key) for key in self._data)
 
     def require_table(self, key: str) -> _Table:
         table = self.table(key)
@@ -535,6 +552,36 @@ def _network(table: _Table | None) -> Network | None:
     return result
 
 
+REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+OVERRIDE_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def _overrides(table: _Table | None) -> tuple[tuple[str, float], ...]:
+    if table is None:
+        return ()
+    result = []
+    for key in sorted(table.keys()):
+        if not OVERRIDE_NAME_PATTERN.fullmatch(key):
+            raise table.error(key, key, "a lowercase name (see docs/capacity.md)")
+        result.append((key, table.number(key, 0.0, 1e15)))
+    table.close()
+    return tuple(result)
+
+
+def _capacity(table: _Table | None) -> Capacity | None:
+    if table is None:
+        return None
+    result = Capacity(
+        region=table.string(
+            "region", REGION_PATTERN, "an AWS region like eu-west-2", default="eu-west-2"
+        ),
+        quotas=_overrides(table.table("quotas", required=False)),
+        prices=_overrides(table.table("prices", required=False)),
+    )
+    table.close()
+    return result
+
+
 def parse_config(name: str, data: Mapping[str, Any], source: str = "<config>") -> EnvironmentConfig:
     """Validate a parsed TOML document into an :class:`EnvironmentConfig`."""
     if not ENV_NAME_PATTERN.fullmatch(name):
@@ -555,6 +602,7 @@ def parse_config(name: str, data: Mapping[str, Any], source: str = "<config>") -
         alarms=_alarms(root.require_table("alarms"), firehose),
         access=_access(root.require_table("access")),
         network=_network(root.table("network", required=False)),
+        capacity=_capacity(root.table("capacity", required=False)),
     )
     root.close()
     return config
