@@ -340,13 +340,18 @@ def render(report: StatusReport) -> str:
     lines.extend(f"  {a.updated}  {a.name}: {a.reason}" for a in report.alarm_changes_24h[:10])
     moved = [m for m in report.metrics if m.value or m.statistic == "Maximum"]
     shown = ", ".join(
-        f"{m.name} {'max ' if m.statistic == 'Maximum' else ''}{m.value:g}" for m in moved
+        f"{m.name} {'max ' if m.statistic == 'Maximum' else ''}{_number_text(m.value)}"
+        for m in moved
     )
     lines.append(f"metrics (1 h) {shown or '-'}")
     lines.extend(f"ERROR         {problem}" for problem in report.problems)
     lines.append("")
     lines.append("health        " + ("OK" if report.healthy else "ATTENTION NEEDED"))
     return "\n".join(lines)
+
+
+def _number_text(value: float) -> str:
+    return f"{value:,.0f}" if value.is_integer() else f"{value:,.3g}"
 
 
 def _duration(seconds: float) -> str:

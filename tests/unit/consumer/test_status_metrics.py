@@ -31,6 +31,7 @@ def test_counters_are_summed_and_gauges_maximised(s3: Any) -> None:
         )
 
     put("ReferencesPut", "ingest", 20, 30)
+    put("BundleBytes", "transform", 75_926_428)
     put("BundlesStaged", "transform", 2)
     put("BundlesStaged", "copier-ish", 1)
     put("DistributionBacklogCount", "monitor", 4, 1)
@@ -41,13 +42,15 @@ def test_counters_are_summed_and_gauges_maximised(s3: Any) -> None:
     totals = _pipeline_metrics(cloudwatch, now)
 
     assert totals == (
+        MetricTotal("BundleBytes", "Sum", 75_926_428.0),
         MetricTotal("BundlesStaged", "Sum", 3.0),
         MetricTotal("DistributionBacklogCount", "Maximum", 4.0),
         MetricTotal("ReferencesPut", "Sum", 50.0),
     )
     screen = render(StatusReport("local", "now", metrics=totals))
     assert (
-        "metrics (1 h) BundlesStaged 3, DistributionBacklogCount max 4, ReferencesPut 50" in screen
+        "metrics (1 h) BundleBytes 75,926,428, BundlesStaged 3, DistributionBacklogCount max 4, "
+        "ReferencesPut 50" in screen
     )
 
 
