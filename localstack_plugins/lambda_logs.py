@@ -14,6 +14,7 @@ Logs does on AWS.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import queue
 import time
@@ -65,6 +66,14 @@ def _put(client: Any, group: str, stream: str, events: list[Event]) -> None:
             client.put_log_events(logGroupName=group, logStreamName=stream, logEvents=batch)
 
 
+@functools.cache
+def _cloudwatch(account: str, region: str) -> Any:
+    """One internal CloudWatch client per account and region (a client costs a request parser)."""
+    from localstack.aws.connect import connect_to
+
+    return connect_to(aws_access_key_id=account, region_name=region).cloudwatch
+
+
 def _publish_metrics(handler: Any, items: list[Any], shutdown: object) -> None:
     """CloudWatch metrics of the EMF documents among the queued logs (as CloudWatch Logs on AWS)."""
     data = [
@@ -75,12 +84,9 @@ def _publish_metrics(handler: Any, items: list[Any], shutdown: object) -> None:
     ]
     if not data:
         return
-    from localstack.aws.connect import connect_to
-
     account = str(handler.role_arn).split(":")[4]
     try:
-        cloudwatch = connect_to(aws_access_key_id=account, region_name=handler.region).cloudwatch
-        lambda_emf.publish(cloudwatch, data)
+        lambda_emf.publish(_cloudwatch(account, str(handler.region)), data)
     except Exception as error:  # noqa: BLE001 - like a rejected EMF document on AWS: logged
         LOG.warning("EMF metrics of %s not published: %s", handler.region, error)
 
