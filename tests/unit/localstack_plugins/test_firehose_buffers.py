@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import json
 import threading
 import time
 from typing import Any
@@ -9,7 +12,7 @@ from typing import Any
 import pytest
 
 from localstack_plugins.firehose import limits
-from localstack_plugins.firehose.config import MB, StreamConfig
+from localstack_plugins.firehose.config import MB, ProcessorConfig, StreamConfig
 from localstack_plugins.firehose.processor import BufferedRecord
 from localstack_plugins.firehose.stream import StreamWorker, _Buffer
 
@@ -160,4 +163,53 @@ def test_a_healthy_worker_delivers_objects_no_larger_than_size_in_mbs() -> None:
             800_000,
         ]
     finally:
+        worker.stop()
+
+
+class _EchoProcessor(_Sinks):
+    """Answers every invocation with ``Ok`` records after ``release`` is set; counts overlap."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.batch_bytes: list[int] = []
+
+    def invoke(self, lambda_arn: str, payload: bytes) -> tuple[bytes, bool]:
+        event = json.loads(payload)
+        with self.lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            self.batch_bytes.append(sum(len(base64.b64decode(r["data"])) for r in event["records"]))
+        self.release.wait(10)
+        with self.lock:
+            self.in_flight -= 1
+        records = [
+            {"recordId": r["recordId"], "result": "Ok", "data": r["data"]} for r in event["records"]
+        ]
+        return json.dumps({"records": records}).encode(), False
+
+
+def _processed_config(processor_bytes: int) -> StreamConfig:
+    config = _config("p/")
+    processor = ProcessorConfig("arn:aws:lambda:eu-west-2:0:function:f", processor_bytes, 0.05, 0)
+    return dataclasses.replace(config, processor=processor, size_bytes=64 * MB)
+
+
+def test_processor_batches_stay_within_buffer_size_and_five_run_at_once() -> None:
+    sinks = _EchoProcessor()
+    config = _processed_config(200_000)
+    worker = StreamWorker("eu-west-2", lambda: config, sinks, 0.01, processor_concurrency=5)
+    try:
+        worker.add([_record(i, 90_000) for i in range(20)], has_processor=True)
+        _wait(lambda: worker.state()["processors_in_flight"] == 5, "five invocations in flight")
+        assert sinks.most_in_flight == 5  # never a sixth while five are outstanding
+        sinks.release.set()
+        _wait(lambda: worker.state()["idle"], "every batch processed")
+        assert max(sinks.batch_bytes) <= 200_000
+        assert sum(sinks.batch_bytes) == 20 * 90_000
+        assert sinks.most_in_flight == 5
+    finally:
+        sinks.release.set()
         worker.stop()
