@@ -368,6 +368,21 @@ def test_prefixes_aws_refuses_are_refused(
     assert refused.value.response["Error"]["Code"] == "InvalidArgumentException"
 
 
+def test_update_destination_is_held_to_the_same_prefix_rules(localstack: str, bucket: str) -> None:
+    stream = _create_stream(localstack, bucket)
+    firehose = client("firehose", localstack)
+    description = firehose.describe_delivery_stream(DeliveryStreamName=stream)
+    details = description["DeliveryStreamDescription"]
+    with pytest.raises(ClientError) as refused:
+        firehose.update_destination(
+            DeliveryStreamName=stream,
+            CurrentDeliveryStreamVersionId=details["VersionId"],
+            DestinationId=details["Destinations"][0]["DestinationId"],
+            ExtendedS3DestinationUpdate={"ErrorOutputPrefix": "errors/!{timestamp:yyyy}/"},
+        )
+    assert refused.value.response["Error"]["Code"] == "InvalidArgumentException"
+
+
 def test_empty_error_prefix_puts_failures_under_the_prefix(
     localstack: str, bucket: str, processor_arn: str
 ) -> None:
