@@ -45,14 +45,21 @@ template:  ## write build/$(ENV)/pipeline.json
 deploy:  ## package the functions and deploy the stack (ENV=local targets the embedded LocalStack)
 	@uv=$(UV); $$uv run --frozen --no-sync aggregator deploy --env $(ENV)
 
-local-up:  ## start the embedded LocalStack (127.0.0.1:4566)
-	@uv=$(UV); $$uv run --frozen --no-sync aggregator local up
+# A second stack beside the first: `make local-up PORT=4600 STATE_DIR=/tmp/stack2`, then
+# `make deploy status loadgen PORT=4600` (PORT also points the other targets at that stack).
+LOCAL_ARGS = $(if $(PORT),--port $(PORT)) $(if $(STATE_DIR),--state-dir $(STATE_DIR))
+ifdef PORT
+export AGGREGATOR_ENDPOINT_URL := http://127.0.0.1:$(PORT)
+endif
 
-local-down:  ## stop the embedded LocalStack
-	@uv=$(UV); $$uv run --frozen --no-sync aggregator local down
+local-up:  ## start the embedded LocalStack (127.0.0.1:4566; PORT=, STATE_DIR= for another one)
+	@uv=$(UV); $$uv run --frozen --no-sync aggregator local up $(LOCAL_ARGS)
+
+local-down:  ## stop the embedded LocalStack (STATE_DIR= for another one)
+	@uv=$(UV); $$uv run --frozen --no-sync aggregator local down $(LOCAL_ARGS)
 
 local-status:
-	@uv=$(UV); $$uv run --frozen --no-sync aggregator local status
+	@uv=$(UV); $$uv run --frozen --no-sync aggregator local status $(LOCAL_ARGS)
 
 demo: setup  ## the whole pipeline on the embedded LocalStack: deploy, feed, consume, verify
 	@uv=$(UV); $$uv run --frozen --no-sync aggregator demo $(DEMO_ARGS)

@@ -6,17 +6,22 @@ request chain); at tens of invocations per second that is a large share of the p
 the first queued item, groups it by log stream (order kept) and sends each stream's events in as
 few requests as CloudWatch Logs allows (10,000 events, 1,048,576 bytes counting 26 bytes per
 event). The stored events are the same; they appear up to ``BATCH_SECONDS`` later (on AWS, Lambda
-logs also reach CloudWatch Logs seconds after the invocation).
+logs also reach CloudWatch Logs seconds after the invocation). Log lines in CloudWatch's Embedded
+Metric Format are also published as metrics (:mod:`localstack_plugins.lambda_emf`), as CloudWatch
+Logs does on AWS.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import queue
 import time
 from collections.abc import Iterator
 from typing import Any
+
+from localstack_plugins import lambda_emf
 
 LOG = logging.getLogger(__name__)
 MAX_EVENTS = 10_000
@@ -61,6 +66,31 @@ def _put(client: Any, group: str, stream: str, events: list[Event]) -> None:
             client.put_log_events(logGroupName=group, logStreamName=stream, logEvents=batch)
 
 
+@functools.cache
+def _cloudwatch(account: str, region: str) -> Any:
+    """One internal CloudWatch client per account and region (a client costs a request parser)."""
+    from localstack.aws.connect import connect_to
+
+    return connect_to(aws_access_key_id=account, region_name=region).cloudwatch
+
+
+def _publish_metrics(handler: Any, items: list[Any], shutdown: object) -> None:
+    """CloudWatch metrics of the EMF documents among the queued logs (as CloudWatch Logs on AWS)."""
+    data = [
+        datum
+        for item in items
+        if item is not shutdown
+        for datum in lambda_emf.metrics_in(item.logs)
+    ]
+    if not data:
+        return
+    account = str(handler.role_arn).split(":")[4]
+    try:
+        lambda_emf.publish(_cloudwatch(account, str(handler.region)), data)
+    except Exception as error:  # noqa: BLE001 - like a rejected EMF document on AWS: logged
+        LOG.warning("EMF metrics of %s not published: %s", handler.region, error)
+
+
 def install() -> None:
     from localstack.aws.connect import connect_to
     from localstack.services.lambda_.invocation import logs
@@ -87,6 +117,7 @@ def install() -> None:
                 if item is not logs.QUEUE_SHUTDOWN:
                     events = events_of(item.logs, now_ms)
                     by_stream.setdefault((item.log_group, item.log_stream), []).extend(events)
+            _publish_metrics(self, items, logs.QUEUE_SHUTDOWN)
             for (group, stream), events in by_stream.items():
                 if not events:
                     continue

@@ -23,7 +23,10 @@ docs/localstack.md, "Throughput"):
 - Lambda's ``AWS/Lambda`` invocation metrics cost a thread and a ``PutMetricData`` per invocation;
   they are counted and published once per second (:mod:`localstack_plugins.lambda_metrics`);
 - Lambda's CloudWatch Logs cost a ``PutLogEvents`` per invocation; what is queued is sent in
-  batches per stream (:mod:`localstack_plugins.lambda_logs`);
+  batches per stream (:mod:`localstack_plugins.lambda_logs`), and their EMF documents become
+  metrics as on AWS (:mod:`localstack_plugins.lambda_emf`);
+- metric alarms are evaluated every minute as on AWS, not every ``EvaluationPeriods x Period``,
+  and their history carries real UTC timestamps (:mod:`localstack_plugins.cloudwatch_alarms`);
 - S3's Lambda notifications and the asynchronous-invoke poller call the Lambda provider directly
   instead of sending a request through the whole chain (:mod:`localstack_plugins.direct_invoke`);
 - the response serializer parses every timestamp *string* it writes to a header (S3's
@@ -53,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from localstack_plugins import (
+    cloudwatch_alarms,
     direct_invoke,
     lambda_logs,
     lambda_metrics,
@@ -215,6 +219,7 @@ def main() -> None:
     lambda_logs.install()
     direct_invoke.install()
     security_group_rules.install()
+    cloudwatch_alarms.install()
     _linear_in_memory_response_reads()
     _cache_header_timestamp_parsing()
     from localstack.runtime.main import main as localstack_main

@@ -25,6 +25,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,8 +189,12 @@ def start(
     state_dir: Path = DEFAULT_STATE_DIR,
     deadline_seconds: float = START_DEADLINE_SECONDS,
     owner_pid: int | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> Endpoint:
     """Start LocalStack on 127.0.0.1:``port`` with its state in ``state_dir``; wait for health.
+
+    ``environment`` adds variables to the LocalStack process (e.g. scaled-down Firehose quotas:
+    ``FIREHOSE_DIRECT_PUT_BYTES_PER_SECOND`` and the like, docs/localstack.md).
 
     Harmless when the instance of ``state_dir`` already runs on ``port``. With ``owner_pid``, the
     instance kills itself once that process is gone, even if it never called :func:`stop`
@@ -215,7 +220,7 @@ def start(
     with log_file.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", LAUNCH_MODULE],
-            env=_environment(port, state_dir, owner_pid),
+            env={**_environment(port, state_dir, owner_pid), **(environment or {})},
             cwd=state_dir,
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -24,6 +24,9 @@ HELP = "one screen of pipeline health: stream, backlog, DLQs, error output, alar
 LAST_BUNDLE_LOOKBACK_HOURS = 48
 ERROR_PREFIX = "errors/"
 ALARM_HISTORY = timedelta(hours=24)
+METRICS_WINDOW = timedelta(hours=1)
+#: Pipeline metrics that are levels, not counts: shown as their maximum, not summed.
+GAUGES = frozenset({"DistributionBacklogCount", "DistributionOldestAgeSeconds"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,15 @@ class Alarm:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricTotal:
+    """One pipeline metric over the last hour: Sum for counters, Maximum for the gauges."""
+
+    name: str
+    statistic: str
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
 class StatusReport:
     environment: str
     collected_at: str
@@ -70,6 +82,7 @@ class StatusReport:
     alarms_firing: tuple[Alarm, ...] = ()
     alarm_changes_24h: tuple[Alarm, ...] = ()
     problems: tuple[str, ...] = ()
+    metrics: tuple[MetricTotal, ...] = ()
 
     @property
     def healthy(self) -> bool:
@@ -122,6 +135,8 @@ def collect_status(
     ours = attempt("alarms", partial(_our_alarms, clients.cloudwatch, topic), no_alarms)
     history = partial(_changes, clients.cloudwatch, list(ours), now)
     changes = attempt("alarm history", history, no_changes)
+    no_metrics: tuple[MetricTotal, ...] = ()
+    totals = attempt("metrics", partial(_pipeline_metrics, clients.cloudwatch, now), no_metrics)
     return StatusReport(
         environment=environment,
         collected_at=now.isoformat(timespec="seconds"),
@@ -133,6 +148,7 @@ def collect_status(
         alarms_firing=_firing(ours),
         alarm_changes_24h=changes,
         problems=tuple(problems),
+        metrics=totals,
     )
 
 
@@ -251,6 +267,47 @@ def _changes(cloudwatch: Any, names: list[str], now: datetime) -> tuple[Alarm, .
     return tuple(changes)
 
 
+def _pipeline_metrics(cloudwatch: Any, now: datetime) -> tuple[MetricTotal, ...]:
+    """The functions' own metrics (EMF, namespace ``S3Aggregator``) over ``METRICS_WINDOW``."""
+    from templates.names import METRICS_NAMESPACE
+
+    found = [
+        metric
+        for page in cloudwatch.get_paginator("list_metrics").paginate(Namespace=METRICS_NAMESPACE)
+        for metric in page.get("Metrics", [])
+    ]
+    totals: dict[str, float] = {}
+    for start in range(0, len(found), 500):  # GetMetricData takes 500 queries per call
+        chunk = found[start : start + 500]
+        queries = [
+            {
+                "Id": f"m{index}",
+                "MetricStat": {
+                    "Metric": metric,
+                    "Period": int(METRICS_WINDOW.total_seconds()),
+                    "Stat": "Maximum" if metric["MetricName"] in GAUGES else "Sum",
+                },
+            }
+            for index, metric in enumerate(chunk)
+        ]
+        results = cloudwatch.get_metric_data(
+            MetricDataQueries=queries, StartTime=now - METRICS_WINDOW, EndTime=now
+        )["MetricDataResults"]
+        for result in results:
+            name = chunk[int(result["Id"][1:])]["MetricName"]
+            values = [float(v) for v in result.get("Values", [])]
+            if not values:
+                continue
+            if name in GAUGES:
+                totals[name] = max(totals.get(name, values[0]), *values)
+            else:
+                totals[name] = totals.get(name, 0.0) + sum(values)
+    return tuple(
+        MetricTotal(name, "Maximum" if name in GAUGES else "Sum", value)
+        for name, value in sorted(totals.items())
+    )
+
+
 def _iso(value: Any) -> str:
     return value.isoformat(timespec="seconds") if isinstance(value, datetime) else str(value or "")
 
@@ -281,10 +338,20 @@ def render(report: StatusReport) -> str:
     lines.append(f"alarms        {len(report.alarms_firing)} in ALARM")
     lines.extend(f"  ALARM  {a.name}: {a.reason} (since {a.updated})" for a in report.alarms_firing)
     lines.extend(f"  {a.updated}  {a.name}: {a.reason}" for a in report.alarm_changes_24h[:10])
+    moved = [m for m in report.metrics if m.value or m.statistic == "Maximum"]
+    shown = ", ".join(
+        f"{m.name} {'max ' if m.statistic == 'Maximum' else ''}{_number_text(m.value)}"
+        for m in moved
+    )
+    lines.append(f"metrics (1 h) {shown or '-'}")
     lines.extend(f"ERROR         {problem}" for problem in report.problems)
     lines.append("")
     lines.append("health        " + ("OK" if report.healthy else "ATTENTION NEEDED"))
     return "\n".join(lines)
+
+
+def _number_text(value: float) -> str:
+    return f"{value:,.0f}" if value.is_integer() else f"{value:,.3g}"
 
 
 def _duration(seconds: float) -> str:

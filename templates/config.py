@@ -342,7 +342,26 @@ def _prefixes(table: _Table) -> Prefixes:
         raise table.error(
             "error", error, f"a prefix ending '/' outside {BUNDLE_ROOT!r} (the copier's prefix)"
         )
+    if not error:
+        raise table.error(
+            "error",
+            error,
+            "a non-empty error prefix: without one Firehose writes failures under "
+            f"'{bundle}processing-failed/...', inside the copier's prefix {BUNDLE_ROOT!r}",
+        )
+    _firehose_prefix_rules(table, bundle, error)
     return Prefixes(bundle=bundle, error=error)
+
+
+def _firehose_prefix_rules(table: _Table, bundle: str, error: str) -> None:
+    """What Firehose refuses at deploy time (expressions, error-output-type, 512 characters)."""
+    from localstack_plugins.firehose.naming import PrefixError, validate_prefixes
+
+    try:
+        validate_prefixes(bundle, error)
+    except PrefixError as refused:
+        key, value = ("error", error) if "ErrorOutputPrefix" in str(refused) else ("bundle", bundle)
+        raise table.error(key, value, f"a prefix Firehose accepts ({refused})") from refused
 
 
 def _transform(table: _Table) -> TransformSettings:

@@ -4,15 +4,18 @@
   length constraint, reported per offending member);
 - more than 500 records: ``ValidationException`` on ``records``;
 - a batch over 4 MiB: ``InvalidArgumentException: Records size exceeds 4 MB limit``;
-- throughput over the stream's quota: per-record ``ServiceUnavailableException: Slow down.``
-  entries and ``FailedPutCount`` (see :class:`ThroughputQuota`).
+- throughput over the stream's region-dependent quota: the call fails with
+  ``ServiceUnavailableException`` (request rate, or the record of a ``PutRecord``), or
+  per-record ``ServiceUnavailableException: Slow down.`` entries and ``FailedPutCount`` (see
+  :class:`ThroughputQuota`).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 MAX_RECORD_BYTES = 1_024_000
@@ -64,23 +67,102 @@ def check_batch(sizes: Sequence[int]) -> LimitViolation | None:
     return None
 
 
-class ThroughputQuota:
-    """Token bucket of bytes per second for one stream (DirectPut quota; 0 disables it)."""
+#: Regions with the larger DirectPut quota (Firehose developer guide, "Amazon Data Firehose
+#: Quota", https://docs.aws.amazon.com/firehose/latest/dev/limits.html): 500,000 records/s,
+#: 2,000 requests/s and 5 MiB/s per stream. Every other region: 100,000 records/s, 1,000
+#: requests/s and 1 MiB/s (eu-west-2 among them).
+LARGE_QUOTA_REGIONS = frozenset({"us-east-1", "us-west-2", "eu-west-1"})
+MIB = 1024 * 1024
+QUOTA_ENVIRONMENT = {
+    "bytes_per_second": "FIREHOSE_DIRECT_PUT_BYTES_PER_SECOND",
+    "requests_per_second": "FIREHOSE_DIRECT_PUT_REQUESTS_PER_SECOND",
+    "records_per_second": "FIREHOSE_DIRECT_PUT_RECORDS_PER_SECOND",
+}
 
-    def __init__(self, bytes_per_second: float) -> None:
-        self._rate = bytes_per_second
-        self._tokens = bytes_per_second
-        self._stamp = time.monotonic()
+
+@dataclass(frozen=True)
+class DirectPutQuota:
+    """Per-stream DirectPut quota, combined over PutRecord and PutRecordBatch (0 = no limit)."""
+
+    bytes_per_second: float
+    requests_per_second: float
+    records_per_second: float
+
+
+LARGE_QUOTA = DirectPutQuota(5 * MIB, 2_000, 500_000)
+DEFAULT_QUOTA = DirectPutQuota(1 * MIB, 1_000, 100_000)
+
+
+def region_quota(region: str, environment: Mapping[str, str] | None = None) -> DirectPutQuota:
+    """AWS's default quota for ``region``; each ``FIREHOSE_DIRECT_PUT_*`` variable overrides one.
+
+    Tests scale the quota down (or switch a dimension off with ``0``) through these variables of
+    the LocalStack process.
+    """
+    environment = os.environ if environment is None else environment
+    base = LARGE_QUOTA if region in LARGE_QUOTA_REGIONS else DEFAULT_QUOTA
+    values = {
+        name: float(environment.get(variable) or getattr(base, name))
+        for name, variable in QUOTA_ENVIRONMENT.items()
+    }
+    return DirectPutQuota(**values)
+
+
+class _TokenBucket:
+    """``rate`` tokens per second, at most one second's worth banked (0 disables it)."""
+
+    def __init__(self, rate: float, now: float) -> None:
+        self.rate = rate
+        self.tokens = rate
+        self.stamp = now
+
+    def refill(self, now: float) -> None:
+        self.tokens = min(self.rate, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def has(self, amount: float) -> bool:
+        return self.rate <= 0 or amount <= self.tokens
+
+    def spend(self, amount: float) -> None:
+        if self.rate > 0:
+            self.tokens -= amount
+
+
+class ThroughputQuota:
+    """The DirectPut quota of one stream: requests/s per call, records/s and bytes/s per record.
+
+    As on AWS: a call over the request rate fails as a whole with ``ServiceUnavailableException``;
+    in ``PutRecordBatch``, records beyond the records/s or bytes/s quota fail individually
+    (``ServiceUnavailableException: Slow down.``) while the others are accepted; a ``PutRecord``
+    whose record does not fit fails as a whole.
+    """
+
+    def __init__(self, quota: DirectPutQuota, clock: Callable[[], float] = time.monotonic) -> None:
+        self.quota = quota
+        self._clock = clock
+        now = clock()
+        self._requests = _TokenBucket(quota.requests_per_second, now)
+        self._records = _TokenBucket(quota.records_per_second, now)
+        self._bytes = _TokenBucket(quota.bytes_per_second, now)
         self._lock = threading.Lock()
 
-    def admit(self, size: int) -> bool:
-        if self._rate <= 0:
-            return True
+    def admit_call(self) -> bool:
+        """One request against the request rate; False = throttle the whole call."""
         with self._lock:
-            now = time.monotonic()
-            self._tokens = min(self._rate, self._tokens + (now - self._stamp) * self._rate)
-            self._stamp = now
-            if size > self._tokens:
+            self._requests.refill(self._clock())
+            if not self._requests.has(1):
                 return False
-            self._tokens -= size
+            self._requests.spend(1)
+            return True
+
+    def admit(self, size: int) -> bool:
+        """One record of ``size`` bytes against records/s and bytes/s."""
+        with self._lock:
+            now = self._clock()
+            self._records.refill(now)
+            self._bytes.refill(now)
+            if not (self._records.has(1) and self._bytes.has(size)):
+                return False
+            self._records.spend(1)
+            self._bytes.spend(size)
             return True

@@ -38,11 +38,13 @@ STATE_ROUTE = "/_aggregator/firehose/<stream_name>"
 PROCESSOR_READ_TIMEOUT_SECONDS = 330
 ROLE_CLIENT_SECONDS = 900.0
 RETRY_DELAY_SECONDS = float(os.environ.get("FIREHOSE_PROCESSOR_RETRY_DELAY_SECONDS", "0.5"))
-#: Processor invocations in flight per stream (batches overlap when the function is slow).
-PROCESSOR_CONCURRENCY = int(os.environ.get("FIREHOSE_PROCESSOR_CONCURRENCY") or 3)
-QUOTA_BYTES_PER_SECOND = float(
-    os.environ.get("FIREHOSE_DIRECT_PUT_BYTES_PER_SECOND", str(limits.MAX_BATCH_BYTES))
-)
+#: Processor invocations in flight per stream. The Firehose quota page: "When the destination is
+#: Amazon S3, Amazon Redshift, or Amazon ES, Kinesis Data Firehose allows up to 5 outstanding
+#: Lambda invocations per shard" (a DirectPut stream at the default quota: one shard, taken here
+#: as one stream; the current page no longer states a number).
+PROCESSOR_CONCURRENCY = int(os.environ.get("FIREHOSE_PROCESSOR_CONCURRENCY") or 5)
+THROTTLED = "ServiceUnavailableException"
+SLOW_DOWN = "Slow down."
 
 
 class _LocalStackSinks:
@@ -134,13 +136,28 @@ class FaithfulFirehoseProvider(FirehoseProvider):
             "s3_destination_configuration"
         )
         if destination:
-            try:
-                naming.validate_prefixes(
-                    destination.get("Prefix") or "", destination.get("ErrorOutputPrefix") or ""
-                )
-            except naming.PrefixError as error:
-                raise InvalidArgumentException(str(error)) from error
+            self._validate(
+                destination.get("Prefix") or "", destination.get("ErrorOutputPrefix") or ""
+            )
         return super().create_delivery_stream(context, *args, **kwargs)
+
+    def update_destination(self, context: RequestContext, *args: Any, **kwargs: Any) -> Any:
+        update = kwargs.get("extended_s3_destination_update") or kwargs.get("s3_destination_update")
+        name = kwargs.get("delivery_stream_name") or (args[0] if args else "")
+        if update and ("Prefix" in update or "ErrorOutputPrefix" in update):
+            stream = self.get_store(context.account_id, context.region).delivery_streams.get(name)
+            current = stream_config(stream) if stream else None
+            prefix = update.get("Prefix", current.prefix if current else "")
+            error_prefix = update.get("ErrorOutputPrefix", current.error_prefix if current else "")
+            self._validate(prefix or "", error_prefix or "")
+        return super().update_destination(context, *args, **kwargs)
+
+    @staticmethod
+    def _validate(prefix: str, error_prefix: str) -> None:
+        try:
+            naming.validate_prefixes(prefix, error_prefix)
+        except naming.PrefixError as error:
+            raise InvalidArgumentException(str(error)) from error
 
     def delete_delivery_stream(self, context: RequestContext, *args: Any, **kwargs: Any) -> Any:
         result = super().delete_delivery_stream(context, *args, **kwargs)
@@ -182,7 +199,7 @@ class FaithfulFirehoseProvider(FirehoseProvider):
                     PROCESSOR_CONCURRENCY,
                 )
                 self._workers[arn] = worker
-                self._quotas[arn] = limits.ThroughputQuota(QUOTA_BYTES_PER_SECOND)
+                self._quotas[arn] = limits.ThroughputQuota(limits.region_quota(context.region))
         return worker, arn
 
     # --- DirectPut -----------------------------------------------------------------------------
@@ -199,18 +216,24 @@ class FaithfulFirehoseProvider(FirehoseProvider):
         if found is None:
             return None
         worker, arn = found
+        if worker.failure is not None:
+            raise CommonServiceException(
+                "InternalFailure",
+                f"The faithful Firehose emulator stopped stream {stream_name}: {worker.failure}",
+                status_code=500,
+            )
         config = self._config(arn)
         has_processor = config is not None and config.processor is not None
         quota = self._quotas[arn]
+        if not quota.admit_call():
+            raise CommonServiceException(THROTTLED, SLOW_DOWN, status_code=503)
         entries: list[PutRecordBatchResponseEntry] = []
         accepted: list[BufferedRecord] = []
         now_ms = int(time.time() * 1000)
         for data in payloads:
             if not quota.admit(len(data)):
                 entries.append(
-                    PutRecordBatchResponseEntry(
-                        ErrorCode="ServiceUnavailableException", ErrorMessage="Slow down."
-                    )
+                    PutRecordBatchResponseEntry(ErrorCode=THROTTLED, ErrorMessage=SLOW_DOWN)
                 )
                 continue
             record_id = str(next_sequence_number())

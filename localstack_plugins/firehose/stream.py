@@ -18,6 +18,7 @@ import gzip
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -54,17 +55,30 @@ class Sinks(Protocol):
 @dataclass
 class _Buffer:
     records: list[BufferedRecord] = field(default_factory=list)
+    entered: list[float] = field(default_factory=list)  # monotonic time each record entered
     size: int = 0
-    since: float | None = None  # monotonic time the oldest buffered record entered
 
-    def add(self, record: BufferedRecord) -> None:
-        if not self.records:
-            self.since = time.monotonic()
+    @property
+    def since(self) -> float | None:
+        """When the oldest buffered record entered (the interval counts from it, as on AWS)."""
+        return self.entered[0] if self.entered else None
+
+    def add(self, record: BufferedRecord, entered: float | None = None) -> None:
         self.records.append(record)
+        self.entered.append(time.monotonic() if entered is None else entered)
         self.size += len(record.data)
 
-    def take(self, max_bytes: int | None = None) -> list[BufferedRecord]:
-        """Remove and return the oldest records up to ``max_bytes`` (at least one)."""
+    def put_back(self, records: list[BufferedRecord], entered: list[float]) -> None:
+        """Return taken records to the front (a failed step must not lose them)."""
+        self.records[:0] = records
+        self.entered[:0] = entered
+        self.size += sum(len(r.data) for r in records)
+
+    def take(self, max_bytes: int | None = None) -> tuple[list[BufferedRecord], list[float]]:
+        """Remove the oldest records up to ``max_bytes`` (at least one): (records, entry times).
+
+        What stays keeps its own entry times, so a partial flush does not restart the interval.
+        """
         count, size = 0, 0
         for record in self.records:
             if count and max_bytes is not None and size + len(record.data) > max_bytes:
@@ -72,9 +86,9 @@ class _Buffer:
             count += 1
             size += len(record.data)
         taken, self.records = self.records[:count], self.records[count:]
+        entered, self.entered = self.entered[:count], self.entered[count:]
         self.size -= size
-        self.since = time.monotonic() if self.records else None
-        return taken
+        return taken, entered
 
     def due_in(self, size_limit: int, interval: float, now: float) -> float | None:
         """Seconds until this buffer must flush (0 = now); None when empty."""
@@ -106,6 +120,10 @@ class _Counters:
     last_error_key: str | None = None
 
 
+#: Records taken from a buffer with their entry times (to put them back on failure).
+_Taken = tuple[list[BufferedRecord], list[float]]
+
+
 class StreamWorker:
     """Buffers and delivery thread of one DirectPut stream with an S3 destination."""
 
@@ -132,6 +150,8 @@ class StreamWorker:
         )
         self._stopped = threading.Event()
         self._counters = _Counters()
+        #: Set when a delivery or processing step raised: the stream stopped (see _fail).
+        self.failure: str | None = None
         self._thread = threading.Thread(target=self._run, name="firehose-stream", daemon=True)
         self._thread.start()
 
@@ -166,17 +186,16 @@ class StreamWorker:
                 state["destination_buffer"] = self._ready.state(
                     config.size_bytes, config.interval_seconds, now
                 )
+            state["failure"] = self.failure
             state["idle"] = not busy and not self._incoming.records and not self._ready.records
         return state
 
     # --- delivery thread ---------------------------------------------------------------------
-    def _next_work(
-        self, config: StreamConfig
-    ) -> tuple[list[BufferedRecord], list[BufferedRecord], float]:
+    def _next_work(self, config: StreamConfig) -> tuple[_Taken | None, _Taken | None, float]:
         """(processor batch, destination batch, seconds to wait if both are empty)."""
         now = time.monotonic()
         waits = [IDLE_WAIT_SECONDS]
-        batch: list[BufferedRecord] = []
+        batch: _Taken | None = None
         processor = config.processor
         if processor is not None:
             due = self._incoming.due_in(processor.size_bytes, processor.interval_seconds, now)
@@ -185,15 +204,31 @@ class StreamWorker:
             elif due:  # due now with every slot busy: a finishing slot wakes the thread
                 waits.append(due)
         elif self._incoming.records:  # processor removed by UpdateDestination
-            for record in self._incoming.take():
-                self._ready.add(record)
-        deliver: list[BufferedRecord] = []
+            records, entered = self._incoming.take()
+            for record, since in zip(records, entered, strict=True):
+                self._ready.add(record, since)
+        deliver: _Taken | None = None
         due = self._ready.due_in(config.size_bytes, config.interval_seconds, now)
         if due == 0.0:
-            deliver = self._ready.take()
+            # never more than SizeInMBs per object (a single larger record goes alone)
+            deliver = self._ready.take(config.size_bytes)
         elif due is not None:
             waits.append(due)
         return batch, deliver, min(waits)
+
+    def _fail(self, step: str, buffer: _Buffer, taken: _Taken) -> None:
+        """An unexpected error inside the emulator: keep the records, stop, say so loudly.
+
+        The records go back to the front of their buffer, the stream stops delivering, its
+        state carries ``failure`` and every further put to it fails with ``InternalFailure``,
+        so the test (or the demo) that caused it fails instead of missing records silently.
+        """
+        with self._lock:
+            buffer.put_back(*taken)
+            if self.failure is None:
+                self.failure = f"{step} step failed: {traceback.format_exc(limit=5)}"
+            self._stopped.set()
+            self._lock.notify_all()
 
     def _run(self) -> None:
         while not self._stopped.is_set():
@@ -202,29 +237,31 @@ class StreamWorker:
                 return
             with self._lock:
                 batch, deliver, wait = self._next_work(config)
-                if not batch and not deliver:
+                if batch is None and deliver is None:
                     self._lock.wait(timeout=wait)
                     continue
-                if batch:
+                if batch is not None:
                     self._in_flight += 1
-                self._busy = bool(deliver)
-            if batch:
+                self._busy = deliver is not None
+            if batch is not None:
                 self._processors.submit(self._process_slot, config, batch)
-            if not deliver:
+            if deliver is None:
                 continue
             try:
-                self._deliver(config, deliver)
+                self._deliver(config, deliver[0])
             except Exception:
-                LOG.exception("firehose stream %s: delivery step failed", config.name)
+                LOG.exception("firehose stream %s: delivery failed; stream stopped", config.name)
+                self._fail("delivery", self._ready, deliver)
             finally:
                 with self._lock:
                     self._busy = False
 
-    def _process_slot(self, config: StreamConfig, batch: list[BufferedRecord]) -> None:
+    def _process_slot(self, config: StreamConfig, batch: _Taken) -> None:
         try:
-            self._process(config, batch)
+            self._process(config, batch[0])
         except Exception:
-            LOG.exception("firehose stream %s: processing step failed", config.name)
+            LOG.exception("firehose stream %s: processing failed; stream stopped", config.name)
+            self._fail("processing", self._incoming, batch)
         finally:
             with self._lock:
                 self._in_flight -= 1
@@ -291,7 +328,8 @@ class StreamWorker:
             for record, code, message in failed
         )
         oldest = min(record.arrival_ms for record, _, _ in failed)
-        key = self._key(config, naming.effective_error_prefix(config.error_prefix), oldest, True)
+        error_prefix = naming.effective_error_prefix(config.error_prefix, config.prefix)
+        key = self._key(config, error_prefix, oldest, True)
         self._put(config, key, body)
         with self._lock:
             self._counters.failed_records += len(failed)
@@ -322,10 +360,12 @@ class StreamWorker:
         while True:
             try:
                 self._sinks.put_object(config, key, body)
-            except Exception as error:  # noqa: BLE001 - Firehose retries S3 until it succeeds
-                if self._stopped.is_set() or self._describe() is None:
-                    LOG.warning("firehose %s: giving up on %s: %s", config.name, key, error)
+            except Exception as error:  # Firehose retries S3 until it succeeds
+                if self._describe() is None:  # stream deleted: AWS discards its data too
+                    LOG.warning("firehose %s: deleted, dropping %s: %s", config.name, key, error)
                     return
+                if self._stopped.is_set():
+                    raise RuntimeError(f"stream stopped while writing {key}") from error
                 LOG.warning("firehose %s: S3 put failed, retrying: %s", config.name, error)
                 self._stopped.wait(delay)
                 delay = min(delay * 2, S3_RETRY_MAX_SECONDS)

@@ -85,4 +85,6 @@ def stream_state(endpoint: str, stream: str) -> dict[str, Any]:
     with urllib.request.urlopen(f"{endpoint}/_aggregator/firehose/{stream}", timeout=5) as r:
         streams = json.load(r)["streams"]
     assert len(streams) == 1, streams
+    # the emulator stops a stream whose delivery step raised: fail the test that caused it
+    assert streams[0].get("failure") is None, streams[0]["failure"]
     return dict(streams[0])

@@ -9,7 +9,9 @@ import re
 import time
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.localstack_plugins.support import (
@@ -137,6 +139,21 @@ def _put(endpoint: str, stream: str, payloads: list[bytes]) -> dict[str, Any]:
     return response
 
 
+def _put_all(endpoint: str, stream: str, payloads: list[bytes]) -> None:
+    """Put every record, sending again those the stream's DirectPut quota throttled."""
+    pending = payloads
+
+    def all_accepted() -> bool | None:
+        nonlocal pending
+        entries = _put(endpoint, stream, pending)["RequestResponses"]
+        failed = [p for p, e in zip(pending, entries, strict=True) if "ErrorCode" in e]
+        assert {e.get("ErrorCode") for e in entries} <= {None, "ServiceUnavailableException"}
+        pending = failed
+        return None if failed else True
+
+    wait_for(all_accepted, timeout=20, what=f"{stream}: every record accepted")
+
+
 def _idle_after(endpoint: str, stream: str, key: str, count: int) -> dict[str, Any]:
     def done() -> dict[str, Any] | None:
         state = stream_state(endpoint, stream)
@@ -147,18 +164,26 @@ def _idle_after(endpoint: str, stream: str, key: str, count: int) -> dict[str, A
 
 def test_destination_buffer_flushes_by_size(localstack: str, bucket: str) -> None:
     stream = _create_stream(localstack, bucket, size_mb=1, interval=900)
-    chunk = b"s" * 600_000
+    chunk = b"s" * 400_000
 
-    _put(localstack, stream, [chunk])
+    _put_all(localstack, stream, [chunk, chunk])
     state = stream_state(localstack, stream)
-    assert state["destination_buffer"]["records"] == 1
+    assert state["destination_buffer"]["records"] == 2
     assert state["destination_buffer"]["flush_due_in_seconds"] > 800
     assert _objects(localstack, bucket) == {}
 
-    _put(localstack, stream, [chunk])
-    _idle_after(localstack, stream, "deliveries", 1)
+    _put_all(localstack, stream, [chunk])  # 1.2 MB buffered: over SizeInMBs
+
+    def delivered() -> dict[str, Any] | None:
+        state = stream_state(localstack, stream)
+        return state if state["deliveries"] >= 1 and not state["busy"] else None
+
+    state = wait_for(delivered, timeout=40, what=f"{stream}: one delivery")
     objects = _objects(localstack, bucket)
+    # never more than SizeInMBs (1 MiB) per object: two chunks go, the third waits
     assert list(objects.values()) == [chunk + chunk]
+    assert state["destination_buffer"]["records"] == 1
+    assert state["destination_buffer"]["flush_due_in_seconds"] > 800
 
 
 def test_destination_buffer_flushes_by_interval(localstack: str, bucket: str) -> None:
@@ -266,26 +291,39 @@ def test_record_and_batch_limits(localstack: str, bucket: str) -> None:
 
 
 def test_throughput_quota_fails_records_individually(localstack: str, bucket: str) -> None:
+    """eu-west-2's DirectPut quota is 1 MiB/s per stream (AWS quota page)."""
     stream = _create_stream(localstack, bucket, size_mb=128, interval=900)
-    batch = [b"q" * 1_000_000] * 4
 
-    first = _put(localstack, stream, batch)
-    second = _put(localstack, stream, batch)
+    first = _put(localstack, stream, [b"q" * 400_000] * 4)
 
-    assert first["FailedPutCount"] == 0
-    assert second["FailedPutCount"] > 0
-    failures = [e for e in second["RequestResponses"] if "ErrorCode" in e]
+    assert first["FailedPutCount"] == 2
+    entries = first["RequestResponses"]
+    assert ["ErrorCode" in e for e in entries] == [False, False, True, True]
+    failures = [e for e in entries if "ErrorCode" in e]
     assert {(e["ErrorCode"], e["ErrorMessage"]) for e in failures} == {
         ("ServiceUnavailableException", "Slow down.")
     }
     assert all("RecordId" not in e for e in failures)
+
+    no_retry = boto3.client(
+        "firehose",
+        endpoint_url=localstack,
+        region_name=REGION,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 1}),
+    )
+    with pytest.raises(ClientError) as throttled:
+        no_retry.put_record(DeliveryStreamName=stream, Record={"Data": b"q" * 1_000_000})
+    assert throttled.value.response["Error"]["Code"] == "ServiceUnavailableException"
+    assert throttled.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
 
 
 def test_gzip_key_naming_and_prefix_expressions(localstack: str, bucket: str) -> None:
     stream = _create_stream(
         localstack,
         bucket,
-        prefix="data/!{timestamp:yyyy-MM-dd}/!{firehose:random-string}/",
+        prefix="data/!{timestamp:yyyy-MM-dd}/!{firehose:random-string}/!{firehose:random-string}/",
         error_prefix="err/!{firehose:error-output-type}/",
     )
     _put(localstack, stream, [b"payload"])
@@ -293,9 +331,10 @@ def test_gzip_key_naming_and_prefix_expressions(localstack: str, bucket: str) ->
 
     s3 = client("s3", localstack)
     (key,) = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
-    match = re.match(r"^data/(\d{4}-\d{2}-\d{2})/([A-Za-z0-9]{11})/(.+)$", key)
+    match = re.match(r"^data/(\d{4}-\d{2}-\d{2})/([A-Za-z0-9]{11})/([A-Za-z0-9]{11})/(.+)$", key)
     assert match, key
-    name = DEFAULT_KEY.match(match.group(3))
+    assert match.group(2) != match.group(3), "a new random string for each occurrence"
+    name = DEFAULT_KEY.match(match.group(4))
     assert name and name.group("stream") == stream, key
     assert name.group("stamp").startswith(match.group(1))
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -312,10 +351,51 @@ def test_default_time_prefix_is_appended(localstack: str, bucket: str) -> None:
     assert re.match(r"^plain/\d{4}/\d{2}/\d{2}/\d{2}/" + re.escape(stream) + "-1-", key), key
 
 
-def test_prefix_expressions_require_an_error_prefix(localstack: str, bucket: str) -> None:
+@pytest.mark.parametrize(
+    ("prefix", "error_prefix"),
+    [
+        ("bundles/!{timestamp:yyyy}/", ""),  # expressions in Prefix need an ErrorOutputPrefix
+        ("bundles/", "errors/!{timestamp:yyyy}/"),  # expressions need error-output-type
+        ("b/!{timestamp:yyyy'}/", "e/!{firehose:error-output-type}/"),  # unterminated quote
+        ("b" * 510 + "/", "e/!{firehose:error-output-type}/"),  # over 512 once evaluated
+    ],
+)
+def test_prefixes_aws_refuses_are_refused(
+    localstack: str, bucket: str, prefix: str, error_prefix: str
+) -> None:
     with pytest.raises(ClientError) as refused:
-        _create_stream(localstack, bucket, error_prefix="")
+        _create_stream(localstack, bucket, prefix=prefix, error_prefix=error_prefix)
     assert refused.value.response["Error"]["Code"] == "InvalidArgumentException"
+
+
+def test_update_destination_is_held_to_the_same_prefix_rules(localstack: str, bucket: str) -> None:
+    stream = _create_stream(localstack, bucket)
+    firehose = client("firehose", localstack)
+    description = firehose.describe_delivery_stream(DeliveryStreamName=stream)
+    details = description["DeliveryStreamDescription"]
+    with pytest.raises(ClientError) as refused:
+        firehose.update_destination(
+            DeliveryStreamName=stream,
+            CurrentDeliveryStreamVersionId=details["VersionId"],
+            DestinationId=details["Destinations"][0]["DestinationId"],
+            ExtendedS3DestinationUpdate={"ErrorOutputPrefix": "errors/!{timestamp:yyyy}/"},
+        )
+    assert refused.value.response["Error"]["Code"] == "InvalidArgumentException"
+
+
+def test_empty_error_prefix_puts_failures_under_the_prefix(
+    localstack: str, bucket: str, processor_arn: str
+) -> None:
+    stream = _create_stream(
+        localstack, bucket, processor_arn=processor_arn, prefix="plain/", error_prefix=""
+    )
+    _put(localstack, stream, [b"fail-1"])
+    state = _idle_after(localstack, stream, "error_deliveries", 1)
+
+    assert re.match(
+        r"^plain/processing-failed/\d{4}/\d{2}/\d{2}/\d{2}/" + re.escape(stream) + "-1-",
+        state["last_error_key"],
+    ), state["last_error_key"]
 
 
 def test_delivery_raises_s3_notifications(localstack: str, bucket: str) -> None:

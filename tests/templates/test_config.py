@@ -102,10 +102,33 @@ def test_prefix_expression_without_error_prefix_is_refused() -> None:
     assert "ErrorOutputPrefix" in message
 
 
-def test_static_bundle_prefix_may_go_without_error_prefix() -> None:
+def test_static_bundle_prefix_without_error_prefix_is_refused() -> None:
+    """Firehose would then write failures under ``bundles/processing-failed/``."""
     data = _with("prefixes", "bundle", "bundles/")
     data["prefixes"]["error"] = ""
-    assert parse_config("prod", data).prefixes.error == ""
+    message = _refused(data)
+    assert "prefixes.error = ''" in message and "bundles/processing-failed/" in message
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "shown"),
+    [
+        ("error", "errors/!{timestamp:yyyy}/", "!{firehose:error-output-type}"),
+        ("error", "errors/!{firehose:error-output-type}/!{timestamp:ww}/", "ErrorOutputPrefix"),
+        ("bundle", "bundles/!{timestamp:yyyy'}/", "incomplete string literal"),
+        ("bundle", "bundles/" + "b" * 520 + "/", "limit is 512"),
+        ("bundle", "bundles/!{firehose:error}/", "Unsupported expression"),
+    ],
+)
+def test_prefixes_firehose_refuses_are_refused(key: str, value: str, shown: str) -> None:
+    message = _refused(_with("prefixes", key, value))
+    assert f"prefixes.{key}" in message and shown in message
+    assert "\n" not in message
+
+
+def test_quoted_literals_in_timestamps_are_accepted() -> None:
+    value = "bundles/!{timestamp:'year='yyyy'/month='MM}/"
+    assert parse_config("prod", _with("prefixes", "bundle", value)).prefixes.bundle == value
 
 
 @pytest.mark.parametrize(
