@@ -96,7 +96,7 @@ def _resolve(args: argparse.Namespace) -> tuple[Any, str]:
 
     from scripts.session import EnvSession, stack_name, stack_outputs
 
-    session = EnvSession.for_env(args.env, endpoint_url=args.endpoint_url)
+    session = EnvSession.from_args(args)
     bucket = args.bucket
     if not bucket:
         try:

@@ -294,7 +294,7 @@ def _replay_all(
 def _resolve(args: argparse.Namespace) -> tuple[Any, ReplayTarget]:
     from scripts.session import EnvSession, stack_outputs
 
-    session = EnvSession.for_env(args.env, endpoint_url=args.endpoint_url)
+    session = EnvSession.from_args(args)
     archive, distribution = args.archive_bucket, args.distribution_bucket
     if not archive or not distribution:
         outputs = stack_outputs(session)

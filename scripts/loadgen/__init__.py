@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoint-url", help="override the endpoint (default: the env's)")
     parser.add_argument("--bucket", help="target bucket (default: the stack's LandingBucketName)")
     parser.add_argument("--files", type=int, default=100, help="how many files (default 100)")
-    parser.add_argument("--rate", type=float, default=20.0, help="files per second (0: no limit)")
+    parser.add_argument("--rate", type=float, default=10.0, help="files per second, 0 for no limit")
     parser.add_argument("--concurrency", type=int, default=8, help="uploads in flight")
     parser.add_argument("--seed", type=int, default=0, help="seed (same seed, same files)")
     parser.add_argument("--prefix", default="loadgen/", help="key prefix of the ordinary files")
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"loadgen: {error}", file=sys.stderr)
         return 2
-    session = EnvSession.for_env(args.env, args.endpoint_url)
+    session = EnvSession.from_args(args)
     bucket = args.bucket or stack_outputs(session)["LandingBucketName"]
     specs = plan_mix(config)
     try:
