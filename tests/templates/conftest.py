@@ -9,15 +9,16 @@ from typing import Any
 import pytest
 
 from scripts.template import write_templates
-from templates.config import EnvironmentConfig, available_environments, load_config
+from templates.config import EnvironmentConfig, available_environments
 from templates.stack import build_template, render
+from tests.environments import filled_config
 
 ENVIRONMENTS = available_environments()
 
 
 @pytest.fixture(scope="session", params=ENVIRONMENTS)
 def config(request: pytest.FixtureRequest) -> EnvironmentConfig:
-    return load_config(str(request.param))
+    return filled_config(str(request.param))
 
 
 @pytest.fixture(scope="session")
@@ -31,5 +32,5 @@ def rendered_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every environment's pipeline and artifacts templates under <dir>/<env>/."""
     root = tmp_path_factory.mktemp("build")
     for env in ENVIRONMENTS:
-        write_templates(load_config(env), root)
+        write_templates(filled_config(env), root)
     return root
