@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 HELP = "deploy onto the embedded LocalStack, feed it files, consume them and verify every byte"
 
 ENV_NAME = "local"
-DEFAULT_OUTPUT = Path("demo-output")
+DEFAULT_OUTPUT = Path(__file__).resolve().parents[1] / "demo-output"
 _MARKER = ".aggregator-demo-output"
 
 Say = Callable[[str], None]
@@ -92,14 +92,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"size of the one large file in MiB (default {DEFAULT_LARGE_SIZE // MIB}; 0: none)",
     )
     parser.add_argument(
-        "--output", type=Path, default=DEFAULT_OUTPUT, help="consumer output (recreated each run)"
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help="consumer output, recreated each run (default: <project>/demo-output)",
     )
     parser.add_argument(
         "--timeout", type=float, default=180.0, help="seconds to wait for every file (180)"
     )
     parser.add_argument("--port", type=int, default=4566, help="LocalStack port (4566)")
     parser.add_argument(
-        "--state-dir", type=Path, default=Path(".localstack"), help="LocalStack state folder"
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_OUTPUT.parent / ".localstack",
+        help="LocalStack state folder (default: <project>/.localstack)",
     )
     parser.add_argument(
         "--keep-running", action="store_true", help="leave LocalStack running afterwards"

@@ -8,6 +8,7 @@ The package is also the load API the demo, the end-to-end tests and the benchmar
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -54,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-hostile-keys", action="store_true", help="only ordinary keys")
     parser.add_argument("--manifest", type=Path, help="write the upload records here (JSON lines)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--json", action="store_true", help="the summary as JSON on stdout")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,6 +95,15 @@ def run(args: argparse.Namespace) -> int:
         rate = len(records) / elapsed if elapsed > 0 else float("inf")
     else:
         rate = 0.0
+    if getattr(args, "json", False):
+        summary = {
+            "files": len(records),
+            "bytes": total,
+            "bucket": bucket,
+            "files_per_second": rate if rate != float("inf") else None,
+        }
+        print(json.dumps(summary))
+        return 0
     print(
         f"loadgen: {len(records)} files, {total / MIB:.1f} MiB uploaded to {bucket} "
         f"({rate:.1f} files/s)"
