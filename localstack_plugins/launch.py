@@ -33,6 +33,9 @@ docs/localstack.md, "Throughput"):
   body by copying the rest of it for every 8 KiB (quadratic: ~1 GB of copying for a 4 MB
   processor response); it reads it by offset instead.
 
+One makes CloudFormation faithful: ``DeletionPolicy: RetainExceptOnCreate`` keeps the resource
+when its stack is deleted (:mod:`localstack_plugins.cfn_retain`).
+
 The environment (``GATEWAY_LISTEN``, ``FILESYSTEM_ROOT``, executor and provider selection, ...)
 is prepared by :mod:`scripts.local`.
 """
@@ -49,7 +52,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from localstack_plugins import direct_invoke, lambda_logs, lambda_metrics, owner
+from localstack_plugins import cfn_retain, direct_invoke, lambda_logs, lambda_metrics, owner
 
 FIXED_S3_ROOT = "/tmp/localstack-s3-storage"  # noqa: S108 - the path being replaced
 S3_NOTIFICATION_THREADS = int(os.environ.get("S3_NOTIFICATION_THREADS") or 16)
@@ -207,6 +210,7 @@ def main() -> None:
     direct_invoke.install()
     _linear_in_memory_response_reads()
     _cache_header_timestamp_parsing()
+    cfn_retain.install()
     from localstack.runtime.main import main as localstack_main
 
     localstack_main()  # type: ignore[no-untyped-call]

@@ -39,6 +39,8 @@ from types import ModuleType
 COMMANDS: dict[str, str] = {
     "template": "scripts.template",
     "deploy": "scripts.deploy",
+    "diff": "scripts.diff",
+    "destroy": "scripts.destroy",
     "local": "scripts.local",
     "demo": "scripts.demo",
     "consume": "scripts.consume",
@@ -164,6 +166,8 @@ def classify(error: Exception) -> tuple[int, str] | None:
     from botocore.exceptions import BotoCoreError, ClientError
     from botocore.parsers import ResponseParserError
 
+    from scripts.changeset import ConfirmationError, DeployError
+    from scripts.package import PackageError
     from scripts.session import (
         EndpointUnreachableError,
         RegionMissingError,
@@ -171,9 +175,11 @@ def classify(error: Exception) -> tuple[int, str] | None:
     )
     from templates.config import ConfigError
 
-    if isinstance(error, ConfigError | RegionMissingError):
+    if isinstance(error, ConfigError | RegionMissingError | ConfirmationError):
         return EXIT_USAGE, str(error)
     if isinstance(error, EndpointUnreachableError | StackNotFoundError):
+        return EXIT_PROBLEM, str(error)
+    if isinstance(error, DeployError | PackageError):
         return EXIT_PROBLEM, str(error)
     if isinstance(error, ClientError | BotoCoreError | ResponseParserError):
         return EXIT_PROBLEM, (

@@ -10,6 +10,7 @@ stop what the demo started. Exit status 0 only if every uploaded file was verifi
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -116,6 +117,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="measure from a cold pipeline (by default one file first warms the functions up)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--json", action="store_true", help="the summary as JSON on stdout (progress on stderr)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,10 +129,17 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"demo: {error}", file=sys.stderr)
         return 2
+    if getattr(args, "json", False):
+        return run_demo(
+            options,
+            output,
+            emit=lambda line: print(line, file=sys.stderr, flush=True),
+            as_json=True,
+        )
     return run_demo(options, output, emit=lambda line: print(line, flush=True))
 
 
-def run_demo(options: DemoOptions, output: Path, emit: Say) -> int:
+def run_demo(options: DemoOptions, output: Path, emit: Say, as_json: bool = False) -> int:
     """Run the demo, writing its lines through ``emit``; returns the exit status."""
 
     def say(line: str) -> None:
@@ -148,6 +159,17 @@ def run_demo(options: DemoOptions, output: Path, emit: Say) -> int:
     say(f"consumer output: {output} ({bundles_consumed} bundles consumed)")
     say(f"wall time {time.monotonic() - started:.0f} s")
     ok = delivery.complete and check.ok and len(check.verified) == delivery.uploaded
+    if as_json:
+        summary = {
+            "ok": ok,
+            "uploaded": delivery.uploaded,
+            "verified": len(check.verified),
+            "bundles": delivery.bundles,
+            "latency_p95_seconds": delivery.latency.p95,
+            "latency_p99_seconds": delivery.latency.p99,
+            "output": str(output),
+        }
+        print(json.dumps(summary), flush=True)
     emit(
         summary_line(
             delivery.uploaded,
