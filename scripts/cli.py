@@ -20,6 +20,7 @@ code  meaning
 1     a problem was found or an operation failed (unhealthy pipeline, failed deploy,
       unreachable endpoint, missing stack, AWS error, refused confirmation)
 2     usage or configuration error (bad arguments, invalid environment file, no region)
+75    temporary: run the same command again later (replay: Deep Archive restores pending)
 130   interrupted (Ctrl-C)
 ====  =====================================================================================
 """
@@ -46,16 +47,18 @@ COMMANDS: dict[str, str] = {
     "consume": "scripts.consume",
     "replay": "scripts.replay",
     "status": "scripts.status",
+    "logs": "scripts.logs",
     "loadgen": "scripts.loadgen",
     "redrive": "scripts.redrive",
 }
 
-EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_TEMPORARY, EXIT_INTERRUPTED = 0, 1, 2, 75, 130
 #: the exit-code table of the CLI contract (also printed by `aggregator --help`)
 EXIT_CODES: dict[int, str] = {
     EXIT_OK: "success (for checks: nothing wrong found)",
     EXIT_PROBLEM: "a problem was found or an operation failed",
     EXIT_USAGE: "usage or configuration error",
+    EXIT_TEMPORARY: "temporary: run the same command again later",
     EXIT_INTERRUPTED: "interrupted",
 }
 DISTRIBUTION = "s3-aggregator"
