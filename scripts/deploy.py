@@ -18,6 +18,7 @@ termination protection (`aggregator destroy` lifts it after asking).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import sys
@@ -275,7 +276,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="AWS API endpoint (default: AWS_ENDPOINT_URL; LocalStack for env local)",
     )
-    parser.add_argument("--yes", action="store_true", help="execute without asking (CI)")
+    parser.add_argument(
+        "--yes", action="store_true", help="execute without asking (CI; env local never asks)"
+    )
     parser.add_argument(
         "--no-execute",
         action="store_true",
@@ -293,10 +296,17 @@ def run(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO | Non
     account = account_id(session)
     if not args.json:
         out.write(where_line(config, session, account) + "\n")
+    # the local stack holds nothing worth a question: its change sets are shown, not confirmed
+    assume_yes = args.yes or config.name == LOCAL_ENV
     review = terminal_review(
-        stdin, out if not args.json else sys.stderr, assume_yes=args.yes, no_execute=args.no_execute
+        stdin,
+        out if not args.json else sys.stderr,
+        assume_yes=assume_yes,
+        no_execute=args.no_execute,
     )
-    plan = deploy_stacks(config, session, review, account=account)
+    # with --json, stdout carries only the document: progress lines go to stderr
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        plan = deploy_stacks(config, session, review, account=account)
     decisions = {stack.decision for stack in plan.stacks}
     if args.json:
         print(json.dumps(plan.to_dict()), file=out)

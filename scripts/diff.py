@@ -9,6 +9,7 @@ Nothing is uploaded. Exit code 0 whether or not there are changes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
