@@ -38,13 +38,10 @@ def run(args: argparse.Namespace) -> int:
     account = account_id(session)
     if not args.json:
         print(where_line(config, session, account))
-    plan = deploy_stacks(
-        config,
-        session,
-        discarding_review(sys.stdout, quiet=args.json),
-        account=account,
-        dry_run=True,
-    )
+    review = discarding_review(sys.stdout, quiet=args.json)
+    # with --json, stdout carries only the document: progress lines go to stderr
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        plan = deploy_stacks(config, session, review, account=account, dry_run=True)
     if args.json:
         print(json.dumps(plan.to_dict()))
     return 0
