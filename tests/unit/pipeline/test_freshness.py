@@ -60,7 +60,8 @@ def _metrics(output: str) -> dict[str, list[float]]:
 def _stage(aws: PipelineAws, body: bytes, context: LambdaContextStub) -> dict[str, int]:
     version = aws.s3.put_object(Bucket=aws.archive, Key=KEY, Body=body)["VersionId"]
     event = s3_event(s3_record(aws.archive, KEY, version_id=version))
-    return handler.lambda_handler(event, context)
+    result: dict[str, int] = handler.lambda_handler(event, context)
+    return result
 
 
 def test_ages_are_seconds_from_landing_to_staging() -> None:
