@@ -156,6 +156,7 @@ def run_demo(options: DemoOptions, output: Path, emit: Say, as_json: bool = Fals
         return 1
     for line in report_lines(delivery, check):
         say(line)
+    latency_report = _latency_report(delivery, output, say)
     say(f"consumer output: {output} ({bundles_consumed} bundles consumed)")
     say(f"wall time {time.monotonic() - started:.0f} s")
     ok = delivery.complete and check.ok and len(check.verified) == delivery.uploaded
@@ -168,6 +169,7 @@ def run_demo(options: DemoOptions, output: Path, emit: Say, as_json: bool = Fals
             "latency_p95_seconds": delivery.latency.p95,
             "latency_p99_seconds": delivery.latency.p99,
             "output": str(output),
+            "latency_report": str(latency_report) if latency_report else None,
         }
         print(json.dumps(summary), flush=True)
     emit(
@@ -180,6 +182,20 @@ def run_demo(options: DemoOptions, output: Path, emit: Say, as_json: bool = Fals
         )
     )
     return 0 if ok else 1
+
+
+def _latency_report(delivery: DeliveryReport, output: Path, say: Say) -> Path | None:
+    """Write the latency picture and CSVs next to the consumer output; None if that failed."""
+    from scripts.delivery.plot import write_latency_report
+
+    folder = output.parent / f"{output.name}-report"
+    try:
+        written = write_latency_report(delivery, folder)
+    except (OSError, ValueError) as error:  # the demo's verdict does not depend on the picture
+        say(f"latency report not written: {error}")
+        return None
+    say(f"latency report: {written.picture} (data: {written.files_csv}, {written.bundles_csv})")
+    return written.picture
 
 
 class _Steps:
