@@ -54,13 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.interval <= 0 or args.batch_files <= 0:
-        print("consume: --interval and --batch-files must be positive", file=sys.stderr)
+        print("aggregator consume: --interval and --batch-files must be positive", file=sys.stderr)
         return EXIT_CONFIG
     _configure_logging(args.log_level)
     try:
         client, bucket = _resolve(args)
     except Exception as error:  # noqa: BLE001 - any resolution failure is reported the same way
-        print(f"consume: {error}", file=sys.stderr)
+        print(f"aggregator consume: {error}", file=sys.stderr)
         return EXIT_CONFIG
     output: Path = args.output.absolute()
     output.mkdir(parents=True, exist_ok=True)

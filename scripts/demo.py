@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         options = DemoOptions.from_args(args)
         output = _fresh_output(options.output)
     except ValueError as error:
-        print(f"demo: {error}", file=sys.stderr)
+        print(f"aggregator demo: {error}", file=sys.stderr)
         return 2
     if getattr(args, "json", False):
         return run_demo(

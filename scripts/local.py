@@ -308,7 +308,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             endpoint = start(port=args.port, state_dir=state_dir)
         except LocalStackError as error:
-            print(f"local up: {error}", file=sys.stderr)
+            print(f"aggregator local up: {error}", file=sys.stderr)
             return 1
         took = time.monotonic() - started
         print(f"local up: LocalStack ready at {endpoint.url} (pid {endpoint.pid}, {took:.1f} s)")

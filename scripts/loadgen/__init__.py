@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             hostile_keys=not args.no_hostile_keys,
         )
     except ValueError as error:
-        print(f"loadgen: {error}", file=sys.stderr)
+        print(f"aggregator loadgen: {error}", file=sys.stderr)
         return 2
     session = EnvSession.from_args(args)
     bucket = args.bucket or stack_outputs(session)["LandingBucketName"]
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.quiet,
         )
     except UploadError as error:
-        print(f"loadgen: {error}", file=sys.stderr)
+        print(f"aggregator loadgen: {error}", file=sys.stderr)
         return 1
     if args.manifest:
         write_manifest(args.manifest, records)
