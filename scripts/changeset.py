@@ -301,10 +301,11 @@ def apply_stack(
         kept = decision is Decision.KEEP
         if not kept:
             _discard(cloudformation, name, change_set_id, change_set_type)
+        current = _outputs(cloudformation, name) if change_set_type == "UPDATE" else {}
         return StackResult(
             name,
             False,
-            {},
+            current,
             time.monotonic() - started,
             tuple(rows),
             decision,

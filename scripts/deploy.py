@@ -155,7 +155,8 @@ def deploy_stacks(
     """Deploy (or with ``dry_run`` only review) both stacks of ``config``.
 
     ``dry_run``: nothing that lasts is created: no package upload, change sets discarded, and the
-    bootstrap stack's bucket is only read if it exists.
+    bootstrap stack's bucket is only read if it exists. A template over the inline limit is still
+    put in that bucket (``templates/<hash>.json``, as a deploy would) to create its change set.
     """
     account = account or account_id(session)
     cloudformation = session.client("cloudformation")
@@ -180,8 +181,11 @@ def deploy_stacks(
         bucket = f"{config.stack_name}-artifacts-not-yet-created"
     code_key = upload_package(s3, bucket, config.functions.architecture, upload=not dry_run)
     body = _compact(build_template(config))
-    if dry_run and len(body.encode()) > INLINE_TEMPLATE_LIMIT:
-        raise DeployError("template too large to diff without uploading it: deploy --no-execute")
+    if dry_run and ARTIFACTS_OUTPUT not in bootstrap.outputs and len(body) > INLINE_TEMPLATE_LIMIT:
+        raise DeployError(
+            "the template is over CloudFormation's inline limit and the artifacts bucket does not "
+            "exist yet: deploy the artifacts stack first (`aggregator deploy` asks per stack)"
+        )
     source = template_source(session, s3, bucket, body)
     results.append(
         apply_stack(

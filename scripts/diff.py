@@ -3,7 +3,9 @@
 Validates the configuration, shows the account, region and endpoint, then creates a change set for
 each stack, prints it as a table (a replaced or removed bucket in red) and deletes it again (with
 the empty stack CloudFormation creates for a change set of a stack that does not exist yet).
-Nothing is uploaded. Exit code 0 whether or not there are changes.
+Nothing is executed and the Lambda package is not uploaded; a template over CloudFormation's
+51,200-byte inline limit is put in the artifacts bucket under its hash (as deploy does), because
+a change set can only be created from it there. Exit code 0 whether or not there are changes.
 """
 
 from __future__ import annotations
