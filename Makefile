@@ -8,10 +8,10 @@ export UV_PYTHON_DOWNLOADS := never
 UV = $$(scripts/bootstrap.sh)
 
 .PHONY: help setup test test-fast test-unit test-e2e loadgen lint fmt bench template deploy \
-        local-up local-down local-status demo consume status replay redrive clean
+        local-up local-down local-status demo consume status replay redrive clean diff destroy logs
 
 help:  ## list targets
-	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
+	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
 setup:  ## install Python deps (locked) and the security scanner env
 	@uv=$(UV); $$uv sync --frozen --quiet --project tools/checkov --python .venv/bin/python
@@ -42,14 +42,23 @@ bench: setup  ## benchmarks: print figures, assert nothing
 template:  ## write build/$(ENV)/pipeline.json
 	@uv=$(UV); $$uv run --frozen --no-sync aggregator template --env $(ENV)
 
-deploy:  ## package the functions and deploy the stack (ENV=local targets the embedded LocalStack)
-	@uv=$(UV); $$uv run --frozen --no-sync aggregator deploy --env $(ENV)
+deploy:  ## package, show the change set, ask, deploy (YES=1 skips the question; ENV=local: LocalStack)
+	@uv=$(UV); $$uv run --frozen --no-sync aggregator deploy --env $(ENV) $(if $(YES),--yes)
+
+diff:  ## show what `make deploy` would change; nothing is executed or uploaded
+	@uv=$(UV); $$uv run --frozen --no-sync aggregator diff --env $(ENV)
+
+destroy:  ## delete the stack after confirmation; the buckets and their data are retained
+	@uv=$(UV); $$uv run --frozen --no-sync aggregator destroy --env $(ENV)
+
+logs:  ## a function's CloudWatch Logs: make logs FUNCTION=copier [ARGS="--since 1h --follow"]
+	@uv=$(UV); $$uv run --frozen --no-sync aggregator logs $(or $(FUNCTION),ingest) --env $(ENV) $(ARGS)
 
 # A second stack beside the first: `make local-up PORT=4600 STATE_DIR=/tmp/stack2`, then
 # `make deploy status loadgen PORT=4600` (PORT also points the other targets at that stack).
 LOCAL_ARGS = $(if $(PORT),--port $(PORT)) $(if $(STATE_DIR),--state-dir $(STATE_DIR))
 ifdef PORT
-export AGGREGATOR_ENDPOINT_URL := http://127.0.0.1:$(PORT)
+export AWS_ENDPOINT_URL := http://127.0.0.1:$(PORT)
 endif
 
 local-up:  ## start the embedded LocalStack (127.0.0.1:4566; PORT=, STATE_DIR= for another one)
@@ -58,7 +67,7 @@ local-up:  ## start the embedded LocalStack (127.0.0.1:4566; PORT=, STATE_DIR= f
 local-down:  ## stop the embedded LocalStack (STATE_DIR= for another one)
 	@uv=$(UV); $$uv run --frozen --no-sync aggregator local down $(LOCAL_ARGS)
 
-local-status:
+local-status:  ## is the embedded LocalStack running? (exit 1 if not; PORT=, STATE_DIR= for another one)
 	@uv=$(UV); $$uv run --frozen --no-sync aggregator local status $(LOCAL_ARGS)
 
 demo: setup  ## the whole pipeline on the embedded LocalStack: deploy, feed, consume, verify

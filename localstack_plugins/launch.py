@@ -38,6 +38,8 @@ docs/localstack.md, "Throughput"):
 
 One restores AWS behaviour: CloudFormation security groups get their inline ingress/egress rules
 (:mod:`localstack_plugins.security_group_rules`).
+One makes CloudFormation faithful: ``DeletionPolicy: RetainExceptOnCreate`` keeps the resource
+when its stack is deleted (:mod:`localstack_plugins.cfn_retain`).
 
 The environment (``GATEWAY_LISTEN``, ``FILESYSTEM_ROOT``, executor and provider selection, ...)
 is prepared by :mod:`scripts.local`.
@@ -56,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from localstack_plugins import (
+    cfn_retain,
     cloudwatch_alarms,
     direct_invoke,
     lambda_logs,
@@ -222,6 +225,7 @@ def main() -> None:
     cloudwatch_alarms.install()
     _linear_in_memory_response_reads()
     _cache_header_timestamp_parsing()
+    cfn_retain.install()
     from localstack.runtime.main import main as localstack_main
 
     localstack_main()  # type: ignore[no-untyped-call]

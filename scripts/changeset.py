@@ -2,21 +2,29 @@
 
 `apply_stack` returns the stack's outputs; "no changes" is a success. On failure it raises
 :class:`DeployError` listing every failed resource with CloudFormation's reason.
+
+Before executing, the change set is described as a table (action, logical id, type, replacement)
+and handed to a ``review`` callback, which approves it, rejects it or keeps it for later
+(`aggregator deploy` asks the operator; `--yes`, `--no-execute` and `aggregator diff` choose
+without asking). A replacement of a bucket is shown in red: it would empty the bucket.
 """
 
 from __future__ import annotations
 
+import enum
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
 from tqdm import tqdm
 
 CAPABILITIES = ["CAPABILITY_IAM"]
+BUCKET_TYPE = "AWS::S3::Bucket"
+RED, BOLD, RESET = "\033[31m", "\033[1m", "\033[0m"
 NO_CHANGE_MARKERS = ("didn't contain changes", "No updates are to be performed")
 CHANGE_SET_DEADLINE_SECONDS = 600.0
 STACK_DEADLINE_SECONDS = 3600.0
@@ -48,6 +56,107 @@ class StackResult:
     changed: bool
     outputs: dict[str, str]
     seconds: float
+    #: the reviewed changes (empty when nothing changed)
+    changes: tuple[Change, ...] = ()
+    #: what the review decided (APPLY when no review was asked for)
+    decision: Decision | None = None
+    #: the change set left for review (``--no-execute``)
+    change_set_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One row of a change set: what CloudFormation will do to one resource."""
+
+    action: str  # Add | Modify | Remove | Import | Dynamic
+    logical_id: str
+    resource_type: str
+    replacement: str  # True | False | Conditional | "" (not applicable)
+
+    @property
+    def dangerous(self) -> bool:
+        """A bucket that would be replaced or removed: its objects would go with it."""
+        replaced = self.replacement in ("True", "Conditional")
+        return self.resource_type == BUCKET_TYPE and (replaced or self.action == "Remove")
+
+    def to_dict(self) -> dict[str, str | bool]:
+        return {
+            "action": self.action,
+            "logical_id": self.logical_id,
+            "type": self.resource_type,
+            "replacement": self.replacement,
+            "dangerous": self.dangerous,
+        }
+
+
+class Decision(enum.Enum):
+    """What to do with a reviewed change set."""
+
+    APPLY = "apply"  # execute it
+    KEEP = "keep"  # leave it in CloudFormation for review (--no-execute)
+    DISCARD = "discard"  # delete it (aggregator diff, or the operator said no)
+
+
+Review = Callable[[str, Sequence[Change]], Decision]
+
+
+def parse_changes(described: dict[str, Any]) -> list[Change]:
+    """The rows of a ``DescribeChangeSet`` response."""
+    rows = []
+    for change in described.get("Changes", []):
+        resource = change.get("ResourceChange", {})
+        rows.append(
+            Change(
+                action=str(resource.get("Action", "?")),
+                logical_id=str(resource.get("LogicalResourceId", "?")),
+                resource_type=str(resource.get("ResourceType", "?")),
+                replacement=str(resource.get("Replacement", "")),
+            )
+        )
+    return rows
+
+
+def render_changes(changes: Sequence[Change], color: bool = False) -> str:
+    """The change set as a table; a bucket replaced or removed in red when ``color``."""
+    if not changes:
+        return "  (no resource changes)"
+    header = ("ACTION", "LOGICAL ID", "TYPE", "REPLACEMENT")
+    rows = [(c.action, c.logical_id, c.resource_type, c.replacement or "-") for c in changes]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  " + "  ".join(
+            cell.ljust(width) for cell, width in zip(cells, widths, strict=True)
+        )
+
+    out = [line(header).rstrip()]
+    for change, row in zip(changes, rows, strict=True):
+        text = line(row).rstrip()
+        if change.dangerous:
+            what = "removed" if change.action == "Remove" else "REPLACED"
+            text = f"{text}  <- bucket {what}: its objects are lost"
+            if color:
+                text = f"{RED}{BOLD}{text}{RESET}"
+        out.append(text)
+    return "\n".join(out)
+
+
+def ask(
+    question: str, stdin: TextIO, stdout: TextIO, expected: tuple[str, ...] = ("y", "yes")
+) -> bool:
+    """Ask on a terminal; only an answer in ``expected`` is a yes. No terminal: a usage error."""
+    if not stdin.isatty():
+        raise ConfirmationError(
+            "no terminal to ask for confirmation: review with `aggregator diff`, then pass --yes"
+        )
+    stdout.write(question)
+    stdout.flush()
+    answer = stdin.readline().strip()
+    return answer.lower() in expected or answer in expected
+
+
+class ConfirmationError(DeployError):
+    """Confirmation was needed but could not be asked (no terminal and no --yes)."""
 
 
 def stack_status(cloudformation: Any, name: str) -> str | None:
@@ -122,14 +231,16 @@ def _create_change_set(
     template: TemplateSource,
     parameters: dict[str, str],
     change_set_type: str,
-) -> tuple[str, int] | None:
-    """Create the change set; returns (its id, number of changes), or None when nothing changes."""
+    tags: dict[str, str] | None = None,
+) -> tuple[str, list[Change]] | None:
+    """Create the change set; returns (its id, its changes), or None when nothing changes."""
     change_set_name = f"aggregator-{datetime.now(UTC):%Y%m%d%H%M%S%f}"
     response = cloudformation.create_change_set(
         StackName=name,
         ChangeSetName=change_set_name,
         ChangeSetType=change_set_type,
         Capabilities=CAPABILITIES,
+        Tags=[{"Key": k, "Value": v} for k, v in sorted((tags or {}).items())],
         Parameters=[
             {"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())
         ],
@@ -149,7 +260,7 @@ def _create_change_set(
             cloudformation.delete_change_set(ChangeSetName=change_set_id)
             return None
         raise DeployError(f"{name}: change set {change_set_name} failed: {reason}")
-    return change_set_id, len(described.get("Changes", []))
+    return change_set_id, parse_changes(described)
 
 
 def apply_stack(
@@ -159,8 +270,15 @@ def apply_stack(
     parameters: dict[str, str] | None = None,
     *,
     show_progress: bool = True,
+    tags: dict[str, str] | None = None,
+    review: Review | None = None,
+    termination_protection: bool = False,
 ) -> StackResult:
-    """Create or update ``name`` from ``template``; returns the outputs once the stack is stable."""
+    """Create or update ``name`` from ``template``; returns the outputs once the stack is stable.
+
+    ``review`` sees the change set first and decides (:class:`Decision`); without one it is
+    applied. A discarded change set of a new stack also removes the empty stack it created.
+    """
     started = time.monotonic()
     say = tqdm.write
     status = stack_status(cloudformation, name)
@@ -170,11 +288,30 @@ def apply_stack(
     if status is not None and status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
         raise DeployError(f"{name} is busy ({status}): wait for it to finish, then deploy again")
     change_set_type = "CREATE" if status in (None, "REVIEW_IN_PROGRESS") else "UPDATE"
-    created = _create_change_set(cloudformation, name, template, parameters or {}, change_set_type)
+    created = _create_change_set(
+        cloudformation, name, template, parameters or {}, change_set_type, tags
+    )
     if created is None:
         say(f"{name}: no changes")
+        _protect(cloudformation, name, termination_protection)
         return StackResult(name, False, _outputs(cloudformation, name), time.monotonic() - started)
-    change_set_id, changes = created
+    change_set_id, rows = created
+    decision = review(name, rows) if review else Decision.APPLY
+    if decision is not Decision.APPLY:
+        kept = decision is Decision.KEEP
+        if not kept:
+            _discard(cloudformation, name, change_set_id, change_set_type)
+        current = _outputs(cloudformation, name) if change_set_type == "UPDATE" else {}
+        return StackResult(
+            name,
+            False,
+            current,
+            time.monotonic() - started,
+            tuple(rows),
+            decision,
+            change_set_id if kept else None,
+        )
+    changes = len(rows)
     say(f"{name}: {change_set_type.lower()} with {changes} resource change(s)")
     # tolerate clock skew: look back a little, but never show events from before this deploy
     since = datetime.now(UTC) - timedelta(seconds=120)
@@ -204,9 +341,27 @@ def apply_stack(
     if final not in SUCCESS:
         reasons = _failures(all_events) or ["  (no resource reported a reason; see the console)"]
         raise DeployError(f"{name} ended in {final}; failed resources:\n" + "\n".join(reasons))
+    _protect(cloudformation, name, termination_protection)
     seconds = time.monotonic() - started
     say(f"{name}: {final} in {seconds:.1f} s")
-    return StackResult(name, True, _outputs(cloudformation, name), seconds)
+    return StackResult(
+        name, True, _outputs(cloudformation, name), seconds, tuple(rows), Decision.APPLY
+    )
+
+
+def _protect(cloudformation: Any, name: str, enabled: bool) -> None:
+    """Turn termination protection on (never off: `aggregator destroy` does that, asked)."""
+    if enabled:
+        cloudformation.update_termination_protection(
+            EnableTerminationProtection=True, StackName=name
+        )
+
+
+def _discard(cloudformation: Any, name: str, change_set_id: str, change_set_type: str) -> None:
+    """Delete a change set nobody will execute, and the empty stack a CREATE one made."""
+    cloudformation.delete_change_set(ChangeSetName=change_set_id)
+    if change_set_type == "CREATE" and stack_status(cloudformation, name) == "REVIEW_IN_PROGRESS":
+        cloudformation.delete_stack(StackName=name)
 
 
 def _outputs(cloudformation: Any, name: str) -> dict[str, str]:

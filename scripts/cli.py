@@ -8,30 +8,86 @@ Each subcommand lives in its own module exposing::
 
 Modules are imported only when their subcommand runs, so `aggregator --help` stays fast and one
 broken subcommand cannot take the others down.
+
+The contract every subcommand keeps (docs/operations.md, "CLI contract"): defaults shown in
+``--help``, ``--json`` for machine-readable output, errors on stderr as ``aggregator <command>:
+<what went wrong>: <what to do>``, and these exit codes:
+
+====  =====================================================================================
+code  meaning
+====  =====================================================================================
+0     success (for checks: nothing wrong found)
+1     a problem was found or an operation failed (unhealthy pipeline, failed deploy,
+      unreachable endpoint, missing stack, AWS error, refused confirmation)
+2     usage or configuration error (bad arguments, invalid environment file, no region)
+75    temporary: run the same command again later (replay: Deep Archive restores pending)
+130   interrupted (Ctrl-C)
+====  =====================================================================================
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from importlib import metadata
 from types import ModuleType
 
 #: subcommand -> module implementing it
 COMMANDS: dict[str, str] = {
     "template": "scripts.template",
     "deploy": "scripts.deploy",
+    "diff": "scripts.diff",
+    "destroy": "scripts.destroy",
     "local": "scripts.local",
     "demo": "scripts.demo",
     "consume": "scripts.consume",
     "replay": "scripts.replay",
     "status": "scripts.status",
+    "logs": "scripts.logs",
     "loadgen": "scripts.loadgen",
     "redrive": "scripts.redrive",
     "capacity": "scripts.capacity",
 }
+
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_TEMPORARY, EXIT_INTERRUPTED = 0, 1, 2, 75, 130
+#: the exit-code table of the CLI contract (also printed by `aggregator --help`)
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "success (for checks: nothing wrong found)",
+    EXIT_PROBLEM: "a problem was found or an operation failed",
+    EXIT_USAGE: "usage or configuration error",
+    EXIT_TEMPORARY: "temporary: run the same command again later",
+    EXIT_INTERRUPTED: "interrupted",
+}
+DISTRIBUTION = "s3-aggregator"
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Appends "(default: X)" to every option whose help does not state its default already."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text.lower()
+            or default is None
+            or default is False
+            or default == []
+            or default is argparse.SUPPRESS
+            or not action.option_strings
+        ):
+            return text
+        return f"{text} (default: {default})"
+
+
+def version() -> str:
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:  # running from a source tree without installing
+        return "unknown"
 
 
 def iso_timestamp(text: str) -> datetime:
@@ -49,20 +105,100 @@ def _load(module_name: str) -> ModuleType | None:
         raise
 
 
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    return {option for action in parser._actions for option in action.option_strings}
+
+
+def _nested(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """``parser`` and every parser of its (nested) subcommands."""
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                found.extend(_nested(child))
+    return found
+
+
+def add_target_options(parser: argparse.ArgumentParser) -> None:
+    """``--region``/``--profile`` for every (sub)parser that talks to AWS (has --endpoint-url)."""
+    for each in _nested(parser):
+        options = _option_strings(each)
+        if "--endpoint-url" not in options or "--region" in options:
+            continue
+        each.formatter_class = HelpFormatter
+        each.add_argument(
+            "--region", help="AWS region (default: AWS_REGION, then AWS_DEFAULT_REGION, profile)"
+        )
+        each.add_argument("--profile", help="AWS profile (default: AWS_PROFILE, default chain)")
+
+
+def _exit_code_epilog() -> str:
+    lines = ["exit codes:"] + [f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES.items()]
+    return "\n".join(lines)
+
+
 def build_parser(load_all: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aggregator",
         description="Operate the S3 -> Firehose -> S3 aggregation pipeline.",
+        epilog=_exit_code_epilog(),
+        formatter_class=HelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name in COMMANDS.items():
         module = _load(module_name) if load_all else None
         if module is None:
             continue
-        sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
+        sub = subparsers.add_parser(
+            name,
+            help=module.HELP,
+            description=module.HELP,
+            epilog=_exit_code_epilog(),
+            formatter_class=HelpFormatter,
+        )
         module.add_arguments(sub)
+        for each in _nested(sub):
+            each.formatter_class = HelpFormatter
+        add_target_options(sub)
         sub.set_defaults(_module=module)
     return parser
+
+
+def classify(error: Exception) -> tuple[int, str] | None:
+    """Exit code and message for the errors every command can meet; None for a real bug."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
+
+    from scripts.changeset import ConfirmationError, DeployError
+    from scripts.package import PackageError
+    from scripts.session import (
+        EndpointUnreachableError,
+        RegionMissingError,
+        StackNotFoundError,
+    )
+    from templates.config import ConfigError
+
+    if isinstance(error, ConfigError | RegionMissingError | ConfirmationError):
+        return EXIT_USAGE, str(error)
+    if isinstance(error, EndpointUnreachableError | StackNotFoundError):
+        return EXIT_PROBLEM, str(error)
+    if isinstance(error, DeployError | PackageError):
+        return EXIT_PROBLEM, str(error)
+    if isinstance(error, ClientError | BotoCoreError | ResponseParserError):
+        return EXIT_PROBLEM, (
+            f"{error}: check the credentials, --profile and --region "
+            "(for env local: is the local stack running? `make local-up`)"
+        )
+    return None
+
+
+def fail(command: str, message: str, code: int, as_json: bool = False) -> int:
+    """Report an error the one way every command does; returns ``code``."""
+    print(f"aggregator {command}: {message}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"error": message, "exit_code": code}))
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,7 +208,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args._module.run(args))
     except KeyboardInterrupt:
         print("aggregator: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        known = classify(error)
+        if known is None:
+            raise
+        code, message = known
+        return fail(args.command, message, code, getattr(args, "json", False))
 
 
 if __name__ == "__main__":

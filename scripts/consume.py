@@ -70,13 +70,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.interval <= 0 or args.batch_files <= 0:
-        print("consume: --interval and --batch-files must be positive", file=sys.stderr)
+        print("aggregator consume: --interval and --batch-files must be positive", file=sys.stderr)
         return EXIT_CONFIG
     _configure_logging(args.log_level)
     try:
         client, bucket = _resolve(args)
     except Exception as error:  # noqa: BLE001 - any resolution failure is reported the same way
-        print(f"consume: {error}", file=sys.stderr)
+        print(f"aggregator consume: {error}", file=sys.stderr)
         return EXIT_CONFIG
     output: Path = args.output.absolute()
     output.mkdir(parents=True, exist_ok=True)
@@ -154,12 +154,17 @@ def _resolve(args: argparse.Namespace) -> tuple[Any, str]:
     from scripts.session import EnvSession, stack_name, stack_outputs
 
     endpoint = args.endpoint_url or configured_endpoint(args.env)
-    session = EnvSession.for_env(args.env, endpoint_url=endpoint)
+    region, profile = getattr(args, "region", None), getattr(args, "profile", None)
+    session = EnvSession.for_env(args.env, endpoint, region=region, profile=profile)
     check_region(endpoint, session.region)
     bucket = args.bucket
     if not bucket:
         # an S3 interface endpoint serves S3 only: the stack is read at CloudFormation's endpoint
-        lookup = EnvSession.for_env(args.env) if is_interface_endpoint(endpoint) else session
+        lookup = (
+            EnvSession.for_env(args.env, region=region, profile=profile)
+            if is_interface_endpoint(endpoint)
+            else session
+        )
         try:
             outputs = stack_outputs(lookup)
         except ClientError as error:

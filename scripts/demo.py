@@ -10,6 +10,7 @@ stop what the demo started. Exit status 0 only if every uploaded file was verifi
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 HELP = "deploy onto the embedded LocalStack, feed it files, consume them and verify every byte"
 
 ENV_NAME = "local"
-DEFAULT_OUTPUT = Path("demo-output")
+DEFAULT_OUTPUT = Path(__file__).resolve().parents[1] / "demo-output"
 _MARKER = ".aggregator-demo-output"
 
 Say = Callable[[str], None]
@@ -92,14 +93,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"size of the one large file in MiB (default {DEFAULT_LARGE_SIZE // MIB}; 0: none)",
     )
     parser.add_argument(
-        "--output", type=Path, default=DEFAULT_OUTPUT, help="consumer output (recreated each run)"
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help="consumer output, recreated each run (default: <project>/demo-output)",
     )
     parser.add_argument(
         "--timeout", type=float, default=180.0, help="seconds to wait for every file (180)"
     )
     parser.add_argument("--port", type=int, default=4566, help="LocalStack port (4566)")
     parser.add_argument(
-        "--state-dir", type=Path, default=Path(".localstack"), help="LocalStack state folder"
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_OUTPUT.parent / ".localstack",
+        help="LocalStack state folder (default: <project>/.localstack)",
     )
     parser.add_argument(
         "--keep-running", action="store_true", help="leave LocalStack running afterwards"
@@ -110,6 +117,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="measure from a cold pipeline (by default one file first warms the functions up)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--json", action="store_true", help="the summary as JSON on stdout (progress on stderr)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,12 +127,19 @@ def run(args: argparse.Namespace) -> int:
         options = DemoOptions.from_args(args)
         output = _fresh_output(options.output)
     except ValueError as error:
-        print(f"demo: {error}", file=sys.stderr)
+        print(f"aggregator demo: {error}", file=sys.stderr)
         return 2
+    if getattr(args, "json", False):
+        return run_demo(
+            options,
+            output,
+            emit=lambda line: print(line, file=sys.stderr, flush=True),
+            as_json=True,
+        )
     return run_demo(options, output, emit=lambda line: print(line, flush=True))
 
 
-def run_demo(options: DemoOptions, output: Path, emit: Say) -> int:
+def run_demo(options: DemoOptions, output: Path, emit: Say, as_json: bool = False) -> int:
     """Run the demo, writing its lines through ``emit``; returns the exit status."""
 
     def say(line: str) -> None:
@@ -139,9 +156,22 @@ def run_demo(options: DemoOptions, output: Path, emit: Say) -> int:
         return 1
     for line in report_lines(delivery, check):
         say(line)
+    latency_report = _latency_report(delivery, output, say)
     say(f"consumer output: {output} ({bundles_consumed} bundles consumed)")
     say(f"wall time {time.monotonic() - started:.0f} s")
     ok = delivery.complete and check.ok and len(check.verified) == delivery.uploaded
+    if as_json:
+        summary = {
+            "ok": ok,
+            "uploaded": delivery.uploaded,
+            "verified": len(check.verified),
+            "bundles": delivery.bundles,
+            "latency_p95_seconds": delivery.latency.p95,
+            "latency_p99_seconds": delivery.latency.p99,
+            "output": str(output),
+            "latency_report": str(latency_report) if latency_report else None,
+        }
+        print(json.dumps(summary), flush=True)
     emit(
         summary_line(
             delivery.uploaded,
@@ -152,6 +182,20 @@ def run_demo(options: DemoOptions, output: Path, emit: Say) -> int:
         )
     )
     return 0 if ok else 1
+
+
+def _latency_report(delivery: DeliveryReport, output: Path, say: Say) -> Path | None:
+    """Write the latency picture and CSVs next to the consumer output; None if that failed."""
+    from scripts.delivery.plot import write_latency_report
+
+    folder = output.parent / f"{output.name}-report"
+    try:
+        written = write_latency_report(delivery, folder)
+    except (OSError, ValueError) as error:  # the demo's verdict does not depend on the picture
+        say(f"latency report not written: {error}")
+        return None
+    say(f"latency report: {written.picture} (data: {written.files_csv}, {written.bundles_csv})")
+    return written.picture
 
 
 class _Steps:

@@ -34,7 +34,7 @@ from localstack_plugins.owner import OWNER_PID_VARIABLE
 HELP = "start, stop or inspect the embedded LocalStack (127.0.0.1 only, state in .localstack/)"
 
 DEFAULT_PORT = 4566
-DEFAULT_STATE_DIR = Path(".localstack")
+DEFAULT_STATE_DIR = Path(__file__).resolve().parents[1] / ".localstack"
 PID_FILE = "localstack.json"
 LOG_FILE = "localstack.log"
 LAUNCH_MODULE = "localstack_plugins.launch"
@@ -288,18 +288,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("up", "down", "status"))
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="gateway port (up)")
     parser.add_argument(
-        "--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="state folder (git-ignored)"
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        help="state folder, git-ignored (default: <project>/.localstack)",
     )
+    parser.add_argument("--json", action="store_true", help="the result as JSON")
+
+
+def _json_result(action: str, running: Endpoint | None, state_dir: Path) -> str:
+    found: dict[str, object] = {"action": action, "running": running is not None}
+    if running is not None:
+        found.update(url=running.url, pid=running.pid, log_file=str(running.log_file))
+    found["state_dir"] = str(state_dir.resolve())
+    return json.dumps(found)
 
 
 def run(args: argparse.Namespace) -> int:
     state_dir: Path = args.state_dir
+    if getattr(args, "json", False):
+        return _run_json(args.action, args.port, state_dir)
     if args.action == "up":
         started = time.monotonic()
         try:
             endpoint = start(port=args.port, state_dir=state_dir)
         except LocalStackError as error:
-            print(f"local up: {error}", file=sys.stderr)
+            print(f"aggregator local up: {error}", file=sys.stderr)
             return 1
         took = time.monotonic() - started
         print(f"local up: LocalStack ready at {endpoint.url} (pid {endpoint.pid}, {took:.1f} s)")
@@ -312,6 +326,20 @@ def run(args: argparse.Namespace) -> int:
     current = status(state_dir)
     if current is None:
         print(f"local status: not running (state in {state_dir.resolve()})")
-        return 3
+        return 1  # "a problem was found" in the CLI's exit-code table
     print(f"local status: running at {current.url} (pid {current.pid}), logs in {current.log_file}")
     return 0
+
+
+def _run_json(action: str, port: int, state_dir: Path) -> int:
+    if action == "up":
+        try:
+            start(port=port, state_dir=state_dir)
+        except LocalStackError as error:
+            print(json.dumps({"action": action, "error": str(error)}))
+            return 1
+    elif action == "down":
+        stop(state_dir)
+    current = status(state_dir)
+    print(_json_result(action, current, state_dir))
+    return 1 if action == "status" and current is None else 0

@@ -256,12 +256,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if bool(args.key) == bool(args.since):
-        print("replay: give either --since [--until] or --key", file=sys.stderr)
+        print("aggregator replay: give either --since [--until] or --key", file=sys.stderr)
         return EXIT_USAGE
     try:
         client, target = _resolve(args)
     except Exception as error:  # noqa: BLE001 - reported the same way whatever the cause
-        print(f"replay: {error}", file=sys.stderr)
+        print(f"aggregator replay: {error}", file=sys.stderr)
         return EXIT_USAGE
     while True:
         items = list(_replay_all(client, target, args))
@@ -294,7 +294,7 @@ def _replay_all(
 def _resolve(args: argparse.Namespace) -> tuple[Any, ReplayTarget]:
     from scripts.session import EnvSession, stack_outputs
 
-    session = EnvSession.for_env(args.env, endpoint_url=args.endpoint_url)
+    session = EnvSession.from_args(args)
     archive, distribution = args.archive_bucket, args.distribution_bucket
     if not archive or not distribution:
         outputs = stack_outputs(session)

@@ -1,24 +1,46 @@
-"""Operator-side AWS access: one place that decides endpoint, region and credentials.
+"""Operator-side AWS access: one place that decides endpoint, region, profile and credentials.
 
-``EnvSession.for_env("local")`` talks to the embedded LocalStack (dummy credentials, the endpoint
-from ``AGGREGATOR_ENDPOINT_URL`` or ``http://127.0.0.1:4566``); any other environment uses the
-standard AWS credential chain and region. Every client gets an explicit retry and timeout config.
+Resolution follows the AWS CLI/SDK conventions (see docs/operations.md, "Where commands connect"):
+
+- region: ``--region``, then ``AWS_REGION``, then ``AWS_DEFAULT_REGION``, then the profile's region
+  (``local`` falls back to eu-west-2);
+- profile: ``--profile``, then ``AWS_PROFILE`` (ignored for ``local``);
+- endpoint: ``--endpoint-url``, then the standard ``AWS_ENDPOINT_URL``; for ``local`` without
+  either, the `localstack-client` package resolves it (``LOCALSTACK_HOST``, default
+  ``localhost:4566``) and provides the session with LocalStack's dummy credentials.
+
+Before any client is made for an explicit or local endpoint, a short TCP probe checks it answers,
+so a stopped LocalStack fails in about a second with "is the local stack running? `make local-up`"
+rather than after minutes of retries. Every client gets an explicit retry and timeout config.
 """
 
 from __future__ import annotations
 
 import os
+import socket
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from localstack_client import config as localstack_config
+from localstack_client.session import Session as LocalStackSession
 
 LOCAL_ENV = "local"
-DEFAULT_LOCAL_ENDPOINT = "http://127.0.0.1:4566"
 DEFAULT_LOCAL_REGION = "eu-west-2"
-ENDPOINT_VARIABLE = "AGGREGATOR_ENDPOINT_URL"
+#: the standard variable every AWS SDK and the AWS CLI read for an endpoint override
+ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL"
+#: read by earlier versions of this project; now only reported, never used
+RETIRED_ENDPOINT_VARIABLE = "AGGREGATOR_ENDPOINT_URL"
+REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
+PROFILE_VARIABLE = "AWS_PROFILE"
+#: how long the endpoint probe waits for a TCP connection
+PROBE_TIMEOUT_SECONDS = 2.0
+LOCAL_HINT = "is the local stack running? `make local-up`"
 
 CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 8},
@@ -26,10 +48,25 @@ CLIENT_CONFIG = Config(
     read_timeout=120,
     max_pool_connections=32,
 )
+#: for commands a person waits on (status, logs, diff, destroy): fail fast rather than retry long
+INTERACTIVE_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 3},
+    connect_timeout=3,
+    read_timeout=60,
+    max_pool_connections=16,
+)
 
 
 class StackNotFoundError(RuntimeError):
     """The environment's stack does not exist (or is not visible with these credentials)."""
+
+
+class EndpointUnreachableError(ConnectionError):
+    """The endpoint did not accept a connection; the message says what to do."""
+
+
+class RegionMissingError(ValueError):
+    """No region was given for an AWS environment (a usage error)."""
 
 
 def error_code(error: ClientError) -> str:
@@ -53,45 +90,152 @@ def stack_name(env_name: str) -> str:
     return f"s3-aggregator-{env_name}"
 
 
+def resolve_region(cli_region: str | None, environ: Mapping[str, str] | None = None) -> str | None:
+    """``--region``, else ``AWS_REGION``, else ``AWS_DEFAULT_REGION`` (None: ask the profile)."""
+    environ = os.environ if environ is None else environ
+    if cli_region:
+        return cli_region
+    for variable in REGION_VARIABLES:
+        if environ.get(variable):
+            return environ[variable]
+    return None
+
+
+def resolve_profile(
+    cli_profile: str | None, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """``--profile``, else ``AWS_PROFILE``, else None (the default credential chain)."""
+    environ = os.environ if environ is None else environ
+    return cli_profile or environ.get(PROFILE_VARIABLE) or None
+
+
+def resolve_endpoint(
+    env_name: str, cli_endpoint: str | None, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """``--endpoint-url``, else ``AWS_ENDPOINT_URL``; for ``local``, localstack-client's answer."""
+    environ = os.environ if environ is None else environ
+    if cli_endpoint:
+        return cli_endpoint
+    if environ.get(ENDPOINT_VARIABLE, "").strip():
+        return environ[ENDPOINT_VARIABLE].strip()
+    if env_name == LOCAL_ENV:
+        endpoint: str | None = localstack_config.get_service_endpoint("s3")
+        return endpoint
+    return None
+
+
+def probe_endpoint(url: str, env_name: str, timeout: float = PROBE_TIMEOUT_SECONDS) -> None:
+    """Raise :class:`EndpointUnreachableError` unless ``url`` accepts a TCP connection in time."""
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as error:
+        hint = LOCAL_HINT if env_name == LOCAL_ENV else "check --endpoint-url / AWS_ENDPOINT_URL"
+        reason = error.strerror or type(error).__name__
+        raise EndpointUnreachableError(f"cannot reach {url} ({reason}): {hint}") from error
+
+
+def _warn_retired_variable(environ: Mapping[str, str]) -> None:
+    if environ.get(RETIRED_ENDPOINT_VARIABLE):
+        print(
+            f"aggregator: {RETIRED_ENDPOINT_VARIABLE} is no longer read; "
+            f"use {ENDPOINT_VARIABLE} (the AWS SDK's standard variable) or --endpoint-url",
+            file=sys.stderr,
+        )
+
+
 @dataclass(frozen=True)
 class EnvSession:
-    """Where an environment lives: endpoint (None for real AWS), region and a boto3 session."""
+    """Where an environment lives: endpoint (None for real AWS), region and a session."""
 
     env_name: str
     region: str
     endpoint_url: str | None
-    _session: boto3.session.Session = field(repr=False, compare=False)
+    _session: Any = field(repr=False, compare=False)
+    profile: str | None = None
+    interactive: bool = False
 
     @classmethod
-    def for_env(cls, env_name: str, endpoint_url: str | None = None) -> EnvSession:
-        endpoint = endpoint_url or os.environ.get(ENDPOINT_VARIABLE)
+    def for_env(
+        cls,
+        env_name: str,
+        endpoint_url: str | None = None,
+        *,
+        region: str | None = None,
+        profile: str | None = None,
+        interactive: bool = False,
+        probe: bool = True,
+    ) -> EnvSession:
+        """Resolve region/profile/endpoint (see the module); probe a local or explicit endpoint."""
+        _warn_retired_variable(os.environ)
+        endpoint = resolve_endpoint(env_name, endpoint_url)
+        wanted_region = resolve_region(region)
+        session: Any
         if env_name == LOCAL_ENV:
-            endpoint = endpoint or DEFAULT_LOCAL_ENDPOINT
-            region = os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_LOCAL_REGION
-            session = boto3.session.Session(
-                aws_access_key_id="test",
-                aws_secret_access_key="test",  # noqa: S106 - LocalStack's fixed dummy credentials
-                region_name=region,
-            )
+            resolved_region = wanted_region or DEFAULT_LOCAL_REGION
+            resolved_profile = None
+            credentials: dict[str, Any] = {
+                "aws_access_key_id": "test",
+                "aws_secret_access_key": "test",  # LocalStack's fixed dummy credentials
+                "region_name": resolved_region,
+            }
+            if endpoint_url is None and not os.environ.get(ENDPOINT_VARIABLE, "").strip():
+                session = LocalStackSession(**credentials)
+            else:
+                session = boto3.session.Session(**credentials)
         else:
-            session = boto3.session.Session()
+            resolved_profile = resolve_profile(profile)
+            session = boto3.session.Session(
+                profile_name=resolved_profile, region_name=wanted_region
+            )
             # an S3 interface endpoint names its region (scripts/interface_endpoint.py)
-            region = session.region_name or _interface_endpoint_region(endpoint) or ""
-            if not session.region_name and region:
-                session = boto3.session.Session(region_name=region)
-            if not region:
-                raise ValueError(
-                    f"no AWS region configured for environment {env_name!r}: "
-                    "set AWS_REGION or AWS_DEFAULT_REGION, or a region in your AWS profile"
+            resolved_region = session.region_name or _interface_endpoint_region(endpoint) or ""
+            if resolved_region and not session.region_name:
+                session = boto3.session.Session(
+                    profile_name=resolved_profile, region_name=resolved_region
                 )
-        return cls(env_name=env_name, region=region, endpoint_url=endpoint, _session=session)
+            if not resolved_region:
+                raise RegionMissingError(
+                    f"no AWS region for environment {env_name!r}: pass --region, or set "
+                    "AWS_REGION or AWS_DEFAULT_REGION, or a region in your AWS profile"
+                )
+        if probe and endpoint:
+            probe_endpoint(endpoint, env_name)
+        return cls(
+            env_name=env_name,
+            region=resolved_region,
+            endpoint_url=endpoint,
+            _session=session,
+            profile=resolved_profile,
+            interactive=interactive,
+        )
+
+    @classmethod
+    def from_args(cls, args: Any, *, interactive: bool = False) -> EnvSession:
+        """The session a subcommand's ``--env/--endpoint-url/--region/--profile`` ask for."""
+        return cls.for_env(
+            args.env,
+            getattr(args, "endpoint_url", None),
+            region=getattr(args, "region", None),
+            profile=getattr(args, "profile", None),
+            interactive=interactive,
+        )
+
+    @property
+    def where(self) -> str:
+        """Human description of the target: the endpoint, or ``AWS <region>``."""
+        return self.endpoint_url or f"AWS {self.region}"
 
     def client(self, service_name: str, config: Config | None = None) -> Any:
         """A boto3 client for this environment with the project's retry/timeout config."""
-        merged = CLIENT_CONFIG.merge(config) if config else CLIENT_CONFIG
-        return self._session.client(  # type: ignore[call-overload]
-            service_name, endpoint_url=self.endpoint_url, config=merged
-        )
+        base = INTERACTIVE_CONFIG if self.interactive else CLIENT_CONFIG
+        merged = base.merge(config) if config else base
+        if isinstance(self._session, LocalStackSession):
+            return self._session.client(service_name, config=merged)
+        return self._session.client(service_name, endpoint_url=self.endpoint_url, config=merged)
 
 
 def stack_outputs(session: EnvSession, env_name: str | None = None) -> dict[str, str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -364,7 +363,7 @@ def _duration(seconds: float) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--env", default="local", help="environment (default local)")
+    parser.add_argument("--env", default="local", help="environment (default: local)")
     parser.add_argument("--endpoint-url", help="AWS endpoint (default: the environment's)")
     parser.add_argument("--json", action="store_true", help="the report as JSON")
 
@@ -372,12 +371,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from scripts.session import EnvSession, stack_outputs
 
-    try:
-        session = EnvSession.for_env(args.env, endpoint_url=args.endpoint_url)
-        outputs = stack_outputs(session)
-    except Exception as error:  # noqa: BLE001 - reported the same way whatever the cause
-        print(f"status: {error}", file=sys.stderr)
-        return 2
+    # an unreachable endpoint, a missing stack or an AWS error: reported by scripts.cli (exit 1)
+    session = EnvSession.from_args(args, interactive=True)
+    outputs = stack_outputs(session)
     clients = Clients(
         s3=session.client("s3"),
         firehose=session.client("firehose"),

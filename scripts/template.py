@@ -6,15 +6,17 @@ The output is deterministic: the same configuration always produces byte-identic
 from __future__ import annotations
 
 import argparse
-import sys
+import json
 from pathlib import Path
 
+from scripts.package import PROJECT_ROOT
 from templates.bootstrap import build_bootstrap_template
-from templates.config import ConfigError, EnvironmentConfig, available_environments, load_config
+from templates.config import EnvironmentConfig, available_environments, load_config
 from templates.stack import build_template, render
 
 HELP = "write build/<env>/pipeline.json (and the artifacts bootstrap template)"
-BUILD_DIR = Path("build")
+#: under the project root whatever the current directory is
+BUILD_DIR = PROJECT_ROOT / "build"
 PIPELINE_FILE = "pipeline.json"
 ARTIFACTS_FILE = "artifacts.json"
 
@@ -40,15 +42,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="environment, one of: " + ", ".join(available_environments()),
     )
-    parser.add_argument("--build-dir", type=Path, default=BUILD_DIR, help="output root (build)")
+    parser.add_argument(
+        "--build-dir", type=Path, default=BUILD_DIR, help="output root (default: <project>/build)"
+    )
+    parser.add_argument("--json", action="store_true", help="the written files as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.env)
-    except ConfigError as error:
-        print(f"aggregator template: {error}", file=sys.stderr)
-        return 2
-    for path in write_templates(config, args.build_dir):
+    config = load_config(args.env)  # a ConfigError is reported by scripts.cli (exit 2)
+    written = write_templates(config, args.build_dir)
+    if args.json:
+        files = [{"path": str(path), "bytes": path.stat().st_size} for path in written]
+        print(json.dumps({"env": config.name, "files": files}))
+        return 0
+    for path in written:
         print(f"wrote {path} ({path.stat().st_size} bytes)")
     return 0

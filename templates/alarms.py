@@ -125,7 +125,7 @@ def function_alarms(config: EnvironmentConfig) -> list[Alarm]:
     alarms = []
     for function, logical_id in names.FUNCTION_IDS.items():
         name = names.function_name(config, function)
-        for metric in ("Errors", "Throttles"):
+        for metric in ("Throttles",):  # errors: error_rate_alarms (M-of-N rates)
             alarms.append(
                 _alarm(
                     config,
@@ -261,12 +261,227 @@ def topic_resources(config: EnvironmentConfig) -> list[Any]:
     return resources
 
 
+# ---------------------------------------------------------------- the SLO and what an SRE expects
+
+#: where each alarm's runbook lives (its description ends with the link)
+RUNBOOK = "docs/operations.md"
+#: the SLO: 95 % of files in Distribution within 120 s of landing, 99.9 % within 180 s
+SLO_PERCENTILES = (("p95", 120), ("p99.9", 180))
+FILE_AGE_METRIC = "FileAgeSeconds"  # pipeline/copier/freshness.py emits it
+QUOTA_RATIO_THRESHOLD = 0.8
+TIMEOUT_RATIO_THRESHOLD = 0.8
+ERROR_RATE_PERCENT = 5
+ASYNC_EVENT_AGE_SECONDS = 60
+#: Firehose DirectPut usage metrics and the limit each is measured against (per second)
+QUOTA_METRICS = (
+    ("IncomingBytes", "BytesPerSecondLimit", "Bytes"),
+    ("IncomingRecords", "RecordsPerSecondLimit", "Records"),
+    ("IncomingPutRequests", "PutRequestsPerSecondLimit", "PutRequests"),
+)
+
+
+def runbook(anchor: str) -> str:
+    return f" Runbook: {RUNBOOK}#{anchor}"
+
+
+def _stat(
+    query_id: str, namespace: str, metric: str, dimensions: dict[str, Any], stat: str, period: int
+) -> CwQuery:
+    return CwQuery(
+        Id=query_id,
+        ReturnData=False,
+        MetricStat=CwStat(
+            Metric=CwMetric(
+                Namespace=namespace, MetricName=metric, Dimensions=_dimensions(**dimensions)
+            ),
+            Period=period,
+            Stat=stat,
+        ),
+    )
+
+
+def _math_alarm(
+    config: EnvironmentConfig,
+    logical_id: str,
+    description: str,
+    queries: list[CwQuery],
+    expression: str,
+    threshold: float,
+    *,
+    datapoints: int,
+    periods: int,
+) -> Alarm:
+    topic = alarm_topic(config)
+    return Alarm(
+        logical_id,
+        AlarmDescription=description,
+        Metrics=[*queries, CwQuery(Id="result", Expression=expression, ReturnData=True)],
+        EvaluationPeriods=periods,
+        DatapointsToAlarm=datapoints,
+        Threshold=threshold,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        TreatMissingData="notBreaching",
+        AlarmActions=[topic],
+        OKActions=[topic],
+    )
+
+
+def slo_alarms(config: EnvironmentConfig) -> list[Alarm]:
+    """The SLO as CloudWatch sees it: percentiles of every staged file's end-to-end age."""
+    topic = alarm_topic(config)
+    service = {"service": names.function_name(config, "copier")}
+    return [
+        Alarm(
+            f"FileAge{percentile.replace('.', '').upper()}Alarm",
+            AlarmDescription=(
+                f"{percentile} of the files' landing-to-Distribution age above {seconds} s over "
+                "5 minutes (twice in 15): the delivery SLO is being missed."
+                + runbook("runbook-files-are-late")
+            ),
+            Namespace=names.METRICS_NAMESPACE,
+            MetricName=FILE_AGE_METRIC,
+            Dimensions=_dimensions(**service),
+            ExtendedStatistic=percentile,
+            Period=300,
+            EvaluationPeriods=3,
+            DatapointsToAlarm=2,
+            Threshold=seconds,
+            ComparisonOperator="GreaterThanThreshold",
+            TreatMissingData="notBreaching",
+            AlarmActions=[topic],
+            OKActions=[topic],
+        )
+        for percentile, seconds in SLO_PERCENTILES
+    ]
+
+
+def error_rate_alarms(config: EnvironmentConfig) -> list[Alarm]:
+    """Errors as a rate in 3 of 5 minutes: a failure the retries absorb does not page."""
+    alarms = []
+    for function, logical_id in names.FUNCTION_IDS.items():
+        name = {"FunctionName": names.function_name(config, function)}
+        alarms.append(
+            _math_alarm(
+                config,
+                f"{logical_id}ErrorRateAlarm",
+                f"More than {ERROR_RATE_PERCENT} % of the {function} function's invocations "
+                "failed in 3 of the last 5 minutes." + runbook("runbook-function-errors"),
+                [
+                    _stat("errors", "AWS/Lambda", "Errors", name, "Sum", 60),
+                    _stat("invocations", "AWS/Lambda", "Invocations", name, "Sum", 60),
+                ],
+                "100 * errors / MAX([invocations, 1])",
+                ERROR_RATE_PERCENT,
+                datapoints=3,
+                periods=5,
+            )
+        )
+    return alarms
+
+
+def capacity_alarms(config: EnvironmentConfig) -> list[Alarm]:
+    """Firehose throttling and DirectPut quota use; functions running close to their timeout."""
+    stream = {"DeliveryStreamName": names.delivery_stream_name(config)}
+    alarms = [
+        _alarm(
+            config,
+            "FirehoseThrottledRecordsAlarm",
+            "Firehose throttled records (DirectPut quota exceeded): ingest retries them, "
+            "latency grows." + runbook("runbook-firehose-quota"),
+            namespace="AWS/Firehose",
+            metric="ThrottledRecords",
+            dimensions=stream,
+            statistic="Sum",
+            threshold=1,
+            period=300,
+            evaluation_periods=3,
+        )
+    ]
+    alarms[0].DatapointsToAlarm = 2
+    for usage, limit, label in QUOTA_METRICS:
+        alarms.append(
+            _math_alarm(
+                config,
+                f"FirehoseQuota{label}Alarm",
+                f"Firehose {usage} above {QUOTA_RATIO_THRESHOLD:.0%} of {limit} in 3 of 5 "
+                "minutes: ask for a quota increase before records are throttled."
+                + runbook("runbook-firehose-quota"),
+                [
+                    _stat("usage", "AWS/Firehose", usage, stream, "Sum", 60),
+                    _stat("limit", "AWS/Firehose", limit, stream, "Maximum", 60),
+                ],
+                "usage / PERIOD(usage) / MAX([limit, 1])",
+                QUOTA_RATIO_THRESHOLD,
+                datapoints=3,
+                periods=5,
+            )
+        )
+    for function, logical_id in names.FUNCTION_IDS.items():
+        timeout_ms = config.functions.settings(function).timeout_seconds * 1000
+        alarms.append(
+            _alarm(
+                config,
+                f"{logical_id}DurationAlarm",
+                f"The {function} function ran longer than {TIMEOUT_RATIO_THRESHOLD:.0%} of its "
+                f"{timeout_ms // 1000} s timeout (2 of 3 periods of 5 minutes)."
+                + runbook("runbook-function-near-timeout"),
+                namespace="AWS/Lambda",
+                metric="Duration",
+                dimensions={"FunctionName": names.function_name(config, function)},
+                statistic="Maximum",
+                threshold=timeout_ms * TIMEOUT_RATIO_THRESHOLD,
+                period=300,
+                evaluation_periods=3,
+            )
+        )
+        alarms[-1].DatapointsToAlarm = 2
+    for function in names.DLQ_IDS:
+        logical_id = names.FUNCTION_IDS[function]
+        name = {"FunctionName": names.function_name(config, function)}
+        alarms.append(
+            _alarm(
+                config,
+                f"{logical_id}AsyncEventAgeAlarm",
+                f"Events wait more than {ASYNC_EVENT_AGE_SECONDS} s in the {function} "
+                "function's asynchronous queue (3 of 5 minutes): throttling or retries are "
+                "delaying files." + runbook("runbook-function-errors"),
+                namespace="AWS/Lambda",
+                metric="AsyncEventAge",
+                dimensions=name,
+                statistic="Maximum",
+                threshold=ASYNC_EVENT_AGE_SECONDS * 1000,
+                evaluation_periods=5,
+            )
+        )
+        alarms[-1].DatapointsToAlarm = 3
+        alarms.append(
+            _alarm(
+                config,
+                f"{logical_id}DestinationFailuresAlarm",
+                f"The {function} function could not deliver a failed event to its DLQ: that "
+                "event is lost unless replayed." + runbook("runbook-function-errors"),
+                namespace="AWS/Lambda",
+                metric="DestinationDeliveryFailures",
+                dimensions=name,
+                statistic="Sum",
+                threshold=1,
+            )
+        )
+    return alarms
+
+
+def operator_alarms(config: EnvironmentConfig) -> list[Alarm]:
+    """The alarms of issue 13: the SLO, error rates, capacity (also listed on the dashboard)."""
+    return [*slo_alarms(config), *error_rate_alarms(config), *capacity_alarms(config)]
+
+
 def add_alarms(template: Template, config: EnvironmentConfig) -> None:
     resources: list[Any] = [
         *topic_resources(config),
         *stream_alarms(config),
         *function_alarms(config),
         *backlog_alarms(config),
+        *operator_alarms(config),
     ]
     if config.alarms.anomaly_detection:
         resources.extend(anomaly_alarm(config))

@@ -8,11 +8,12 @@ See docs/configuration.md for the meaning of every key.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -44,9 +45,40 @@ FUNCTION_NAMES = ("ingest", "transform", "copier", "monitor")
 
 Architecture = Literal["arm64", "x86_64"]
 
+LOCAL_ENV_NAME = "local"
+#: account ids that appear in the AWS documentation's examples (and LocalStack's default account):
+#: refused outside `local` so a copied example never becomes a trust relationship
+EXAMPLE_ACCOUNT_IDS = frozenset(
+    {
+        "123456789012",
+        "111122223333",
+        "444455556666",
+        "777788889999",
+        "555555555555",
+        "999999999999",
+        "111111111111",
+        "000000000000",
+    }
+)
+#: documentation address ranges (RFC 5737 TEST-NET-1/2/3 and RFC 3849)
+EXAMPLE_NETWORKS = tuple(
+    ipaddress.ip_network(cidr)
+    for cidr in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
+ACCOUNT_IN_ARN = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12}):")
+#: CloudFormation tag keys/values (a conservative subset of what AWS accepts)
+TAG_PATTERN = re.compile(r"^[\w .:/=+\-@]{1,256}$")
+
 
 class ConfigError(ValueError):
     """An environment file is missing, malformed or holds a value outside its allowed range."""
+
+    #: every problem found, when one run found several (see :func:`config_error`)
+    problems: list[str]
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.problems = [message]
 
 
 @dataclass(frozen=True)
@@ -177,6 +209,8 @@ class EnvironmentConfig:
     access: Access
     network: Network | None
     capacity: Capacity | None = None
+    #: `[tags]`: extra tags for the stack (and so every resource), besides project/environment
+    tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def stack_name(self) -> str:
@@ -187,14 +221,53 @@ class EnvironmentConfig:
 # Reading helpers: each takes the table, the dotted path for messages and the key.
 
 
-class _Table:
-    """A TOML table that remembers its dotted path and refuses unknown keys when closed."""
+class _Invalid(Exception):
+    """A table had invalid values; they are recorded, so checks across its keys are skipped."""
 
-    def __init__(self, data: Mapping[str, Any], path: str, source: str) -> None:
+
+@dataclass
+class _Problems:
+    """Every problem found in one document, unknown keys first when reported."""
+
+    unknown: list[str]
+    other: list[str]
+
+    def add(self, error: ConfigError, unknown: bool = False) -> None:
+        (self.unknown if unknown else self.other).append(str(error))
+
+    def all(self) -> list[str]:
+        return self.unknown + self.other
+
+
+def did_you_mean(key: str, known: set[str] | list[str] | tuple[str, ...]) -> str:
+    """`` (did you mean X?)`` for the closest known key, or "" when none is close."""
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class _Table:
+    """A TOML table that remembers its dotted path and refuses unknown keys when closed.
+
+    A value outside its range is recorded (not raised) and a placeholder returned, so one run
+    reports every problem of the document; :meth:`close` then raises :class:`_Invalid` so checks
+    that combine several keys are not run on placeholders.
+    """
+
+    def __init__(
+        self,
+        data: Mapping[str, Any],
+        path: str,
+        source: str,
+        problems: _Problems | None = None,
+        absent: bool = False,
+    ) -> None:
         self._data = data
         self._path = path
         self._source = source
         self._used: set[str] = set()
+        self._problems = problems if problems is not None else _Problems([], [])
+        self._failed = absent
+        self._absent = absent  # a missing required table: already reported, reads stay silent
 
     def _key(self, key: str) -> str:
         return f"{self._path}.{key}" if self._path else key
@@ -204,6 +277,16 @@ class _Table:
             f"{self._source}: {self._key(key)} = {value!r} is not allowed: expected {allowed}"
         )
 
+    def _soft[T](self, read: Callable[[], T], placeholder: T) -> T:
+        if self._absent:
+            return placeholder
+        try:
+            return read()
+        except ConfigError as error:
+            self._problems.add(error)
+            self._failed = True
+            return placeholder
+
     def _raw(self, key: str, default: object = ...) -> object:
         self._used.add(key)
         if key in self._data:
@@ -212,13 +295,17 @@ class _Table:
             raise ConfigError(f"{self._source}: missing required key {self._key(key)}")
         return default
 
-    def table(self, key: str, required: bool = True) -> _Table | None:
+    def _table(self, key: str, required: bool) -> _Table | None:
         value = self._raw(key, ... if required else None)
         if value is None:
             return None
         if not isinstance(value, dict):
             raise self.error(key, value, "a table")
-        return _Table(value, self._key(key), self._source)
+        return _Table(value, self._key(key), self._source, self._problems)
+
+    def table(self, key: str, required: bool = True) -> _Table | None:
+        absent = _Table({}, self._key(key), self._source, self._problems, absent=True)
+        return self._soft(lambda: self._table(key, required), absent if required else None)
 
     def keys(self) -> tuple[str, ...]:
         return tuple(str(key) for key in self._data)
@@ -229,71 +316,120 @@ class _Table:
         return table
 
     def integer(self, key: str, low: int, high: int, default: int | None = None) -> int:
-        value = self._raw(key, ... if default is None else default)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise self.error(key, value, f"an integer from {low} to {high}")
-        return value
+        def read() -> int:
+            value = self._raw(key, ... if default is None else default)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise self.error(key, value, f"an integer from {low} to {high}")
+            return value
+
+        return self._soft(read, low if default is None else default)
 
     def number(self, key: str, low: float, high: float, default: float | None = None) -> float:
-        value = self._raw(key, ... if default is None else default)
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not low <= value <= high
-        ):
-            raise self.error(key, value, f"a number from {low} to {high}")
-        return float(value)
+        def read() -> float:
+            value = self._raw(key, ... if default is None else default)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not low <= value <= high
+            ):
+                raise self.error(key, value, f"a number from {low} to {high}")
+            return float(value)
+
+        return self._soft(read, float(low if default is None else default))
 
     def choice(self, key: str, choices: tuple[str, ...], default: str | None = None) -> str:
-        value = self._raw(key, ... if default is None else default)
-        if value not in choices:
-            raise self.error(key, value, "one of " + ", ".join(choices))
-        return str(value)
+        def read() -> str:
+            value = self._raw(key, ... if default is None else default)
+            if value not in choices:
+                raise self.error(key, value, "one of " + ", ".join(choices))
+            return str(value)
+
+        return self._soft(read, default or choices[0])
 
     def boolean(self, key: str, default: bool) -> bool:
-        value = self._raw(key, default)
-        if not isinstance(value, bool):
-            raise self.error(key, value, "true or false")
-        return value
+        def read() -> bool:
+            value = self._raw(key, default)
+            if not isinstance(value, bool):
+                raise self.error(key, value, "true or false")
+            return value
+
+        return self._soft(read, default)
 
     def string(self, key: str, pattern: re.Pattern[str], allowed: str, default: str = "") -> str:
-        value = self._raw(key, default if default else ...)
-        if not isinstance(value, str) or not pattern.fullmatch(value):
-            raise self.error(key, value, allowed)
-        return value
+        def read() -> str:
+            value = self._raw(key, default if default else ...)
+            if not isinstance(value, str) or not pattern.fullmatch(value):
+                raise self.error(key, value, allowed)
+            return value
+
+        return self._soft(read, default)
 
     def optional_string(self, key: str, pattern: re.Pattern[str], allowed: str) -> str | None:
-        value = self._raw(key, "")
-        if value == "":
-            return None
-        if not isinstance(value, str) or not pattern.fullmatch(value):
-            raise self.error(key, value, allowed + ' (or "" for none)')
-        return value
+        def read() -> str | None:
+            value = self._raw(key, "")
+            if value == "":
+                return None
+            if not isinstance(value, str) or not pattern.fullmatch(value):
+                raise self.error(key, value, allowed + ' (or "" for none)')
+            return value
+
+        return self._soft(read, None)
 
     def strings(
         self, key: str, pattern: re.Pattern[str], allowed: str, required: bool = True
     ) -> tuple[str, ...]:
-        value = self._raw(key, ... if required else [])
-        if not isinstance(value, list) or (required and not value):
-            raise self.error(key, value, f"a {'non-empty ' if required else ''}list of {allowed}")
-        for item in value:
-            if not isinstance(item, str) or not pattern.fullmatch(item):
-                raise self.error(key, item, allowed)
-        return tuple(value)
+        def read() -> tuple[str, ...]:
+            value = self._raw(key, ... if required else [])
+            if not isinstance(value, list) or (required and not value):
+                raise self.error(
+                    key, value, f"a {'non-empty ' if required else ''}list of {allowed}"
+                )
+            for item in value:
+                if not isinstance(item, str) or not pattern.fullmatch(item):
+                    raise self.error(key, item, allowed)
+            return tuple(value)
+
+        return self._soft(read, ())
 
     def raw_string(self, key: str) -> str:
-        value = self._raw(key)
-        if not isinstance(value, str):
-            raise self.error(key, value, "a string")
-        return value
+        def read() -> str:
+            value = self._raw(key)
+            if not isinstance(value, str):
+                raise self.error(key, value, "a string")
+            return value
+
+        return self._soft(read, "")
+
+    def string_map(self, key: str, pattern: re.Pattern[str], allowed: str) -> dict[str, str]:
+        """An optional table of string values (``[tags]``), keys and values matching ``pattern``."""
+
+        def read() -> dict[str, str]:
+            value = self._raw(key, {})
+            if not isinstance(value, dict):
+                raise self.error(key, value, "a table of strings")
+            for name, item in value.items():
+                if not pattern.fullmatch(name) or not isinstance(item, str):
+                    raise self.error(f"{key}.{name}", item, allowed)
+                if not pattern.fullmatch(item):
+                    raise self.error(f"{key}.{name}", item, allowed)
+            return dict(value)
+
+        return self._soft(read, {})
 
     def close(self) -> None:
-        unknown = sorted(set(self._data) - self._used)
-        if unknown:
-            raise ConfigError(
-                f"{self._source}: unknown key(s) {', '.join(self._key(k) for k in unknown)}: "
-                "check the spelling against docs/configuration.md"
+        if self._absent:
+            raise _Invalid
+        for key in sorted(set(self._data) - self._used):
+            self._problems.add(
+                ConfigError(
+                    f"{self._source}: unknown key {self._key(key)}"
+                    f"{did_you_mean(key, self._used)}: see docs/configuration.md"
+                ),
+                unknown=True,
             )
+            self._failed = True
+        if self._failed:
+            raise _Invalid
 
 
 # --------------------------------------------------------------------------------------------
@@ -394,7 +530,14 @@ def _function(table: _Table, name: str) -> FunctionSettings:
 
 
 def _functions(table: _Table) -> Functions:
-    settings = {name: _function(table.require_table(name), name) for name in FUNCTION_NAMES}
+    settings: dict[str, FunctionSettings] = {}
+    invalid = False
+    for name in FUNCTION_NAMES:  # check every function, not only up to the first bad one
+        try:
+            settings[name] = _function(table.require_table(name), name)
+        except _Invalid:
+            invalid = True
+            settings[name] = FunctionSettings(memory_mb=128, timeout_seconds=1)
     result = Functions(
         architecture=cast(Architecture, table.choice("architecture", ARCHITECTURES, "arm64")),
         log_level=table.choice("log_level", LOG_LEVELS, "INFO"),
@@ -403,6 +546,8 @@ def _functions(table: _Table) -> Functions:
         **settings,
     )
     table.close()
+    if invalid:
+        raise _Invalid
     return result
 
 
@@ -601,30 +746,115 @@ def _capacity(table: _Table | None) -> Capacity | None:
     return result
 
 
+def _tags(root: _Table) -> dict[str, str]:
+    return root.string_map(
+        "tags", TAG_PATTERN, "tag keys and values of 1-256 letters, digits, spaces or _.:/=+-@"
+    )
+
+
+def _account_ids(config: EnvironmentConfig) -> list[tuple[str, str]]:
+    found = [
+        ("access.external_principal", config.access.external_principal),
+        ("access.consumer_principal", config.access.consumer_principal),
+    ]
+    if config.alarms.topic_arn:
+        found.append(("alarms.topic_arn", config.alarms.topic_arn))
+    return [(key, match.group(1)) for key, arn in found if (match := ACCOUNT_IN_ARN.search(arn))]
+
+
+def deployable_problems(config: EnvironmentConfig, source: str) -> list[str]:
+    """What makes a valid-looking file unsafe to deploy outside ``local`` (docs/configuration.md).
+
+    Example account ids from the AWS documentation, documentation CIDR blocks (RFC 5737/3849) and
+    alarms that notify nobody are refused, so a copied example never reaches a real account.
+    """
+    if config.name == LOCAL_ENV_NAME:
+        return []
+    problems = []
+    for key, account in _account_ids(config):
+        if account in EXAMPLE_ACCOUNT_IDS:
+            problems.append(
+                f"{source}: {key} uses account {account}, an example id from the AWS "
+                "documentation (or LocalStack's): replace it with the real account"
+            )
+    cidrs = [
+        ("external_cidrs", "the external party's", cidr) for cidr in config.access.external_cidrs
+    ]
+    cidrs += [("consumer_cidrs", "the consumer's", cidr) for cidr in config.access.consumer_cidrs]
+    for key, whose, cidr in cidrs:
+        network = ipaddress.ip_network(cidr)
+        if any(network.overlaps(example) for example in EXAMPLE_NETWORKS):
+            problems.append(
+                f"{source}: access.{key} has {cidr}, a documentation range "
+                f"(RFC 5737/3849): replace it with {whose} real source addresses"
+            )
+    if not config.alarms.email and not config.alarms.topic_arn:
+        problems.append(
+            f"{source}: alarms.email and alarms.topic_arn are both empty, so every alarm would "
+            "notify nobody: set one of them (required outside local)"
+        )
+    return problems
+
+
 def parse_config(name: str, data: Mapping[str, Any], source: str = "<config>") -> EnvironmentConfig:
-    """Validate a parsed TOML document into an :class:`EnvironmentConfig`."""
+    """Validate a parsed TOML document into an :class:`EnvironmentConfig`.
+
+    Every problem is collected and reported in one :class:`ConfigError` (unknown keys first,
+    each with a "did you mean" suggestion when a known key is close).
+    """
     if not ENV_NAME_PATTERN.fullmatch(name):
         raise ConfigError(
             f"environment name {name!r} is not allowed: expected 1-8 lowercase letters/digits "
             "starting with a letter (it is part of every bucket name)"
         )
-    root = _Table(data, "", source)
-    firehose = _firehose(root.require_table("firehose"))
-    config = EnvironmentConfig(
-        name=name,
-        firehose=firehose,
-        processor=_processor(root.require_table("processor")),
-        prefixes=_prefixes(root.require_table("prefixes")),
-        transform=_transform(root.require_table("transform")),
-        functions=_functions(root.require_table("functions")),
-        retention=_retention(root.require_table("retention")),
-        alarms=_alarms(root.require_table("alarms"), firehose),
-        access=_access(root.require_table("access")),
-        network=_network(root.table("network", required=False)),
-        capacity=_capacity(root.table("capacity", required=False)),
-    )
-    root.close()
+    problems = _Problems([], [])
+    root = _Table(data, "", source, problems)
+
+    def section[T](build: Callable[..., T], *args: Any) -> T | None:
+        try:
+            return build(*args)
+        except _Invalid:  # its problems are recorded already
+            return None
+        except ConfigError as error:  # a check across several keys of the section
+            problems.add(error)
+            return None
+
+    firehose = section(_firehose, root.require_table("firehose"))
+    parts: dict[str, Any] = {
+        "firehose": firehose,
+        "processor": section(_processor, root.require_table("processor")),
+        "prefixes": section(_prefixes, root.require_table("prefixes")),
+        "transform": section(_transform, root.require_table("transform")),
+        "functions": section(_functions, root.require_table("functions")),
+        "retention": section(_retention, root.require_table("retention")),
+        "alarms": section(
+            _alarms, root.require_table("alarms"), firehose or FirehoseBuffering(1, 0)
+        ),
+        "access": section(_access, root.require_table("access")),
+    }
+    network_table = root.table("network", required=False)
+    network = section(_network, network_table)
+    capacity = section(_capacity, root.table("capacity", required=False))
+    tags = _tags(root)
+    section(root.close)
+    if problems.all() or any(part is None for part in parts.values()):
+        raise config_error(problems.all(), source)
+    config = EnvironmentConfig(name=name, network=network, capacity=capacity, tags=tags, **parts)
+    refused = deployable_problems(config, source)
+    if refused:
+        raise config_error(refused, source)
     return config
+
+
+def config_error(problems: list[str], source: str) -> ConfigError:
+    """One error carrying every problem (``.problems``), one per line when there are several."""
+    if len(problems) == 1:
+        error = ConfigError(problems[0])
+    else:
+        lines = "\n".join(f"  - {problem.removeprefix(source + ': ')}" for problem in problems)
+        error = ConfigError(f"{source}: {len(problems)} problems:\n{lines}")
+    error.problems = list(problems)
+    return error
 
 
 def available_environments(directory: Path = ENVIRONMENTS_DIR) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from troposphere import Sub, Template
-from troposphere.cloudwatch import Dashboard
+from troposphere.cloudwatch import Alarm, Dashboard
 
 from templates import names
 from templates.config import EnvironmentConfig
@@ -100,10 +100,64 @@ def widgets(config: EnvironmentConfig) -> list[dict[str, Any]]:
     ]
 
 
+#: an alarm widget shows at most 100 alarms
+ALARM_WIDGET_LIMIT = 100
+
+
+def slo_widget(config: EnvironmentConfig) -> dict[str, Any]:
+    """Files' landing-to-Distribution age (copier's FileAgeSeconds) against the SLO lines."""
+    copier = ["service", names.function_name(config, "copier")]
+    widget = _widget(
+        "End-to-end file age, seconds (SLO: p95 120 s, p99.9 180 s)",
+        [
+            [names.METRICS_NAMESPACE, "FileAgeSeconds", *copier, {"stat": "p95", "label": "p95"}],
+            [
+                names.METRICS_NAMESPACE,
+                "FileAgeSeconds",
+                *copier,
+                {"stat": "p99.9", "label": "p99.9"},
+            ],
+            [
+                names.METRICS_NAMESPACE,
+                "BundleMaxFileAgeSeconds",
+                *copier,
+                {"stat": "Maximum", "label": "oldest file of a bundle"},
+            ],
+        ],
+        stat="p95",
+        period=300,
+    )
+    widget["properties"]["annotations"] = {
+        "horizontal": [
+            {"label": "SLO p95 (120 s)", "value": 120, "color": "#ff7f0e"},
+            {"label": "SLO p99.9 (180 s)", "value": 180, "color": "#d62728"},
+        ]
+    }
+    return widget
+
+
+def alarm_status_widget(template: Template) -> dict[str, Any]:
+    """Every alarm of the stack with its current state."""
+    alarms = sorted(
+        title for title, resource in template.resources.items() if isinstance(resource, Alarm)
+    )
+    return {
+        "type": "alarm",
+        "width": 2 * WIDTH,
+        "height": HEIGHT,
+        "properties": {
+            "title": "Alarms",
+            "alarms": [f"${{{title}.Arn}}" for title in alarms[:ALARM_WIDGET_LIMIT]],
+            "sortBy": "stateUpdatedTimestamp",
+        },
+    }
+
+
 def add_dashboard(template: Template, config: EnvironmentConfig) -> None:
     if not config.alarms.dashboard:
         return
-    body = json.dumps({"widgets": widgets(config)}, sort_keys=True, separators=(",", ":"))
+    every = [alarm_status_widget(template), slo_widget(config), *widgets(config)]
+    body = json.dumps({"widgets": every}, sort_keys=True, separators=(",", ":"))
     template.add_resource(
         Dashboard("PipelineDashboard", DashboardName=config.stack_name, DashboardBody=Sub(body))
     )

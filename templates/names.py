@@ -39,7 +39,17 @@ def bucket_arn(config: EnvironmentConfig, kind: str, suffix: str = "") -> Sub:
 
 
 def function_name(config: EnvironmentConfig, function: str) -> str:
-    return f"{config.stack_name}-{function}"
+    return function_name_of(config.name, function)
+
+
+def function_name_of(env_name: str, function: str) -> str:
+    """A function's name from the environment's name alone (operator commands, no config)."""
+    return f"{stack_name(env_name)}-{function}"
+
+
+def log_group_name_of(env_name: str, function: str) -> str:
+    """The CloudWatch Logs group of a function: ``/aws/lambda/s3-aggregator-<env>-<function>``."""
+    return f"/aws/lambda/{function_name_of(env_name, function)}"
 
 
 def function_arn(config: EnvironmentConfig, function: str) -> Sub:
@@ -50,7 +60,7 @@ def function_arn(config: EnvironmentConfig, function: str) -> Sub:
 
 
 def log_group_name(config: EnvironmentConfig, function: str) -> str:
-    return f"/aws/lambda/{function_name(config, function)}"
+    return log_group_name_of(config.name, function)
 
 
 def delivery_stream_name(config: EnvironmentConfig) -> str:

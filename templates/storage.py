@@ -41,8 +41,13 @@ ACCESS_LOGGING_REASON = (
 COPIER_EVENTS = ("s3:ObjectCreated:Put", "s3:ObjectCreated:CompleteMultipartUpload")
 
 
+#: buckets are kept when their stack is deleted, except when its first creation fails
+RETAIN_DELETION_POLICY = "RetainExceptOnCreate"
+RETAIN_REPLACE_POLICY = "Retain"
+
+
 def hardened_bucket(logical_id: str, name: Any, **properties: Any) -> Bucket:
-    """A bucket with SSE-S3 at rest, public access blocked and bucket-owner-enforced ownership.
+    """A retained bucket: SSE-S3 at rest, public access blocked, bucket-owner-enforced ownership.
 
     SSE-S3 rather than SSE-KMS: the external party writes cross-account and the consumer reads
     from on premise; a customer key would need grants to both and a KMS call per object
@@ -52,6 +57,10 @@ def hardened_bucket(logical_id: str, name: Any, **properties: Any) -> Bucket:
         properties["BucketName"] = name
     return Bucket(
         logical_id,
+        # the data outlives the stack: `aggregator destroy` and a replacing update keep the bucket
+        # (docs/operations.md, "Destroying an environment"); a failed first creation removes it
+        DeletionPolicy=RETAIN_DELETION_POLICY,
+        UpdateReplacePolicy=RETAIN_REPLACE_POLICY,
         BucketEncryption=BucketEncryption(
             ServerSideEncryptionConfiguration=[
                 ServerSideEncryptionRule(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -12,6 +13,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pipeline import aws
 from pipeline.copier.config import CopierConfig
 from pipeline.copier.events import select_bundles
+from pipeline.copier.freshness import (
+    BUNDLE_MAX_AGE_METRIC,
+    FILE_AGE_METRIC,
+    UNMEASURED_METRIC,
+    bundle_ages,
+)
 from pipeline.copier.staging import stage_bundle
 
 if TYPE_CHECKING:
@@ -28,6 +35,29 @@ class BundlesNotStagedError(RuntimeError):
 @functools.cache
 def config() -> CopierConfig:
     return CopierConfig.from_env()
+
+
+def _measure_freshness(s3: Any, bucket: str, key: str, version_id: str | None, size: int) -> None:
+    """Emit the files' end-to-end ages for one staged bundle (pipeline/copier/freshness.py)."""
+    staged_at = datetime.now(UTC)
+    try:
+        measured = bundle_ages(s3, bucket, key, version_id, size, staged_at)
+    except Exception as error:  # noqa: BLE001 - measuring must never fail the staged bundle
+        logger.warning("file ages not measured", extra={"key": key, "reason": type(error).__name__})
+        metrics.add_metric(name=UNMEASURED_METRIC, unit=MetricUnit.Count, value=1)
+        return
+    for age in measured.ages:
+        metrics.add_metric(name=FILE_AGE_METRIC, unit=MetricUnit.Seconds, value=age)
+    metrics.add_metric(name=BUNDLE_MAX_AGE_METRIC, unit=MetricUnit.Seconds, value=measured.maximum)
+    logger.info(
+        "bundle file ages",
+        extra={
+            "key": key,
+            "files": len(measured.ages),
+            "max_age_seconds": round(measured.maximum, 3),
+            "sampled": measured.sampled,
+        },
+    )
 
 
 @metrics.log_metrics
@@ -60,6 +90,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
             continue
         staged_count += 1
         staged_bytes += staged.size
+        _measure_freshness(s3, bundle.bucket, bundle.key, bundle.version_id, staged.size)
         logger.info(
             "bundle staged",
             extra={

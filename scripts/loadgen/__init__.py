@@ -8,6 +8,7 @@ The package is also the load API the demo, the end-to-end tests and the benchmar
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoint-url", help="override the endpoint (default: the env's)")
     parser.add_argument("--bucket", help="target bucket (default: the stack's LandingBucketName)")
     parser.add_argument("--files", type=int, default=100, help="how many files (default 100)")
-    parser.add_argument("--rate", type=float, default=20.0, help="files per second (0: no limit)")
+    parser.add_argument("--rate", type=float, default=10.0, help="files per second, 0 for no limit")
     parser.add_argument("--concurrency", type=int, default=8, help="uploads in flight")
     parser.add_argument("--seed", type=int, default=0, help="seed (same seed, same files)")
     parser.add_argument("--prefix", default="loadgen/", help="key prefix of the ordinary files")
@@ -54,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-hostile-keys", action="store_true", help="only ordinary keys")
     parser.add_argument("--manifest", type=Path, help="write the upload records here (JSON lines)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--json", action="store_true", help="the summary as JSON on stdout")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
             hostile_keys=not args.no_hostile_keys,
         )
     except ValueError as error:
-        print(f"loadgen: {error}", file=sys.stderr)
+        print(f"aggregator loadgen: {error}", file=sys.stderr)
         return 2
-    session = EnvSession.for_env(args.env, args.endpoint_url)
+    session = EnvSession.from_args(args)
     bucket = args.bucket or stack_outputs(session)["LandingBucketName"]
     specs = plan_mix(config)
     try:
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.quiet,
         )
     except UploadError as error:
-        print(f"loadgen: {error}", file=sys.stderr)
+        print(f"aggregator loadgen: {error}", file=sys.stderr)
         return 1
     if args.manifest:
         write_manifest(args.manifest, records)
@@ -93,6 +95,15 @@ def run(args: argparse.Namespace) -> int:
         rate = len(records) / elapsed if elapsed > 0 else float("inf")
     else:
         rate = 0.0
+    if getattr(args, "json", False):
+        summary = {
+            "files": len(records),
+            "bytes": total,
+            "bucket": bucket,
+            "files_per_second": rate if rate != float("inf") else None,
+        }
+        print(json.dumps(summary))
+        return 0
     print(
         f"loadgen: {len(records)} files, {total / MIB:.1f} MiB uploaded to {bucket} "
         f"({rate:.1f} files/s)"

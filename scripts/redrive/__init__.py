@@ -210,4 +210,4 @@ def _queue_depth(sqs: Any, queue_url: str) -> int:
 def _session(args: argparse.Namespace) -> EnvSession:
     from scripts.session import EnvSession
 
-    return EnvSession.for_env(args.env, endpoint_url=args.endpoint_url)
+    return EnvSession.from_args(args)

@@ -1,6 +1,9 @@
-"""The stack deleted and deployed again: the pipeline works as before on the new stack.
+"""The stack destroyed and deployed again: the pipeline works as before on the new stack.
 
-Runs after the other scenarios (file order) and leaves a deployed stack behind for any test after.
+`aggregator destroy` keeps the buckets and their objects (DeletionPolicy RetainExceptOnCreate);
+the test checks that, then removes them as an operator would before redeploying under the same
+names. Runs after the other scenarios (file order) and leaves a deployed stack behind for any
+test after.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from scripts.deploy import deploy
+from scripts.destroy import destroy
 from scripts.loadgen import MixConfig, plan_mix
 from scripts.session import stack_name
 from tests.e2e.pipeline import ENV_NAME, Pipeline
@@ -21,11 +25,17 @@ pytestmark = pytest.mark.e2e
 
 
 def test_stack_deleted_and_redeployed(pipeline: Pipeline, tmp_path: Path) -> None:
-    for bucket in (pipeline.landing, pipeline.archive, pipeline.distribution):
-        _empty(pipeline.s3, bucket)
+    buckets = (pipeline.landing, pipeline.archive, pipeline.distribution)
+    pipeline.s3.put_object(Bucket=pipeline.archive, Key="kept/after-destroy", Body=b"dr copy")
     cloudformation = pipeline.session.client("cloudformation")
-    cloudformation.delete_stack(StackName=stack_name(ENV_NAME))
+    retained = destroy(pipeline.session)
     _wait_deleted(cloudformation, stack_name(ENV_NAME), timeout=180)
+    assert sorted(retained) == sorted(buckets)
+    kept = pipeline.s3.get_object(Bucket=pipeline.archive, Key="kept/after-destroy")
+    assert kept["Body"].read() == b"dr copy"  # the stack is gone, the data is not
+    for bucket in buckets:
+        _empty(pipeline.s3, bucket)
+        pipeline.s3.delete_bucket(Bucket=bucket)
 
     pipeline.outputs = deploy(ENV_NAME, endpoint_url=pipeline.endpoint_url)
     scenario = pipeline.scenario("redeployed", tmp_path)

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from scripts.template import write_templates
-from templates.config import EnvironmentConfig, available_environments, load_config
+from templates.config import EnvironmentConfig, available_environments
 from templates.stack import build_template, render
+from tests.environments import filled_config
 from tests.templates.variants import consumer_path_variants
 
 ENVIRONMENTS = available_environments()
@@ -18,7 +19,7 @@ ENVIRONMENTS = available_environments()
 
 @pytest.fixture(scope="session", params=ENVIRONMENTS)
 def config(request: pytest.FixtureRequest) -> EnvironmentConfig:
-    return load_config(str(request.param))
+    return filled_config(str(request.param))
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +34,7 @@ def rendered_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     consumer-path variants' under <dir>/variants/<variant>/<env>/."""
     root = tmp_path_factory.mktemp("build")
     for env in ENVIRONMENTS:
-        write_templates(load_config(env), root)
+        write_templates(filled_config(env), root)
     for name, variant in consumer_path_variants().items():
         write_templates(variant, root / "variants" / name)
     return root

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import copy
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from templates.config import (
-    ENVIRONMENTS_DIR,
     ConfigError,
     available_environments,
     load_config,
     parse_config,
 )
+from tests.environments import filled_config, filled_data
 
-BASE: dict[str, Any] = tomllib.loads((ENVIRONMENTS_DIR / "prod.toml").read_text())
+BASE: dict[str, Any] = filled_data("prod")
 
 
 def _with(section: str, key: str, value: Any) -> dict[str, Any]:
@@ -35,10 +34,11 @@ def _refused(data: dict[str, Any], name: str = "prod") -> str:
     return str(caught.value)
 
 
-def test_every_shipped_environment_is_valid() -> None:
+def test_every_shipped_environment_is_valid_once_its_placeholders_are_filled() -> None:
     assert set(available_environments()) >= {"local", "dev", "prod"}
     for env in available_environments():
-        assert load_config(env).name == env
+        assert filled_config(env).name == env
+    assert load_config("local").name == "local"  # local needs nothing filled in
 
 
 @pytest.mark.parametrize(
@@ -163,7 +163,94 @@ def test_email_and_existing_topic_are_exclusive() -> None:
 
 def test_unknown_key_is_refused() -> None:
     message = _refused(_with("firehose", "buffer_size_mib", 5))
-    assert "unknown key(s) firehose.buffer_size_mib" in message
+    assert "unknown key firehose.buffer_size_mib (did you mean 'buffer_size_mb'?)" in message
+
+
+def test_misspelt_key_is_reported_as_unknown_first_then_missing() -> None:
+    data = copy.deepcopy(BASE)
+    data["alarms"]["freshnes_seconds"] = data["alarms"].pop("freshness_seconds")
+    with pytest.raises(ConfigError) as caught:
+        parse_config("prod", data, source="prod.toml")
+    problems = caught.value.problems
+    assert problems[0].startswith("prod.toml: unknown key alarms.freshnes_seconds")
+    assert "did you mean 'freshness_seconds'?" in problems[0]
+    assert "missing required key alarms.freshness_seconds" in problems[1]
+
+
+def test_every_problem_is_reported_in_one_run() -> None:
+    data = copy.deepcopy(BASE)
+    data["firehose"]["buffer_size_mb"] = 0
+    data["functions"]["ingest"]["memory_mb"] = 1
+    data["functions"]["copier"]["timeout_seconds"] = 5000
+    data["retention"]["log_retention_days"] = 10
+    data["access"]["external_principal"] = "nobody"
+    data["sections_typo"] = {}
+    with pytest.raises(ConfigError) as caught:
+        parse_config("prod", data, source="prod.toml")
+    problems = caught.value.problems
+    assert len(problems) == 6, problems
+    assert "unknown key sections_typo" in problems[0]
+    text = str(caught.value)
+    assert text.startswith("prod.toml: 6 problems:")
+    for key in (
+        "firehose.buffer_size_mb",
+        "functions.ingest.memory_mb",
+        "functions.copier.timeout_seconds",
+        "retention.log_retention_days",
+        "access.external_principal",
+    ):
+        assert key in text
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_shipped_placeholders_are_refused_until_filled(env: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(env)
+    text = "\n".join(caught.value.problems)
+    assert "account 111122223333" in text and "account 444455556666" in text
+    assert "203.0.113.0/24" in text
+    assert "notify nobody" in text
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "expected"),
+    [
+        ("access", "external_principal", "arn:aws:iam::123456789012:root", "account 1234567890"),
+        ("access", "consumer_principal", "arn:aws:iam::000000000000:role/c", "account 00000000"),
+        ("access", "external_cidrs", ["198.51.100.0/25"], "documentation range"),
+        ("access", "external_cidrs", ["192.0.0.0/16"], "documentation range"),
+        ("access", "external_cidrs", ["2001:db8::/48"], "documentation range"),
+        ("alarms", "topic_arn", "arn:aws:sns:eu-west-2:111122223333:alarms", "account 1111"),
+    ],
+)
+def test_examples_are_refused_outside_local(
+    section: str, key: str, value: Any, expected: str
+) -> None:
+    data = _with(section, key, value)
+    if key == "topic_arn":
+        data["alarms"]["email"] = ""
+    assert expected in _refused(data)
+    # the same values are accepted for the local stack
+    local = copy.deepcopy(data)
+    parse_config("local", local, source="local.toml")
+
+
+def test_an_alarm_destination_is_required_outside_local() -> None:
+    data = _with("alarms", "email", "")
+    assert "notify nobody" in _refused(data)
+    data["alarms"]["topic_arn"] = "arn:aws:sns:eu-west-2:314159265358:pager"
+    assert parse_config("prod", data).alarms.topic_arn
+
+
+def test_tags_are_read_and_validated() -> None:
+    data = copy.deepcopy(BASE)
+    data["tags"] = {"cost-centre": "data-42", "owner": "team@example.org"}
+    assert parse_config("prod", data).tags == {
+        "cost-centre": "data-42",
+        "owner": "team@example.org",
+    }
+    data["tags"] = {"owner": 5}
+    assert "tags.owner" in _refused(data)
 
 
 def test_missing_key_is_named() -> None:

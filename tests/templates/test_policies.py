@@ -264,7 +264,12 @@ def test_outputs_are_the_documented_ones(template: Template, config: Environment
 
 def test_alarms_cover_the_pipeline(template: Template, config: EnvironmentConfig) -> None:
     alarms = _resources(template, "AWS::CloudWatch::Alarm")
-    metrics = {a["Properties"].get("MetricName") for a in alarms.values()}
+    metrics = {a["Properties"].get("MetricName") for a in alarms.values()} | {
+        query["MetricStat"]["Metric"]["MetricName"]  # metric-math alarms (error rates, quotas)
+        for a in alarms.values()
+        for query in a["Properties"].get("Metrics", [])
+        if "MetricStat" in query
+    }
     assert {
         "DeliveryToS3.DataFreshness", "ExecuteProcessing.Success", "DeliveryToS3.Success",
         "Errors", "Throttles", "ApproximateNumberOfMessagesVisible", "PutRequests",

@@ -10,15 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from templates.config import available_environments, load_config
+from templates.config import available_environments
 from templates.stack import build_template, render
+from tests.environments import filled_config
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 
 
 @pytest.mark.parametrize("env", available_environments())
 def test_template_matches_snapshot(env: str) -> None:
-    text = render(build_template(load_config(env)))
+    text = render(build_template(filled_config(env)))
     snapshot = SNAPSHOTS / f"{env}.json"
     if os.environ.get("UPDATE_SNAPSHOTS") == "1":
         snapshot.write_text(text, encoding="utf-8")
@@ -30,6 +31,6 @@ def test_template_matches_snapshot(env: str) -> None:
 
 @pytest.mark.parametrize("env", available_environments())
 def test_rendering_is_deterministic(env: str) -> None:
-    first = render(build_template(load_config(env)))
-    second = render(build_template(load_config(env)))
+    first = render(build_template(filled_config(env)))
+    second = render(build_template(filled_config(env)))
     assert first == second

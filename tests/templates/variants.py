@@ -7,16 +7,15 @@ with an endpoint the stack creates (prod); these add the internet path narrowed 
 
 from __future__ import annotations
 
-import copy
-import tomllib
 from typing import Any
 
-from templates.config import ENVIRONMENTS_DIR, EnvironmentConfig, parse_config
+from templates.config import EnvironmentConfig, parse_config
+from tests.environments import filled_data
 
 _CHANGES: dict[str, dict[str, Any]] = {
     "internet-cidrs": {
         "consumer_path": "internet",
-        "consumer_cidrs": ["198.51.100.0/24"],
+        "consumer_cidrs": ["100.64.30.0/24"],
         "consumer_endpoint_url": "",
         "privatelink": None,
     },
@@ -28,11 +27,10 @@ _CHANGES: dict[str, dict[str, Any]] = {
 
 
 def consumer_path_variants() -> dict[str, EnvironmentConfig]:
-    """Variant name -> prod's configuration with that consumer path."""
-    base = tomllib.loads((ENVIRONMENTS_DIR / "prod.toml").read_text())
+    """Variant name -> prod's configuration (placeholders filled in) with that consumer path."""
     variants = {}
     for name, changes in _CHANGES.items():
-        data = copy.deepcopy(base)
+        data = filled_data("prod")
         for key, value in changes.items():
             if value is None:
                 data["access"].pop(key, None)

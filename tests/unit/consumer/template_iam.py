@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from templates import names
-from templates.config import load_config
 from templates.stack import build_template
+from tests.environments import filled_config
 
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 
@@ -81,7 +81,7 @@ def _sub(argument: Any, pseudo: PseudoParameters) -> str:
 
 def template_resources(env_name: str) -> dict[str, Any]:
     """The ``Resources`` of the environment's stack template, as built for deployment."""
-    resources: dict[str, Any] = build_template(load_config(env_name)).to_dict()["Resources"]
+    resources: dict[str, Any] = build_template(filled_config(env_name)).to_dict()["Resources"]
     return resources
 
 

@@ -49,4 +49,4 @@ def test_foreign_non_empty_output_is_refused(tmp_path: Path) -> None:
 
 def test_run_exits_2_on_invalid_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert demo.run(_args(files=0)) == 2
-    assert "demo: --files must be >= 1" in capsys.readouterr().err
+    assert "aggregator demo: --files must be >= 1" in capsys.readouterr().err
