@@ -70,8 +70,13 @@ def put_records(
     backoff: Backoff | None = None,
     max_rounds: int = 10,
     sleep: Callable[[float], None] | None = None,
+    call_allowance: float = CALL_ALLOWANCE_SECONDS,
 ) -> PutOutcome:
-    """Put ``records``, retrying only the rejected ones, within ``deadline``."""
+    """Put ``records``, retrying only the rejected ones, within ``deadline``.
+
+    No call, the first included, starts with less than ``call_allowance`` seconds left (pass the
+    client's connect + read timeouts): what was not attempted is returned as rejected.
+    """
     backoff = backoff or DEFAULT_BACKOFF
     sleep = sleep or time.sleep
     pending = list(records)
@@ -79,13 +84,16 @@ def put_records(
     while True:
         rejected: list[bytes] = []
         for chunk in chunk_records(pending):
+            if deadline.remaining() < call_allowance:
+                rejected.extend(chunk)  # never start a call the deadline cannot wait for
+                continue
             rejected.extend(_put_chunk(client, stream_name, chunk))
         if not rejected:
             return PutOutcome(put=len(records), failed=(), retries=rounds)
         pending = rejected
         delay = backoff.delay(rounds)
         rounds += 1
-        if rounds >= max_rounds or deadline.remaining() < delay + CALL_ALLOWANCE_SECONDS:
+        if rounds >= max_rounds or deadline.remaining() < delay + call_allowance:
             return PutOutcome(
                 put=len(records) - len(pending), failed=tuple(pending), retries=rounds - 1
             )

@@ -10,6 +10,23 @@ from dataclasses import dataclass
 RESPONSE_LIMIT_BYTES = 6_000_000
 DEFAULT_INLINE_MAX_BYTES = 1024 * 1024
 DEFAULT_FETCH_CONCURRENCY = 32
+#: The transform's clients' connect and read timeouts (s). S3 and Firehose answer in
+#: milliseconds; these bound how long one socket operation can hang.
+CONNECT_TIMEOUT_SECONDS = 2.0
+READ_TIMEOUT_SECONDS = 3.0
+#: No call starts with less time than this left: one hung connect plus one hung read still end
+#: before the deadline, so no call outlives the invocation (first attempts included).
+CALL_ALLOWANCE_SECONDS = CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS
+#: A reference put back more often than this is finished as ProcessingFailed (error output).
+#: A deferral happens when a response is full (a burst: the file waits one buffer interval,
+#: ~60 s in AWS) or a read runs out of time. A 10,000-file backlog drains in ~60 invocations of
+#: ~160 inline files each, so a reference at its end is deferred up to ~60 times; 100 keeps
+#: that legitimate case while a file that can never finish stops within hours, not 7 days.
+DEFAULT_MAX_DEFERRALS = 100
+#: A reference first seen longer ago than this is finished as ProcessingFailed. 6 hours is 180
+#: times the 2-minute SLO (the OldestReferenceAge alarm fires long before) and leaves 6.75 days
+#: of Landing's 7-day expiry to redrive it from the error output.
+DEFAULT_MAX_REFERENCE_AGE_SECONDS = 6 * 3600
 
 
 class ConfigError(RuntimeError):
@@ -30,7 +47,11 @@ class TransformConfig:
     #: seconds kept back from the invocation's remaining time to answer Firehose
     safety_margin_seconds: float = 3.0
     #: seconds reserved, before that, for re-putting deferred references
-    reput_reserve_seconds: float = 5.0
+    reput_reserve_seconds: float = 5.0 + CALL_ALLOWANCE_SECONDS
+    #: re-puts of one reference before it is finished as ProcessingFailed
+    max_deferrals: int = DEFAULT_MAX_DEFERRALS
+    #: age (since ingest first put it) past which a reference is finished as ProcessingFailed
+    max_reference_age_seconds: int = DEFAULT_MAX_REFERENCE_AGE_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> TransformConfig:
@@ -44,6 +65,14 @@ class TransformConfig:
         budget = _integer(
             env, "RESPONSE_BUDGET_BYTES", RESPONSE_LIMIT_BYTES, 100_000, RESPONSE_LIMIT_BYTES
         )
+        max_deferrals = _integer(env, "MAX_DEFERRALS", DEFAULT_MAX_DEFERRALS, 1, 10_000)
+        max_age = _integer(
+            env,
+            "MAX_REFERENCE_AGE_SECONDS",
+            DEFAULT_MAX_REFERENCE_AGE_SECONDS,
+            60,
+            6 * 24 * 3600,  # below Landing's 7-day expiry, so a redrive still finds the file
+        )
         if inline_max * 4 // 3 + 4096 > budget:
             raise ConfigError(
                 f"INLINE_MAX_BYTES={inline_max} cannot fit RESPONSE_BUDGET_BYTES={budget} once "
@@ -56,6 +85,8 @@ class TransformConfig:
             inline_max_bytes=inline_max,
             fetch_concurrency=concurrency,
             response_budget_bytes=budget,
+            max_deferrals=max_deferrals,
+            max_reference_age_seconds=max_age,
         )
 
 

@@ -14,6 +14,7 @@ from pipeline.deadline import Deadline
 from pipeline.firehose import put_records
 from pipeline.ingest.config import IngestConfig
 from pipeline.ingest.events import parse_event
+from pipeline.references import iso_now
 
 logger = Logger()
 metrics = Metrics()
@@ -32,7 +33,7 @@ def config() -> IngestConfig:
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     settings = config()
-    parsed = parse_event(event)
+    parsed = parse_event(event, first_seen=iso_now())
     for ignored in parsed.ignored:
         logger.info(
             "ignoring S3 event record",
