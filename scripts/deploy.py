@@ -18,6 +18,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pipeline.errors import NOT_FOUND_CODES
 from scripts.changeset import DeployError, TemplateSource, apply_stack
 from scripts.package import PackageError, build_package
 from scripts.session import LOCAL_ENV, EnvSession
@@ -41,7 +42,7 @@ def _object_exists(s3: Any, bucket: str, key: str) -> bool:
     try:
         s3.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if error.response.get("Error", {}).get("Code") in NOT_FOUND_CODES:
             return False
         raise
     return True

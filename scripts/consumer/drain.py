@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.bundle import BundleIntegrityError, BundleMember, MemberMetadata, read_bundle
+from pipeline.errors import NOT_FOUND_CODES
 from scripts.consumer.download import BundleRejectedError
 from scripts.consumer.faults import crash_point
 from scripts.consumer.ledger import DeliveredFile, Ledger
@@ -262,7 +263,7 @@ def _deliver_one(
         crash_point("deleted")
     except ClientError as error:
         code = error_code(error)
-        if code in ("NoSuchKey", "404"):
+        if code in NOT_FOUND_CODES:
             LOG.info("bundle vanished before it was read", extra={"bundle": listed.key})
             return
         _fail(listed, f"{code}: {error}", counters)
