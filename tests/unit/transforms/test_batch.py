@@ -6,7 +6,6 @@ import base64
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ import pipeline.firehose
 import transforms.fetch
 from pipeline.deadline import Backoff, Deadline
 from pipeline.references import ObjectReference
+from tests.gnu_tar import gnu_tar
 from tests.unit.conftest import PipelineAws
 from tests.unit.transforms.helpers import (
     firehose_bundle,
@@ -119,7 +119,6 @@ def serialized_size_of(result: dict[str, Any]) -> int:
     )
 
 
-@pytest.mark.skipif(shutil.which("tar") is None, reason="GNU tar not installed")
 def test_firehose_built_bundle_extracts_with_gnu_tar(
     pipeline_aws: PipelineAws, tmp_path: Path
 ) -> None:
@@ -133,7 +132,7 @@ def test_firehose_built_bundle_extracts_with_gnu_tar(
     out = tmp_path / "out"
     out.mkdir()
 
-    done = subprocess.run(["tar", "-xzf", str(bundle), "-C", str(out)], capture_output=True)
+    done = subprocess.run([gnu_tar(), "-xzf", str(bundle), "-C", str(out)], capture_output=True)
 
     assert done.returncode == 0
     assert done.stderr == b""
