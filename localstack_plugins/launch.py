@@ -24,6 +24,8 @@ docs/localstack.md, "Throughput"):
   they are counted and published once per second (:mod:`localstack_plugins.lambda_metrics`);
 - Lambda's CloudWatch Logs cost a ``PutLogEvents`` per invocation; what is queued is sent in
   batches per stream (:mod:`localstack_plugins.lambda_logs`);
+- a fault-injection hook (:mod:`localstack_plugins.faults`), inert until a test sets a rule
+  through ``/_localstack/aggregator/faults``;
 - S3's Lambda notifications and the asynchronous-invoke poller call the Lambda provider directly
   instead of sending a request through the whole chain (:mod:`localstack_plugins.direct_invoke`);
 - the response serializer parses every timestamp *string* it writes to a header (S3's
@@ -49,7 +51,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from localstack_plugins import direct_invoke, lambda_logs, lambda_metrics, owner
+from localstack_plugins import direct_invoke, faults, lambda_logs, lambda_metrics, owner
 
 FIXED_S3_ROOT = "/tmp/localstack-s3-storage"  # noqa: S108 - the path being replaced
 S3_NOTIFICATION_THREADS = int(os.environ.get("S3_NOTIFICATION_THREADS") or 16)
@@ -205,6 +207,7 @@ def main() -> None:
     lambda_metrics.install()
     lambda_logs.install()
     direct_invoke.install()
+    faults.install()  # inert until a test sets a rule (localstack_plugins/faults)
     _linear_in_memory_response_reads()
     _cache_header_timestamp_parsing()
     from localstack.runtime.main import main as localstack_main
