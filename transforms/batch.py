@@ -332,7 +332,10 @@ def _deliver_direct(state: _State, index: int, deadline: Deadline, s3: S3Client)
     assert reference is not None
     settings = state.settings
     key = direct_bundle_key(
-        settings.bundle_prefix, settings.delivery_stream_name, reference, record.arrival_ms
+        settings.bundle_prefix_expression,
+        settings.delivery_stream_name,
+        reference,
+        record.arrival_ms,
     )
     result = deliver_direct(
         s3, reference, archive_bucket=settings.archive_bucket, bundle_key=key, deadline=deadline

@@ -6,6 +6,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from transforms.prefix import DEFAULT_TIME_FOLDERS, PrefixExpressionError
+from transforms.prefix import validate as validate_prefix
+
 #: Lambda's synchronous response limit is 6 MB; Firehose's blueprint keeps to 6,000,000 bytes.
 RESPONSE_LIMIT_BYTES = 6_000_000
 DEFAULT_INLINE_MAX_BYTES = 1024 * 1024
@@ -38,6 +41,8 @@ class TransformConfig:
     archive_bucket: str
     delivery_stream_name: str
     bundle_prefix: str = "bundles/"
+    #: the stream's Prefix expression; direct bundles are named as Firehose names bundles
+    bundle_prefix_expression: str = "bundles/!{timestamp:yyyy/MM/dd/HH}/"
     #: files larger than this go by the direct path (their own bundle in Archive)
     inline_max_bytes: int = DEFAULT_INLINE_MAX_BYTES
     #: parallel GETs for inline files
@@ -60,6 +65,18 @@ class TransformConfig:
         prefix = env.get("BUNDLE_PREFIX", "bundles/")
         if not prefix.endswith("/") or prefix.startswith("/"):
             raise ConfigError(f"BUNDLE_PREFIX must look like 'bundles/', got {prefix!r}")
+        expression = env.get("BUNDLE_PREFIX_EXPRESSION", "").strip() or (
+            prefix + DEFAULT_TIME_FOLDERS
+        )
+        try:
+            validate_prefix(expression)
+        except PrefixExpressionError as error:
+            raise ConfigError(f"BUNDLE_PREFIX_EXPRESSION: {error}") from None
+        if not expression.startswith(prefix):
+            raise ConfigError(
+                f"BUNDLE_PREFIX_EXPRESSION {expression!r} must start with BUNDLE_PREFIX "
+                f"{prefix!r} (the copier is subscribed to that prefix)"
+            )
         inline_max = _integer(env, "INLINE_MAX_BYTES", DEFAULT_INLINE_MAX_BYTES, 1, 4_000_000)
         concurrency = _integer(env, "FETCH_CONCURRENCY", DEFAULT_FETCH_CONCURRENCY, 1, 256)
         budget = _integer(
@@ -82,6 +99,7 @@ class TransformConfig:
             archive_bucket=archive,
             delivery_stream_name=stream,
             bundle_prefix=prefix,
+            bundle_prefix_expression=expression,
             inline_max_bytes=inline_max,
             fetch_concurrency=concurrency,
             response_budget_bytes=budget,

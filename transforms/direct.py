@@ -34,6 +34,7 @@ from transforms.fetch import (
     get_kwargs,
 )
 from transforms.multipart import DEFAULT_PART_SIZE, MultipartWriter
+from transforms.prefix import evaluate as evaluate_prefix
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -72,14 +73,17 @@ class _Retrying:
 
 
 def direct_bundle_key(
-    prefix: str, stream_name: str, reference: ObjectReference, arrival_ms: int
+    prefix_expression: str, stream_name: str, reference: ObjectReference, arrival_ms: int
 ) -> str:
-    """``<prefix>yyyy/MM/dd/HH/<stream>-direct-<yyyy-MM-dd-HH-mm-ss>-<16 hex of the ref>.gz``."""
+    """``<prefix, evaluated as Firehose does>/<stream>-direct-<yyyy-MM-dd-HH-mm-ss>-<16 hex>.gz``.
+
+    The hex (and any ``!{firehose:random-string}``) derive from the reference's identity, so every
+    attempt of the same reference writes the same key.
+    """
     moment = datetime.fromtimestamp(arrival_ms / 1000.0, tz=UTC)
-    digest = hashlib.sha256(reference.identity()).hexdigest()[:16]
-    return (
-        f"{prefix}{moment:%Y/%m/%d/%H}/{stream_name}-direct-{moment:%Y-%m-%d-%H-%M-%S}-{digest}.gz"
-    )
+    digest = hashlib.sha256(reference.identity()).hexdigest()
+    prefix = evaluate_prefix(prefix_expression, moment, digest[16:27])
+    return f"{prefix}{stream_name}-direct-{moment:%Y-%m-%d-%H-%M-%S}-{digest[:16]}.gz"
 
 
 def deliver_direct(

@@ -30,7 +30,7 @@ from tests.unit.transforms.helpers import (
     response_bytes,
 )
 from transforms.batch import BatchSummary, process_batch
-from transforms.config import CALL_ALLOWANCE_SECONDS, TransformConfig
+from transforms.config import CALL_ALLOWANCE_SECONDS, ConfigError, TransformConfig
 from transforms.direct import Delivered, deliver_direct, direct_bundle_key
 from transforms.fetch import (
     Fetched,
@@ -376,3 +376,52 @@ def test_direct_bundle_name_is_the_same_for_every_attempt() -> None:
     assert direct_bundle_key("b/", "s", ref, ARRIVAL_MS) == direct_bundle_key(
         "b/", "s", again, ARRIVAL_MS
     )
+
+
+# ---------------------------------------------------------------- direct bundles follow Prefix
+
+
+@pytest.mark.parametrize(
+    ("expression", "folder"),
+    [
+        ("bundles/!{timestamp:yyyy/MM/dd/HH}/", "bundles/2026/01/02/03/"),
+        ("bundles/", "bundles/2026/01/02/03/"),  # Firehose appends the time folders
+        ("bundles/!{timestamp:yyyy-MM-dd}/h=!{timestamp:HH}/", "bundles/2026-01-02/h=03/"),
+    ],
+)
+def test_direct_bundles_follow_the_configured_prefix_expression(
+    expression: str, folder: str
+) -> None:
+    ref = reference("landing", "k", "v", 10)
+    key = direct_bundle_key(expression, "stream", ref, ARRIVAL_MS)
+    assert key.startswith(folder + "stream-direct-2026-01-02-03-04-05-")
+    assert key.endswith(".gz") and key.count("/") == folder.count("/")
+
+
+def test_random_string_in_the_prefix_is_stable_per_reference() -> None:
+    ref = reference("landing", "k", "v", 10)
+    expression = "bundles/!{firehose:random-string}/"
+    key = direct_bundle_key(expression, "s", ref, ARRIVAL_MS)
+    assert key == direct_bundle_key(expression, "s", ref.deferred(), ARRIVAL_MS)
+    assert len(key.split("/")[1]) == 11
+    other = direct_bundle_key(expression, "s", reference("landing", "k2", "v", 10), ARRIVAL_MS)
+    assert other.split("/")[1] != key.split("/")[1]
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("bundles/!{timestamp:yyyy/ww}/", "unsupported timestamp field"),
+        ("bundles/!{firehose:error-output-type}/", "unsupported expression"),
+        ("other/!{timestamp:yyyy}/", "must start with BUNDLE_PREFIX"),
+    ],
+)
+def test_unusable_prefix_expressions_are_refused_at_start(expression: str, message: str) -> None:
+    env = {
+        "ARCHIVE_BUCKET": "a",
+        "DELIVERY_STREAM_NAME": "s",
+        "BUNDLE_PREFIX": "bundles/",
+        "BUNDLE_PREFIX_EXPRESSION": expression,
+    }
+    with pytest.raises(ConfigError, match=message):
+        TransformConfig.from_env(env)
