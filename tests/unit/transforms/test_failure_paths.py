@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import io
 import os
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -72,7 +73,8 @@ def inject(pipeline_aws: PipelineAws) -> Iterator[Callable[[str, list[tuple[int,
             return AWSResponse(request.url, status, HTTPHeaders(), _Raw(body))
 
         event = f"before-send.s3.{operation}"
-        pipeline_aws.s3.meta.events.register(event, before_send, unique_id=INJECTOR + operation)
+        events: Any = pipeline_aws.s3.meta.events
+        events.register(event, before_send, unique_id=INJECTOR + operation)
         registered.append(operation)
 
     yield install
@@ -268,7 +270,7 @@ def test_a_body_longer_than_its_reference_is_a_size_mismatch_not_content(
     real = pipeline_aws.s3.get_object
 
     def lying_get(**kwargs: Any) -> Any:  # a GET whose ContentLength repeats the reference
-        answer = dict(real(**kwargs))
+        answer: dict[str, Any] = dict(real(**kwargs))
         answer["ContentLength"] = 100
         seen.append(_Body(answer["Body"].read()))
         answer["Body"] = seen[-1]
@@ -425,3 +427,39 @@ def test_unusable_prefix_expressions_are_refused_at_start(expression: str, messa
     }
     with pytest.raises(ConfigError, match=message):
         TransformConfig.from_env(env)
+
+
+def test_slow_s3_the_batch_answers_in_time_with_the_unfinished_files_deferred(
+    pipeline_aws: PipelineAws,
+) -> None:
+    """Every GET takes 1.5 s: the batch stops starting GETs when the deadline leaves less than
+    their allowance, answers well before the deadline and defers what it could not fetch."""
+    refs: list[Any] = [upload(pipeline_aws, f"slow/{i}", b"slow") for i in range(30)]
+
+    def slow(**_: Any) -> None:
+        time.sleep(1.5)  # the injected fault: a slow Landing
+
+    events: Any = pipeline_aws.s3.meta.events
+    events.register("before-send.s3.GetObject", slow, unique_id=INJECTOR + "slow")
+    try:
+        started = time.monotonic()
+        response, summary = process_batch(
+            firehose_event(refs),
+            TransformConfig(
+                archive_bucket=pipeline_aws.archive,
+                delivery_stream_name=pipeline_aws.stream,
+                fetch_concurrency=2,
+            ),
+            Deadline.after(20.0),
+            pipeline_aws.s3,
+            pipeline_aws.firehose,
+            now=NOW,
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        events.unregister("before-send.s3.GetObject", unique_id=INJECTOR + "slow")
+
+    assert elapsed < 20.0 - CALL_ALLOWANCE_SECONDS  # answered with time to spare
+    assert set(results(response)) == {"Ok", "Dropped"}
+    assert summary.inlined >= 2 and summary.deferred >= 15
+    assert summary.inlined + summary.deferred == 30
