@@ -215,7 +215,8 @@ def test_a_file_that_never_finishes_ends_in_the_error_output_not_in_a_loop(
             pipeline, since, lambda s: _failures(s, "too-many-deferrals") >= 1
         )
         assert _failures(summaries, "too-many-deferrals") == 1  # FilesDeferredTooOften moved
-        assert sum(int(s.get("deferred", 0)) for s in summaries) >= 2  # attempts 0 and 1
+        # deferred exactly MAX_DEFERRALS (1) times, then given up on: no loop
+        assert sum(int(s.get("deferred", 0)) for s in summaries) == 1
         assert faults.rules()[rule]["injected"] > 2
     finally:
         faults.clear()

@@ -173,10 +173,11 @@ def test_duplicate_s3_events(pipeline: Pipeline, tmp_path: Path) -> None:
 
 
 def test_burst_larger_than_one_processor_response(pipeline: Pipeline, tmp_path: Path) -> None:
-    # 400 x 64 KiB of incompressible content (26 MB base64'd in one response if nothing split
-    # it): the transform must defer what does not fit under 6 MB and still deliver everything.
+    # 40 x 900 KB of incompressible content, just under the local inline limit (36 MB; 1.2 MB
+    # base64'd each, so at most 4 fit one 6 MB response and a one-second processor batch holds
+    # many more): the transform must defer what does not fit and still deliver everything.
     scenario = pipeline.scenario("burst", tmp_path)
-    files = specs(scenario.prefix, FileKind.BINARY, [64 * 1024] * 400, seed=64)
+    files = specs(scenario.prefix, FileKind.BINARY, [900_000] * 40, seed=64)
     since_ms = int(time.time() * 1000) - 1000
     records = scenario.upload(files, concurrency=25)
     scenario.deliver(records, timeout=300)  # every file, byte for byte: none lost
