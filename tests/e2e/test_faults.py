@@ -232,3 +232,40 @@ def _configure(client: Any, function: str, timeout: int, variables: dict[str, st
     client.get_waiter("function_updated_v2").wait(
         FunctionName=function, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
     )
+
+
+def test_a_processor_that_keeps_failing_parks_its_batch_for_redrive(
+    pipeline: Pipeline, faults: FaultHook, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Firehose's invocations of the transform fail 4 times: the first attempt and its 3
+    retries (NumberOfRetries) of one batch. That whole batch goes to the error output (as AWS
+    does), nothing else is blocked, and the redrive delivers it: every file exactly once."""
+    scenario = pipeline.scenario("fault-processor", tmp_path)
+    # only Firehose invokes through the gateway (S3 notifications invoke the provider directly)
+    [rule] = faults.add(
+        {
+            "service": "lambda",
+            "operation": "Invoke",
+            "error": {"code": "ServiceException", "status": 500},
+            "count": 4,
+        }
+    )
+    records = scenario.upload(specs(scenario.prefix, FileKind.TEXT, [1_200] * 3, seed=85))
+    deadline = time.monotonic() + 60
+    while faults.rules()[rule]["injected"] < 4:
+        assert time.monotonic() < deadline, "the processor was not invoked four times"
+        time.sleep(0.5)  # poll interval of the fault counters
+    parked = 0
+    deadline = time.monotonic() + 60
+    while parked == 0:
+        identities = {
+            (ref.get("key"), ref.get("version_id"))
+            for ref in error_output_references(pipeline.s3, pipeline.archive)
+        }
+        parked = sum(record.identity in identities for record in records)
+        assert parked or time.monotonic() < deadline, "the failed batch never reached errors/"
+        time.sleep(1)  # poll interval for the error output
+    faults.clear()
+    _redrive_errors(pipeline, capsys)
+    outcome = scenario.deliver(records)
+    assert outcome.delivery.duplicates == 0
