@@ -25,6 +25,12 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT = 5
 #: Read timeout (s) per socket read (not per request); large streams keep reading chunks.
 READ_TIMEOUT = 30
+#: The connect and read timeouts (s) of clients bound by an invocation deadline (ingest, transform).
+DEADLINE_CONNECT_TIMEOUT = 2.0
+DEADLINE_READ_TIMEOUT = 3.0
+#: No deadline-bound call starts with less time than this left: one hung connect plus one hung
+#: read still end before the deadline, so no call outlives the invocation.
+CALL_ALLOWANCE_SECONDS = DEADLINE_CONNECT_TIMEOUT + DEADLINE_READ_TIMEOUT
 
 
 def client_config(

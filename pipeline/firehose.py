@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pipeline import aws
 from pipeline.deadline import Backoff, Deadline
 
 if TYPE_CHECKING:
@@ -24,8 +25,8 @@ if TYPE_CHECKING:
 #: PutRecordBatch limits (AWS): records per call and bytes per call.
 MAX_BATCH_RECORDS = 500
 MAX_BATCH_BYTES = 4 * 1024 * 1024
-#: Time one PutRecordBatch call is allowed before we stop starting new attempts.
-CALL_ALLOWANCE_SECONDS = 1.0
+#: No PutRecordBatch call starts with less time left (the deadline-bound clients' timeouts).
+CALL_ALLOWANCE_SECONDS = aws.CALL_ALLOWANCE_SECONDS
 
 DEFAULT_BACKOFF = Backoff()
 

@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
+from pipeline.aws import CALL_ALLOWANCE_SECONDS
 from pipeline.bundle import BLOCK_SIZE, MemberMetadata, encode_member, member_header
 from pipeline.deadline import Deadline
 from pipeline.firehose import put_records
 from pipeline.references import ObjectReference, age_seconds
-from transforms.config import CALL_ALLOWANCE_SECONDS, RESPONSE_LIMIT_BYTES, TransformConfig
+from transforms.config import RESPONSE_LIMIT_BYTES, TransformConfig
 from transforms.direct import Delivered, deliver_direct, direct_bundle_key
 from transforms.fetch import (
     Denied,

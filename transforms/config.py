@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from pipeline.aws import CALL_ALLOWANCE_SECONDS, DEADLINE_CONNECT_TIMEOUT, DEADLINE_READ_TIMEOUT
 from transforms.prefix import DEFAULT_TIME_FOLDERS, PrefixExpressionError
 from transforms.prefix import validate as validate_prefix
 
@@ -13,13 +14,11 @@ from transforms.prefix import validate as validate_prefix
 RESPONSE_LIMIT_BYTES = 6_000_000
 DEFAULT_INLINE_MAX_BYTES = 1024 * 1024
 DEFAULT_FETCH_CONCURRENCY = 32
-#: The transform's clients' connect and read timeouts (s). S3 and Firehose answer in
-#: milliseconds; these bound how long one socket operation can hang.
-CONNECT_TIMEOUT_SECONDS = 2.0
-READ_TIMEOUT_SECONDS = 3.0
-#: No call starts with less time than this left: one hung connect plus one hung read still end
-#: before the deadline, so no call outlives the invocation (first attempts included).
-CALL_ALLOWANCE_SECONDS = CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS
+#: The transform's clients' connect and read timeouts (s), and the time no call starts without
+#: (their sum): S3 and Firehose answer in milliseconds; these bound how long one socket
+#: operation can hang, so no call outlives the invocation (first attempts included).
+CONNECT_TIMEOUT_SECONDS = DEADLINE_CONNECT_TIMEOUT
+READ_TIMEOUT_SECONDS = DEADLINE_READ_TIMEOUT
 #: A reference put back more often than this is finished as ProcessingFailed (error output).
 #: A deferral happens when a response is full (a burst: the file waits one buffer interval,
 #: ~60 s in AWS) or a read runs out of time. A 10,000-file backlog drains in ~60 invocations of

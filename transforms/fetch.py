@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pipeline.aws import CALL_ALLOWANCE_SECONDS
 from pipeline.deadline import Backoff, Deadline
 from pipeline.errors import ACCESS_DENIED_CODES, NOT_FOUND_CODES
 from pipeline.references import ObjectReference
-from transforms.config import CALL_ALLOWANCE_SECONDS
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

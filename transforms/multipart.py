@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pipeline.aws import CALL_ALLOWANCE_SECONDS
 from pipeline.deadline import Backoff, Deadline
-from transforms.config import CALL_ALLOWANCE_SECONDS
 from transforms.fetch import DEFAULT_BACKOFF, DeadlineReachedError, classify
 
 if TYPE_CHECKING:

@@ -44,7 +44,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
         return {"put": 0, "ignored": len(parsed.ignored)}
     deadline = Deadline.from_context(context, settings.safety_margin_seconds)
     outcome = put_records(
-        aws.firehose(max_attempts=1),
+        aws.firehose(
+            max_attempts=1,
+            connect_timeout=aws.DEADLINE_CONNECT_TIMEOUT,
+            read_timeout=aws.DEADLINE_READ_TIMEOUT,
+        ),
         settings.delivery_stream_name,
         [reference.to_record() for reference in parsed.references],
         deadline,

@@ -18,6 +18,7 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 import pipeline.firehose
 import transforms.fetch
+from pipeline.aws import CALL_ALLOWANCE_SECONDS
 from pipeline.deadline import Backoff, Deadline
 from pipeline.references import ObjectReference
 from tests.unit.conftest import PipelineAws
@@ -31,7 +32,7 @@ from tests.unit.transforms.helpers import (
     response_bytes,
 )
 from transforms.batch import BatchSummary, process_batch
-from transforms.config import CALL_ALLOWANCE_SECONDS, ConfigError, TransformConfig
+from transforms.config import ConfigError, TransformConfig
 from transforms.direct import Delivered, deliver_direct, direct_bundle_key
 from transforms.fetch import (
     Fetched,
