@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 
 UV = $$(scripts/bootstrap.sh)
 
-.PHONY: help setup test test-fast test-unit test-e2e loadgen lint fmt bench template deploy \
+.PHONY: help setup prerequisites test test-fast test-unit test-e2e loadgen lint fmt bench template deploy \
         local-up local-down local-status demo consume status replay redrive clean diff destroy logs
 
 help:  ## list targets
@@ -24,16 +24,21 @@ lint:  ## ruff + mypy
 fmt:  ## apply ruff fixes and formatting
 	@uv=$(UV); $$uv run --frozen --no-sync ruff check --fix . && $$uv run --frozen --no-sync ruff format .
 
-test: setup lint  ## everything: lint, unit, template, LocalStack integration and e2e suites
+prerequisites:  ## check what the tests need from the machine (GNU tar reads every bundle)
+	@tar --version 2>/dev/null | head -1 | grep -q "GNU tar" || { \
+	  echo "make: GNU tar is required by the tests (bundles must extract with stock tar):" \
+	       "install it (Debian: apt-get install tar; macOS: brew install gnu-tar)" >&2; exit 1; }
+
+test: setup lint prerequisites  ## everything: lint, unit, template, LocalStack integration and e2e suites
 	@uv=$(UV); $$uv run --frozen --no-sync pytest
 
-test-fast: setup lint  ## everything except the slow scenarios
+test-fast: setup lint prerequisites  ## everything except the slow scenarios
 	@uv=$(UV); $$uv run --frozen --no-sync pytest -m "not slow"
 
 test-e2e:  ## only the acceptance scenarios on the deployed local stack
 	@uv=$(UV); $$uv run --frozen --no-sync pytest -m e2e
 
-test-unit:  ## unit tests only (no LocalStack)
+test-unit: prerequisites  ## unit tests only (no LocalStack)
 	@uv=$(UV); $$uv run --frozen --no-sync pytest -m "not integration and not e2e"
 
 bench: setup  ## benchmarks: print figures, assert nothing

@@ -27,6 +27,8 @@ docs/localstack.md, "Throughput"):
   metrics as on AWS (:mod:`localstack_plugins.lambda_emf`);
 - metric alarms are evaluated every minute as on AWS, not every ``EvaluationPeriods x Period``,
   and their history carries real UTC timestamps (:mod:`localstack_plugins.cloudwatch_alarms`);
+- a fault-injection hook (:mod:`localstack_plugins.faults`), inert until a test sets a rule
+  through ``/_localstack/aggregator/faults``;
 - S3's Lambda notifications and the asynchronous-invoke poller call the Lambda provider directly
   instead of sending a request through the whole chain (:mod:`localstack_plugins.direct_invoke`);
 - the response serializer parses every timestamp *string* it writes to a header (S3's
@@ -61,6 +63,7 @@ from localstack_plugins import (
     cfn_retain,
     cloudwatch_alarms,
     direct_invoke,
+    faults,
     lambda_logs,
     lambda_metrics,
     owner,
@@ -223,6 +226,7 @@ def main() -> None:
     direct_invoke.install()
     security_group_rules.install()
     cloudwatch_alarms.install()
+    faults.install()  # inert until a test sets a rule (localstack_plugins/faults)
     _linear_in_memory_response_reads()
     _cache_header_timestamp_parsing()
     cfn_retain.install()

@@ -25,17 +25,31 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT = 5
 #: Read timeout (s) per socket read (not per request); large streams keep reading chunks.
 READ_TIMEOUT = 30
+#: The connect and read timeouts (s) of clients bound by an invocation deadline (ingest, transform).
+DEADLINE_CONNECT_TIMEOUT = 2.0
+DEADLINE_READ_TIMEOUT = 3.0
+#: No deadline-bound call starts with less time than this left: one hung connect plus one hung
+#: read still end before the deadline, so no call outlives the invocation.
+CALL_ALLOWANCE_SECONDS = DEADLINE_CONNECT_TIMEOUT + DEADLINE_READ_TIMEOUT
 
 
-def client_config(*, max_attempts: int = 3, max_pool_connections: int = 10) -> Config:
+def client_config(
+    *,
+    max_attempts: int = 3,
+    max_pool_connections: int = 10,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    read_timeout: float = READ_TIMEOUT,
+) -> Config:
     """The botocore configuration every client uses (``standard`` retry mode).
 
     ``max_attempts`` counts every attempt, the first included (botocore's ``total_max_attempts``).
+    Callers bound by an invocation deadline pass small timeouts and check the time left before
+    every call (transforms/config.py ``CALL_ALLOWANCE_SECONDS``).
     """
     return Config(
         retries={"mode": "standard", "total_max_attempts": max_attempts},
-        connect_timeout=CONNECT_TIMEOUT,
-        read_timeout=READ_TIMEOUT,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
         max_pool_connections=max_pool_connections,
         tcp_keepalive=True,
     )
@@ -48,27 +62,59 @@ def _session() -> botocore.session.Session:
 
 
 @functools.cache
-def client(service_name: str, *, max_attempts: int = 3, max_pool_connections: int = 10) -> Any:
+def client(
+    service_name: str,
+    *,
+    max_attempts: int = 3,
+    max_pool_connections: int = 10,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    read_timeout: float = READ_TIMEOUT,
+) -> Any:
     """A cached client for ``service_name``.
 
     ``max_attempts=1`` turns botocore's own retries off, for callers that retry themselves within
     a deadline (the transform's fetches, the Firehose partial-failure loop).
     """
-    config = client_config(max_attempts=max_attempts, max_pool_connections=max_pool_connections)
+    config = client_config(
+        max_attempts=max_attempts,
+        max_pool_connections=max_pool_connections,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+    )
     return _session().create_client(service_name, config=config)
 
 
-def s3(*, max_attempts: int = 3, max_pool_connections: int = 10) -> S3Client:
+def s3(
+    *,
+    max_attempts: int = 3,
+    max_pool_connections: int = 10,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    read_timeout: float = READ_TIMEOUT,
+) -> S3Client:
     """The S3 client (typed)."""
     result: S3Client = client(
-        "s3", max_attempts=max_attempts, max_pool_connections=max_pool_connections
+        "s3",
+        max_attempts=max_attempts,
+        max_pool_connections=max_pool_connections,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
     )
     return result
 
 
-def firehose(*, max_attempts: int = 3) -> FirehoseClient:
+def firehose(
+    *,
+    max_attempts: int = 3,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    read_timeout: float = READ_TIMEOUT,
+) -> FirehoseClient:
     """The Firehose client (typed)."""
-    result: FirehoseClient = client("firehose", max_attempts=max_attempts)
+    result: FirehoseClient = client(
+        "firehose",
+        max_attempts=max_attempts,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+    )
     return result
 
 

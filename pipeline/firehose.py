@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pipeline import aws
 from pipeline.deadline import Backoff, Deadline
 
 if TYPE_CHECKING:
@@ -24,8 +25,8 @@ if TYPE_CHECKING:
 #: PutRecordBatch limits (AWS): records per call and bytes per call.
 MAX_BATCH_RECORDS = 500
 MAX_BATCH_BYTES = 4 * 1024 * 1024
-#: Time one PutRecordBatch call is allowed before we stop starting new attempts.
-CALL_ALLOWANCE_SECONDS = 1.0
+#: No PutRecordBatch call starts with less time left (the deadline-bound clients' timeouts).
+CALL_ALLOWANCE_SECONDS = aws.CALL_ALLOWANCE_SECONDS
 
 DEFAULT_BACKOFF = Backoff()
 
@@ -70,8 +71,13 @@ def put_records(
     backoff: Backoff | None = None,
     max_rounds: int = 10,
     sleep: Callable[[float], None] | None = None,
+    call_allowance: float = CALL_ALLOWANCE_SECONDS,
 ) -> PutOutcome:
-    """Put ``records``, retrying only the rejected ones, within ``deadline``."""
+    """Put ``records``, retrying only the rejected ones, within ``deadline``.
+
+    No call, the first included, starts with less than ``call_allowance`` seconds left (pass the
+    client's connect + read timeouts): what was not attempted is returned as rejected.
+    """
     backoff = backoff or DEFAULT_BACKOFF
     sleep = sleep or time.sleep
     pending = list(records)
@@ -79,13 +85,16 @@ def put_records(
     while True:
         rejected: list[bytes] = []
         for chunk in chunk_records(pending):
+            if deadline.remaining() < call_allowance:
+                rejected.extend(chunk)  # never start a call the deadline cannot wait for
+                continue
             rejected.extend(_put_chunk(client, stream_name, chunk))
         if not rejected:
             return PutOutcome(put=len(records), failed=(), retries=rounds)
         pending = rejected
         delay = backoff.delay(rounds)
         rounds += 1
-        if rounds >= max_rounds or deadline.remaining() < delay + CALL_ALLOWANCE_SECONDS:
+        if rounds >= max_rounds or deadline.remaining() < delay + call_allowance:
             return PutOutcome(
                 put=len(records) - len(pending), failed=tuple(pending), retries=rounds - 1
             )

@@ -29,6 +29,7 @@ from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
 
+from pipeline.errors import NOT_FOUND_CODES
 from scripts.changeset import (
     Change,
     Decision,
@@ -63,7 +64,7 @@ def _object_exists(s3: Any, bucket: str, key: str) -> bool:
     try:
         s3.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if error.response.get("Error", {}).get("Code") in NOT_FOUND_CODES:
             return False
         raise
     return True

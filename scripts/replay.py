@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
+from pipeline.errors import NOT_FOUND_CODES
 from pipeline.hashing import SHA256_METADATA
 from scripts.cli import iso_timestamp
 from scripts.session import error_code
@@ -166,7 +167,7 @@ def _already_staged(client: Any, bucket: str, key: str, recorded: str) -> bool:
     try:
         head = client.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if error_code(error) in ("404", "NoSuchKey", "NotFound"):
+        if error_code(error) in NOT_FOUND_CODES:
             return False
         raise
     return str(head.get("Metadata", {}).get(SHA256_METADATA, "")).lower() == recorded

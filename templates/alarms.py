@@ -19,6 +19,7 @@ from troposphere.sns import SubscriptionResource, Topic
 from templates import names
 from templates.config import EnvironmentConfig
 from templates.metadata import checkov_skips
+from transforms.outcomes import DEFERRED_METRIC, OLDEST_REFERENCE_AGE_METRIC, FailureReason
 
 ANOMALY_DETECTOR = "IncomingRecordsAnomalyDetector"
 
@@ -482,8 +483,83 @@ def add_alarms(template: Template, config: EnvironmentConfig) -> None:
         *function_alarms(config),
         *backlog_alarms(config),
         *operator_alarms(config),
+        *transform_failure_alarms(config),
     ]
     if config.alarms.anomaly_detection:
         resources.extend(anomaly_alarm(config))
     for resource in resources:
         template.add_resource(resource)
+
+
+#: Alarm thresholds of the transform's failure paths (issue 11), with their reasoning:
+#: sustained deferrals: a burst defers for a minute or two; 15 minutes of deferrals every minute
+#: means files loop (throttled Landing, a file that never finishes, a re-put storm).
+DEFERRAL_ALARM_MINUTES = 15
+#: the oldest reference packed: past 10 minutes a file has missed the 3-minute SLO by far
+#: and DataFreshness cannot see it (a re-put resets the record's arrival time).
+OLDEST_REFERENCE_AGE_ALARM_SECONDS = 600
+
+
+def transform_failure_alarms(config: EnvironmentConfig) -> list[Alarm]:
+    """Deferrals that go on, a reference getting old, reads refused, files given up on.
+
+    Runbooks: docs/reliability.md, "Alarms of the failure paths".
+    """
+    common: dict[str, Any] = {
+        "namespace": names.METRICS_NAMESPACE,
+        "dimensions": {"service": names.function_name(config, "transform")},
+    }
+    return [
+        _alarm(
+            config,
+            "FilesDeferredAlarm",
+            f"Files deferred (re-put) every minute for {DEFERRAL_ALARM_MINUTES} minutes: files "
+            "loop instead of arriving (runbook: docs/reliability.md#filesdeferredalarm)",
+            metric=DEFERRED_METRIC,
+            statistic="Sum",
+            threshold=1,
+            evaluation_periods=DEFERRAL_ALARM_MINUTES,
+            **common,
+        ),
+        _alarm(
+            config,
+            "OldestReferenceAgeAlarm",
+            f"A file was packed more than {OLDEST_REFERENCE_AGE_ALARM_SECONDS} s after it landed "
+            "(runbook: docs/reliability.md#oldestreferenceagealarm)",
+            metric=OLDEST_REFERENCE_AGE_METRIC,
+            statistic="Maximum",
+            threshold=OLDEST_REFERENCE_AGE_ALARM_SECONDS,
+            comparison="GreaterThanThreshold",
+            **common,
+        ),
+        _alarm(
+            config,
+            "ObjectsAccessDeniedAlarm",
+            "The transform was refused a read of Landing or a write of Archive: an IAM or bucket "
+            "policy problem (runbook: docs/reliability.md#objectsaccessdeniedalarm)",
+            metric=FailureReason.ACCESS_DENIED.metric,
+            statistic="Sum",
+            threshold=1,
+            **common,
+        ),
+        _alarm(
+            config,
+            "FilesGivenUpAlarm",
+            "Files finished as ProcessingFailed after too many deferrals or too long "
+            "(runbook: docs/reliability.md#filesgivenupalarm)",
+            metric=FailureReason.TOO_MANY_DEFERRALS.metric,
+            statistic="Sum",
+            threshold=1,
+            **common,
+        ),
+        _alarm(
+            config,
+            "FilesTooOldAlarm",
+            "Files finished as ProcessingFailed because their reference got too old "
+            "(runbook: docs/reliability.md#filestoooldalarm)",
+            metric=FailureReason.TOO_OLD.metric,
+            statistic="Sum",
+            threshold=1,
+            **common,
+        ),
+    ]

@@ -1,25 +1,44 @@
 """One Firehose batch, end to end: plan, fetch, pack, defer, answer within the limits.
 
-The handler is a thin shell around :func:`process_batch`, which takes its clients and deadline as
-arguments so tests drive it against moto with any clock.
+The handler is a thin shell around :func:`process_batch`, which takes its clients, deadline and
+clock as arguments so tests drive it against moto with any time. The steps:
+
+1. decode and plan (:mod:`transforms.plan`): every record is reserved its ProcessingFailed entry,
+   so any record can later be deferred or failed without exceeding the budget;
+2. fetch and pack: inline files in parallel, large files by the direct path;
+3. shrink to the budget (a guard), re-put what was deferred (as reference v2, ``attempt`` + 1),
+   and finish as ProcessingFailed what could not be put back or was deferred too often/too long.
 """
 
 from __future__ import annotations
 
 import collections
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
+from pipeline.aws import CALL_ALLOWANCE_SECONDS
 from pipeline.bundle import BLOCK_SIZE, MemberMetadata, encode_member, member_header
 from pipeline.deadline import Deadline
 from pipeline.firehose import put_records
+from pipeline.references import ObjectReference, age_seconds
 from transforms.config import RESPONSE_LIMIT_BYTES, TransformConfig
 from transforms.direct import Delivered, deliver_direct, direct_bundle_key
-from transforms.fetch import Failed, Fetched, FetchResult, Missing, OutOfTime, fetch_object
+from transforms.fetch import (
+    Denied,
+    Failed,
+    Fetched,
+    FetchResult,
+    Missing,
+    OutOfTime,
+    SizeMismatch,
+    fetch_object,
+)
+from transforms.outcomes import FailureReason
 from transforms.plan import Route, minimal_entry_size, plan_batch
 from transforms.records import (
     Entry,
@@ -54,17 +73,31 @@ class BatchSummary:
     failed: int
     fetch_retries: int
     response_bytes: int
+    #: ProcessingFailed records per reason class (FailureReason values)
+    failures: dict[str, int] = field(default_factory=dict)
+    #: now - S3 event time of the oldest reference packed; None when nothing was packed
+    oldest_reference_age_seconds: float | None = None
+    #: references whose object size disagreed with the reference (re-planned)
+    resized: int = 0
 
 
 @dataclass(slots=True)
 class _State:
     records: Sequence[InputRecord]
+    settings: TransformConfig
+    now: datetime
+    budget: int
     entries: list[Entry | None]
     sizes: list[int]
-    deferred: list[int]
-    missing: int = 0
+    #: index -> the record to re-put (the reference with attempt + 1)
+    deferred: dict[int, bytes] = field(default_factory=dict)
+    failures: collections.Counter[FailureReason] = field(default_factory=collections.Counter)
+    packed_ages: list[float] = field(default_factory=list)
     direct: int = 0
+    resized: int = 0
     retries: int = 0
+    #: set once the deferred records were re-put: no more deferring after that
+    reput_done: bool = False
     _total: int = -1
 
     def total(self) -> int:
@@ -78,24 +111,83 @@ class _State:
         self._total = self.total() + size - self.sizes[index]
         self.entries[index] = entry
         self.sizes[index] = size
+        if entry.result != "Dropped":
+            self.deferred.pop(index, None)
 
-    def defer(self, index: int) -> None:
-        self.deferred.append(index)
-        self.set(index, dropped_entry(self.records[index].record_id))
+    def packed(self, index: int) -> None:
+        reference = self.records[index].reference
+        age = age_seconds(reference.event_time, self.now) if reference else None
+        if age is not None:
+            self.packed_ages.append(age)
 
-    def fail(self, index: int, message: str) -> None:
+    def defer(self, index: int, why: str = "", reference: ObjectReference | None = None) -> None:
+        """Put the record back into the stream, unless it was deferred too often or too long."""
+        record = self.records[index]
+        current = reference or record.reference
+        assert current is not None
+        again = current.deferred()
+        age = age_seconds(again.first_seen_or_event, self.now)
+        if again.attempt > self.settings.max_deferrals:
+            self.fail(
+                index,
+                FailureReason.TOO_MANY_DEFERRALS,
+                f"deferred {current.attempt} times (max_deferrals={self.settings.max_deferrals})"
+                f"{': ' + why if why else ''}",
+            )
+            return
+        if age is not None and age > self.settings.max_reference_age_seconds:
+            self.fail(
+                index,
+                FailureReason.TOO_OLD,
+                f"first seen {age:.0f} s ago (max_reference_age="
+                f"{self.settings.max_reference_age_seconds} s){': ' + why if why else ''}",
+            )
+            return
+        if why:
+            logger.info(
+                "record deferred",
+                extra={"key": current.key, "attempt": again.attempt, "reason": why},
+            )
+        self.set(index, dropped_entry(record.record_id))
+        self.deferred[index] = again.to_record()
+
+    def fail(self, index: int, reason: FailureReason, detail: str) -> None:
+        """Finish the record as ProcessingFailed; the reason goes to the log and the metrics."""
         record = self.records[index]
         reference = record.reference
         logger.warning(
             "record reported as ProcessingFailed",
             extra={
-                "reason": message,
+                "reason": reason.value,
+                "detail": detail,
+                "record_id": record.record_id,
+                "bucket": reference.bucket if reference else None,
                 "key": reference.key if reference else None,
                 "version_id": reference.version_id if reference else None,
-                "bucket": reference.bucket if reference else None,
+                "attempt": reference.attempt if reference else None,
             },
         )
-        self.set(index, failed_entry(record, message))
+        self.failures[reason] += 1
+        self.set(index, failed_entry(record))
+        self._make_room(index)
+
+    def _make_room(self, keep: int) -> None:
+        """A failed entry echoes its record, larger than Dropped: if the response no longer fits,
+        demote Ok entries, last first: deferred before the re-put, failed after it (rare, only
+        when Firehose kept rejecting re-puts). Nothing is ever blanked."""
+        index = len(self.entries) - 1
+        while self.total() > self.budget and index >= 0:
+            entry = self.entries[index]
+            if index != keep and entry is not None and entry.result == "Ok":
+                if self.reput_done:
+                    self.fail(
+                        index,
+                        FailureReason.REPUT_FAILED,
+                        "no room left in the response after re-puts failed",
+                    )
+                else:
+                    self.defer(index, "no room left in the response for a failed record")
+            index -= 1
 
 
 def process_batch(
@@ -104,8 +196,22 @@ def process_batch(
     deadline: Deadline,
     s3: S3Client,
     firehose: FirehoseClient,
+    now: datetime | None = None,
 ) -> tuple[dict[str, list[dict[str, str]]], BatchSummary]:
     """The processor response for one Firehose event, and what happened."""
+    budget = min(settings.response_budget_bytes, RESPONSE_LIMIT_BYTES)
+    state, routes = _plan(event, settings, now or datetime.now(UTC), budget)
+    work_deadline = Deadline(deadline.expires_at - settings.reput_reserve_seconds, deadline.clock)
+    _fetch_and_pack(state, routes, work_deadline, s3)
+    _shrink_to_budget(state, budget, lambda index: state.defer(index))
+    _reput_deferred(state, deadline, firehose)
+    entries = _answer(state, budget)
+    return response(entries), _summary(state, entries)
+
+
+def _plan(
+    event: dict[str, Any], settings: TransformConfig, now: datetime, budget: int
+) -> tuple[_State, tuple[Route, ...]]:
     records = decode_records(event)
     routes = plan_batch(
         records,
@@ -114,57 +220,52 @@ def process_batch(
     )
     state = _State(
         records=records,
+        settings=settings,
+        now=now,
+        budget=budget,
         entries=[None] * len(records),
         sizes=[minimal_entry_size(record) for record in records],
-        deferred=[],
     )
     for index, route in enumerate(routes):
         if route is Route.FAIL:
-            state.fail(index, f"unreadable reference: {records[index].error}")
+            state.fail(index, FailureReason.UNREADABLE_REFERENCE, str(records[index].error))
         elif route is Route.DEFER:
             state.defer(index)
-    work_deadline = Deadline(deadline.expires_at - settings.reput_reserve_seconds, deadline.clock)
-    _fetch_and_pack(state, routes, settings, work_deadline, s3)
-    budget = min(settings.response_budget_bytes, RESPONSE_LIMIT_BYTES)
-    _shrink_to_budget(state, budget, lambda index: state.defer(index))
-    _reput_deferred(state, settings, deadline, firehose)
-    _shrink_to_budget(
-        state, budget, lambda index: state.fail(index, "response budget exceeded after re-put")
-    )
+    return state, routes
+
+
+def _answer(state: _State, budget: int) -> list[Entry]:
     entries = [entry for entry in state.entries if entry is not None]
-    if len(entries) != len(records):  # every record has exactly one entry: a bug otherwise
+    if len(entries) != len(state.records):  # every record has exactly one entry: a bug otherwise
         raise AssertionError("a record was left without a response entry")
-    if serialized_size(entries) > budget:
-        entries = [
-            Entry(e.record_id, e.result, "") if e.result == "ProcessingFailed" else e
-            for e in entries
-        ]
     size = serialized_size(entries)
-    if size > budget:
+    if size > budget:  # failures make room by demoting Ok entries: a bug otherwise
         raise AssertionError(f"processor response of {size} bytes exceeds {budget}")
-    summary = BatchSummary(
-        records=len(records),
+    return entries
+
+
+def _summary(state: _State, entries: Sequence[Entry]) -> BatchSummary:
+    return BatchSummary(
+        records=len(state.records),
         inlined=sum(1 for e in entries if e.result == "Ok"),
         direct=state.direct,
-        deferred=sum(1 for i in state.deferred if entries[i].result == "Dropped"),
-        missing=state.missing,
+        deferred=len(state.deferred),
+        missing=state.failures[FailureReason.MISSING],
         failed=sum(1 for e in entries if e.result == "ProcessingFailed"),
         fetch_retries=state.retries,
-        response_bytes=size,
+        response_bytes=serialized_size(entries),
+        failures={reason.value: count for reason, count in state.failures.items()},
+        oldest_reference_age_seconds=max(state.packed_ages, default=None),
+        resized=state.resized,
     )
-    return response(entries), summary
 
 
 def _fetch_and_pack(
-    state: _State,
-    routes: Sequence[Route],
-    settings: TransformConfig,
-    deadline: Deadline,
-    s3: S3Client,
+    state: _State, routes: Sequence[Route], deadline: Deadline, s3: S3Client
 ) -> None:
     inline = [index for index, route in enumerate(routes) if route is Route.INLINE]
     direct = [index for index, route in enumerate(routes) if route is Route.DIRECT]
-    workers = max(1, min(settings.fetch_concurrency, len(inline)))
+    workers = max(1, min(state.settings.fetch_concurrency, len(inline)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
         futures: dict[int, Future[FetchResult]] = {}
         for index in inline:
@@ -172,32 +273,39 @@ def _fetch_and_pack(
             assert reference is not None
             futures[index] = pool.submit(fetch_object, s3, reference, deadline)
         for index in direct:
-            _deliver_direct(state, index, settings, deadline, s3)
+            _deliver_direct(state, index, deadline, s3)
         for index in inline:
-            _pack_inline(state, index, futures[index].result(), settings)
+            _pack_inline(state, index, futures[index].result())
 
 
-def _pack_inline(state: _State, index: int, result: FetchResult, settings: TransformConfig) -> None:
+def _unfinished(state: _State, index: int, result: Missing | Denied | Failed | OutOfTime) -> None:
+    """The outcome of a read that did not produce the file (shared by both paths)."""
+    reference = state.records[index].reference
+    assert reference is not None
+    where = f"s3://{reference.bucket}/{reference.key} version {reference.version_id}"
+    if isinstance(result, Missing):
+        state.fail(index, FailureReason.MISSING, f"object missing: {where}: {result.reason}")
+    elif isinstance(result, Denied):
+        state.fail(index, FailureReason.ACCESS_DENIED, f"access denied: {where}: {result.reason}")
+    elif isinstance(result, Failed):
+        state.fail(index, FailureReason.READ_FAILED, f"could not be read: {result.reason}")
+    else:
+        state.defer(index, f"out of time: {result.reason}")
+
+
+def _pack_inline(state: _State, index: int, result: FetchResult) -> None:
     record = state.records[index]
     reference = record.reference
     assert reference is not None
     state.retries += result.retries
-    if isinstance(result, Missing):
-        state.missing += 1
-        state.fail(
-            index,
-            f"object missing: s3://{reference.bucket}/{reference.key} "
-            f"version {reference.version_id}: {result.reason}",
-        )
+    if isinstance(result, SizeMismatch):
+        state.resized += 1
+        resized = replace(reference, size=result.actual_size)
+        state.defer(index, f"size {result.actual_size} != referenced {reference.size}", resized)
         return
-    if isinstance(result, Failed):
-        state.fail(index, f"object could not be read: {result.reason}")
+    if not isinstance(result, Fetched):
+        _unfinished(state, index, result)
         return
-    if isinstance(result, OutOfTime):
-        logger.info("fetch deferred", extra={"key": reference.key, "reason": result.reason})
-        state.defer(index)
-        return
-    assert isinstance(result, Fetched)
     metadata = MemberMetadata(
         key=reference.key,
         version_id=result.version_id,
@@ -211,48 +319,42 @@ def _pack_inline(state: _State, index: int, result: FetchResult, settings: Trans
     header = member_header(metadata)
     member_size = len(header) + metadata.size + (-metadata.size % BLOCK_SIZE)
     size = entry_size(record.record_id, "Ok", base64_length(member_size))
-    if state.total() + size - state.sizes[index] > settings.response_budget_bytes:
-        state.defer(index)  # an unversioned object grew since its event: try it later
+    if state.total() + size - state.sizes[index] > state.settings.response_budget_bytes:
+        state.defer(index)  # the header grew past the estimate (a long version id): later
         return
     member = encode_member(metadata, result.content, header=header)
     state.set(index, ok_entry(record.record_id, member), size)
+    state.packed(index)
 
 
-def _deliver_direct(
-    state: _State, index: int, settings: TransformConfig, deadline: Deadline, s3: S3Client
-) -> None:
+def _deliver_direct(state: _State, index: int, deadline: Deadline, s3: S3Client) -> None:
     record = state.records[index]
     reference = record.reference
     assert reference is not None
+    settings = state.settings
     key = direct_bundle_key(
-        settings.bundle_prefix, settings.delivery_stream_name, reference, record.arrival_ms
+        settings.bundle_prefix_expression,
+        settings.delivery_stream_name,
+        reference,
+        record.arrival_ms,
     )
     result = deliver_direct(
         s3, reference, archive_bucket=settings.archive_bucket, bundle_key=key, deadline=deadline
     )
     state.retries += result.retries
-    if isinstance(result, Delivered):
-        state.direct += 1
-        logger.info(
-            "large file bundled directly",
-            extra={"key": reference.key, "bundle": key, "size": result.metadata.size},
-        )
-        state.set(index, dropped_entry(record.record_id))
-    elif isinstance(result, Missing):
-        state.missing += 1
-        state.fail(
-            index,
-            f"object missing: s3://{reference.bucket}/{reference.key} "
-            f"version {reference.version_id}: {result.reason}",
-        )
-    elif isinstance(result, Failed):
-        state.fail(index, f"object could not be read: {result.reason}")
-    else:
-        logger.info("direct bundle deferred", extra={"key": reference.key, "reason": result.reason})
-        state.defer(index)
+    if not isinstance(result, Delivered):
+        _unfinished(state, index, result)
+        return
+    state.direct += 1
+    logger.info(
+        "large file bundled directly",
+        extra={"key": reference.key, "bundle": key, "size": result.metadata.size},
+    )
+    state.set(index, dropped_entry(record.record_id))
+    state.packed(index)
 
 
-def _shrink_to_budget(state: _State, budget: int, demote: Any) -> None:
+def _shrink_to_budget(state: _State, budget: int, demote: Callable[[int], None]) -> None:
     """Demote Ok entries, last first, until the response fits (a guard: the plan should fit)."""
     index = len(state.entries) - 1
     while state.total() > budget and index >= 0:
@@ -262,22 +364,24 @@ def _shrink_to_budget(state: _State, budget: int, demote: Any) -> None:
         index -= 1
 
 
-def _reput_deferred(
-    state: _State, settings: TransformConfig, deadline: Deadline, firehose: FirehoseClient
-) -> None:
+def _reput_deferred(state: _State, deadline: Deadline, firehose: FirehoseClient) -> None:
+    state.reput_done = True
     if not state.deferred:
         return
-    data = [state.records[index].data for index in state.deferred]
-    outcome = put_records(firehose, settings.delivery_stream_name, data, deadline)
+    stream = state.settings.delivery_stream_name
+    records = list(state.deferred.values())
+    outcome = put_records(
+        firehose, stream, records, deadline, call_allowance=CALL_ALLOWANCE_SECONDS
+    )
     if not outcome.failed:
         return
     still_failed = collections.Counter(outcome.failed)
-    for index in state.deferred:
-        record_data = state.records[index].data
-        if still_failed[record_data] > 0:
-            still_failed[record_data] -= 1
+    for index, data in list(state.deferred.items()):
+        if still_failed[data] > 0:
+            still_failed[data] -= 1
             state.fail(
                 index,
-                f"could not be put back into stream {settings.delivery_stream_name!r} "
-                f"after {outcome.retries} retries; replay it from the error output",
+                FailureReason.REPUT_FAILED,
+                f"could not be put back into stream {stream!r} after {outcome.retries} "
+                "retries; redrive it from the error output",
             )

@@ -6,10 +6,29 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from pipeline.aws import CALL_ALLOWANCE_SECONDS, DEADLINE_CONNECT_TIMEOUT, DEADLINE_READ_TIMEOUT
+from transforms.prefix import DEFAULT_TIME_FOLDERS, PrefixExpressionError
+from transforms.prefix import validate as validate_prefix
+
 #: Lambda's synchronous response limit is 6 MB; Firehose's blueprint keeps to 6,000,000 bytes.
 RESPONSE_LIMIT_BYTES = 6_000_000
 DEFAULT_INLINE_MAX_BYTES = 1024 * 1024
 DEFAULT_FETCH_CONCURRENCY = 32
+#: The transform's clients' connect and read timeouts (s), and the time no call starts without
+#: (their sum): S3 and Firehose answer in milliseconds; these bound how long one socket
+#: operation can hang, so no call outlives the invocation (first attempts included).
+CONNECT_TIMEOUT_SECONDS = DEADLINE_CONNECT_TIMEOUT
+READ_TIMEOUT_SECONDS = DEADLINE_READ_TIMEOUT
+#: A reference put back more often than this is finished as ProcessingFailed (error output).
+#: A deferral happens when a response is full (a burst: the file waits one buffer interval,
+#: ~60 s in AWS) or a read runs out of time. A 10,000-file backlog drains in ~60 invocations of
+#: ~160 inline files each, so a reference at its end is deferred up to ~60 times; 100 keeps
+#: that legitimate case while a file that can never finish stops within hours, not 7 days.
+DEFAULT_MAX_DEFERRALS = 100
+#: A reference first seen longer ago than this is finished as ProcessingFailed. 6 hours is 180
+#: times the 2-minute SLO (the OldestReferenceAge alarm fires long before) and leaves 6.75 days
+#: of Landing's 7-day expiry to redrive it from the error output.
+DEFAULT_MAX_REFERENCE_AGE_SECONDS = 6 * 3600
 
 
 class ConfigError(RuntimeError):
@@ -21,6 +40,8 @@ class TransformConfig:
     archive_bucket: str
     delivery_stream_name: str
     bundle_prefix: str = "bundles/"
+    #: the stream's Prefix expression; direct bundles are named as Firehose names bundles
+    bundle_prefix_expression: str = "bundles/!{timestamp:yyyy/MM/dd/HH}/"
     #: files larger than this go by the direct path (their own bundle in Archive)
     inline_max_bytes: int = DEFAULT_INLINE_MAX_BYTES
     #: parallel GETs for inline files
@@ -30,7 +51,11 @@ class TransformConfig:
     #: seconds kept back from the invocation's remaining time to answer Firehose
     safety_margin_seconds: float = 3.0
     #: seconds reserved, before that, for re-putting deferred references
-    reput_reserve_seconds: float = 5.0
+    reput_reserve_seconds: float = 5.0 + CALL_ALLOWANCE_SECONDS
+    #: re-puts of one reference before it is finished as ProcessingFailed
+    max_deferrals: int = DEFAULT_MAX_DEFERRALS
+    #: age (since ingest first put it) past which a reference is finished as ProcessingFailed
+    max_reference_age_seconds: int = DEFAULT_MAX_REFERENCE_AGE_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> TransformConfig:
@@ -39,10 +64,30 @@ class TransformConfig:
         prefix = env.get("BUNDLE_PREFIX", "bundles/")
         if not prefix.endswith("/") or prefix.startswith("/"):
             raise ConfigError(f"BUNDLE_PREFIX must look like 'bundles/', got {prefix!r}")
+        expression = env.get("BUNDLE_PREFIX_EXPRESSION", "").strip() or (
+            prefix + DEFAULT_TIME_FOLDERS
+        )
+        try:
+            validate_prefix(expression)
+        except PrefixExpressionError as error:
+            raise ConfigError(f"BUNDLE_PREFIX_EXPRESSION: {error}") from None
+        if not expression.startswith(prefix):
+            raise ConfigError(
+                f"BUNDLE_PREFIX_EXPRESSION {expression!r} must start with BUNDLE_PREFIX "
+                f"{prefix!r} (the copier is subscribed to that prefix)"
+            )
         inline_max = _integer(env, "INLINE_MAX_BYTES", DEFAULT_INLINE_MAX_BYTES, 1, 4_000_000)
         concurrency = _integer(env, "FETCH_CONCURRENCY", DEFAULT_FETCH_CONCURRENCY, 1, 256)
         budget = _integer(
             env, "RESPONSE_BUDGET_BYTES", RESPONSE_LIMIT_BYTES, 100_000, RESPONSE_LIMIT_BYTES
+        )
+        max_deferrals = _integer(env, "MAX_DEFERRALS", DEFAULT_MAX_DEFERRALS, 1, 10_000)
+        max_age = _integer(
+            env,
+            "MAX_REFERENCE_AGE_SECONDS",
+            DEFAULT_MAX_REFERENCE_AGE_SECONDS,
+            60,
+            6 * 24 * 3600,  # below Landing's 7-day expiry, so a redrive still finds the file
         )
         if inline_max * 4 // 3 + 4096 > budget:
             raise ConfigError(
@@ -53,9 +98,12 @@ class TransformConfig:
             archive_bucket=archive,
             delivery_stream_name=stream,
             bundle_prefix=prefix,
+            bundle_prefix_expression=expression,
             inline_max_bytes=inline_max,
             fetch_concurrency=concurrency,
             response_budget_bytes=budget,
+            max_deferrals=max_deferrals,
+            max_reference_age_seconds=max_age,
         )
 
 

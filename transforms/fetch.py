@@ -1,4 +1,11 @@
-"""Fetching landing objects: retries with backoff inside the deadline, missing objects reported."""
+"""Fetching landing objects: retries with backoff inside the deadline, missing objects reported.
+
+Every call, the first attempt included, starts only when the deadline leaves it
+:data:`CALL_ALLOWANCE_SECONDS` (the clients' connect + read timeouts, see transforms/config.py),
+and bodies are read in bounded pieces with the deadline checked between them: no call outlives
+the invocation. Inline bodies are read up to the referenced size + 1 byte, never more: a size
+that disagrees with the reference is reported (:class:`SizeMismatch`), not trusted.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pipeline.aws import CALL_ALLOWANCE_SECONDS
 from pipeline.deadline import Backoff, Deadline
+from pipeline.errors import ACCESS_DENIED_CODES, NOT_FOUND_CODES
 from pipeline.references import ObjectReference
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-#: S3 error codes meaning the object (or that version of it) is gone.
-MISSING_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound", "NoSuchBucket"})
+#: S3 error codes meaning the object (or that version of it, or its bucket) is gone.
+MISSING_CODES = NOT_FOUND_CODES | {"NoSuchBucket"}
 #: Codes that mean "try again later" (throttling, transient server errors).
 RETRYABLE_CODES = frozenset(
     {
@@ -32,8 +41,8 @@ RETRYABLE_CODES = frozenset(
         "503",
     }
 )
-#: Minimum time a GET needs before we start one.
-CALL_ALLOWANCE_SECONDS = 1.0
+#: Inline bodies are read in pieces this large, the deadline checked between them.
+READ_PIECE_BYTES = 64 * 1024
 DEFAULT_BACKOFF = Backoff(base_seconds=0.05, cap_seconds=2.0)
 
 
@@ -55,6 +64,24 @@ class Missing:
 
 
 @dataclass(frozen=True, slots=True)
+class Denied:
+    """S3 refused the read (AccessDenied): an IAM or bucket-policy problem, or (without
+    s3:ListBucket) a missing key. Reported as its own outcome, never as "missing"."""
+
+    reason: str
+    retries: int
+
+
+@dataclass(frozen=True, slots=True)
+class SizeMismatch:
+    """The object's size is not the referenced one (an unversioned overwrite, an event without
+    a size): the reference is re-planned with ``actual_size``, the content is not used."""
+
+    actual_size: int
+    retries: int
+
+
+@dataclass(frozen=True, slots=True)
 class Failed:
     """A non-retryable error other than a missing object (e.g. archived storage class)."""
 
@@ -70,7 +97,12 @@ class OutOfTime:
     retries: int
 
 
-FetchResult = Fetched | Missing | Failed | OutOfTime
+Unfinished = Missing | Denied | Failed | OutOfTime
+FetchResult = Fetched | SizeMismatch | Unfinished
+
+
+class DeadlineReachedError(Exception):
+    """The deadline came while a body was being read: the read stops, the file is deferred."""
 
 
 def get_kwargs(reference: ObjectReference) -> dict[str, str]:
@@ -81,16 +113,18 @@ def get_kwargs(reference: ObjectReference) -> dict[str, str]:
 
 
 def classify(error: ClientError) -> tuple[str, str]:
-    """``("missing"|"retry"|"fail", reason)`` for an S3 error."""
+    """``("missing"|"denied"|"retry"|"fail", reason)`` for an S3 error."""
     details = error.response.get("Error", {})
     code = str(details.get("Code", ""))
     status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
     reason = f"{code or status}: {details.get('Message', '')}".strip()
     if code in MISSING_CODES or status == 404:
         return "missing", reason
-    if code in ("AccessDenied", "403") or status == 403:
-        # without s3:ListBucket S3 answers 403 for a key that does not exist
-        return "missing", f"{reason} (object deleted, or the function lacks s3:GetObject*)"
+    if code in ACCESS_DENIED_CODES or status == 403:
+        return "denied", (
+            f"{reason} (check the transform role's s3:GetObject/s3:GetObjectVersion on Landing "
+            "and the bucket policy; without s3:ListBucket a deleted key also answers 403)"
+        )
     if code in RETRYABLE_CODES or status >= 500 or status == 429:
         return "retry", reason
     return "fail", reason
@@ -102,11 +136,16 @@ def call_with_retries[T](
     *,
     backoff: Backoff | None = None,
     sleep: Callable[[float], None] | None = None,
-) -> tuple[T | Missing | Failed | OutOfTime, int]:
-    """Run ``call`` until it succeeds, a non-retryable error, or the deadline; (result, retries)."""
+) -> tuple[T | Unfinished, int]:
+    """Run ``call`` until it succeeds, a non-retryable error, or the deadline; (result, retries).
+
+    No attempt, the first included, starts with less than :data:`CALL_ALLOWANCE_SECONDS` left.
+    """
     backoff = backoff or DEFAULT_BACKOFF
     sleep = sleep or time.sleep
     attempt = 0
+    if deadline.remaining() < CALL_ALLOWANCE_SECONDS:
+        return OutOfTime("no time left to start the call", 0), 0
     while True:
         try:
             return call(), attempt
@@ -114,8 +153,12 @@ def call_with_retries[T](
             kind, reason = classify(error)
             if kind == "missing":
                 return Missing(reason, attempt), attempt
+            if kind == "denied":
+                return Denied(reason, attempt), attempt
             if kind == "fail":
                 return Failed(reason, attempt), attempt
+        except DeadlineReachedError as error:
+            return OutOfTime(str(error), attempt), attempt
         except (BotoCoreError, OSError) as error:
             reason = f"{type(error).__name__}: {error}"
         delay = backoff.delay(attempt)
@@ -133,15 +176,25 @@ def fetch_object(
     backoff: Backoff | None = None,
     sleep: Callable[[float], None] | None = None,
 ) -> FetchResult:
-    """GET the referenced version whole (inline files are small) and hash it."""
+    """GET the referenced version (inline files are small), at most its size + 1 bytes, hashed."""
 
-    def get() -> tuple[bytes, dict[str, Any]]:
+    def get() -> tuple[bytes, dict[str, Any]] | int:
         response = s3.get_object(**get_kwargs(reference))  # type: ignore[arg-type]
-        return response["Body"].read(), dict(response)
+        body = response["Body"]
+        length = response.get("ContentLength")
+        if length is not None and int(length) != reference.size:
+            body.close()
+            return int(length)
+        content = read_capped(body, reference.size + 1, deadline)
+        if len(content) != reference.size:
+            return len(content) if length is None else int(length)
+        return content, dict(response)
 
     outcome, retries = call_with_retries(get, deadline, backoff=backoff, sleep=sleep)
-    if isinstance(outcome, Missing | Failed | OutOfTime):
+    if isinstance(outcome, Missing | Denied | Failed | OutOfTime):
         return outcome
+    if isinstance(outcome, int):
+        return SizeMismatch(outcome, retries)
     content, response = outcome
     return Fetched(
         content=content,
@@ -150,3 +203,18 @@ def fetch_object(
         version_id=response.get("VersionId", reference.version_id),
         retries=retries,
     )
+
+
+def read_capped(body: Any, limit: int, deadline: Deadline) -> bytes:
+    """At most ``limit`` bytes of ``body``, in pieces, the deadline checked before each piece."""
+    pieces = bytearray()
+    while len(pieces) < limit:
+        if deadline.expired():
+            body.close()
+            raise DeadlineReachedError("deadline reached while reading the body")
+        piece = body.read(min(READ_PIECE_BYTES, limit - len(pieces)))
+        if not piece:
+            break
+        pieces += piece
+    body.close()
+    return bytes(pieces)

@@ -3,12 +3,25 @@
 Small outputs (never reaching one part) are written with a single PutObject; larger ones with a
 multipart upload that is aborted if anything fails. Either way the copier is notified
 (``ObjectCreated:Put`` or ``ObjectCreated:CompleteMultipartUpload``).
+
+Every write (CreateMultipartUpload, UploadPart, CompleteMultipartUpload, PutObject) is retried on
+throttling and transient errors with backoff, within the deadline, and none starts without
+:data:`~transforms.config.CALL_ALLOWANCE_SECONDS` left: one 503 no longer throws away a 300 MB
+upload. What still fails raises; the caller aborts the upload.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pipeline.aws import CALL_ALLOWANCE_SECONDS
+from pipeline.deadline import Backoff, Deadline
+from transforms.fetch import DEFAULT_BACKOFF, DeadlineReachedError, classify
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -30,6 +43,9 @@ class MultipartWriter:
         *,
         content_type: str = "application/gzip",
         part_size: int = DEFAULT_PART_SIZE,
+        deadline: Deadline | None = None,
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes")
@@ -42,7 +58,12 @@ class MultipartWriter:
         self._upload_id: str | None = None
         self._parts: list[CompletedPartTypeDef] = []
         self._closed = False
+        self._deadline = deadline or Deadline.after(24 * 3600.0)
+        self._backoff = backoff or DEFAULT_BACKOFF
+        self._sleep = sleep or time.sleep
         self.bytes_written = 0
+        #: writes that were retried (throttling, 5xx, connection errors)
+        self.retries = 0
 
     def write(self, data: bytes) -> int:
         if self._closed:
@@ -64,20 +85,23 @@ class MultipartWriter:
             return
         self._closed = True
         if self._upload_id is None:
-            self._s3.put_object(
-                Bucket=self._bucket,
-                Key=self._key,
-                Body=bytes(self._buffer),
-                ContentType=self._content_type,
+            body = bytes(self._buffer)
+            self._call(
+                lambda: self._s3.put_object(
+                    Bucket=self._bucket, Key=self._key, Body=body, ContentType=self._content_type
+                )
             )
         else:
             if self._buffer:
                 self._upload_part(bytes(self._buffer))
-            self._s3.complete_multipart_upload(
-                Bucket=self._bucket,
-                Key=self._key,
-                UploadId=self._upload_id,
-                MultipartUpload={"Parts": self._parts},
+            upload_id = self._upload_id
+            self._call(
+                lambda: self._s3.complete_multipart_upload(
+                    Bucket=self._bucket,
+                    Key=self._key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": self._parts},
+                )
             )
         self._buffer = bytearray()
 
@@ -91,19 +115,45 @@ class MultipartWriter:
 
     def _upload_part(self, body: bytes) -> None:
         if self._upload_id is None:
-            created = self._s3.create_multipart_upload(
-                Bucket=self._bucket, Key=self._key, ContentType=self._content_type
+            created = self._call(
+                lambda: self._s3.create_multipart_upload(
+                    Bucket=self._bucket, Key=self._key, ContentType=self._content_type
+                )
             )
             self._upload_id = created["UploadId"]
         number = len(self._parts) + 1
-        result = self._s3.upload_part(
-            Bucket=self._bucket,
-            Key=self._key,
-            UploadId=self._upload_id,
-            PartNumber=number,
-            Body=body,
+        upload_id = self._upload_id
+        result = self._call(
+            lambda: self._s3.upload_part(
+                Bucket=self._bucket,
+                Key=self._key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=body,
+            )
         )
         self._parts.append({"ETag": result["ETag"], "PartNumber": number})
+
+    def _call[T](self, call: Callable[[], T]) -> T:
+        """``call()``, retried on transient errors within the deadline; raises what remains."""
+        attempt = 0
+        while True:
+            if self._deadline.remaining() < CALL_ALLOWANCE_SECONDS:
+                raise DeadlineReachedError("no time left to start an S3 write")
+            try:
+                return call()
+            except ClientError as error:
+                if classify(error)[0] != "retry":
+                    raise
+                failure: Exception = error
+            except (BotoCoreError, OSError) as error:
+                failure = error
+            delay = self._backoff.delay(attempt)
+            if self._deadline.remaining() < delay + CALL_ALLOWANCE_SECONDS:
+                raise failure
+            attempt += 1
+            self.retries += 1
+            self._sleep(delay)
 
     def __enter__(self) -> MultipartWriter:
         return self

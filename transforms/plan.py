@@ -13,7 +13,13 @@ from collections.abc import Sequence
 
 from pipeline.bundle import MemberMetadata, encoded_member_size
 from pipeline.references import ObjectReference
-from transforms.records import InputRecord, base64_length, entry_size, response_size
+from transforms.records import (
+    InputRecord,
+    base64_length,
+    entry_size,
+    failed_entry_size,
+    response_size,
+)
 
 #: placeholder digest: the real one has the same length, so header sizes are exact
 _DIGEST_PLACEHOLDER = "0" * 64
@@ -46,10 +52,11 @@ def inline_entry_size(record_id: str, metadata: MemberMetadata) -> int:
 
 
 def minimal_entry_size(record: InputRecord) -> int:
-    """What a record costs in the response at the least (Dropped, or ProcessingFailed)."""
+    """What a record costs in the response at the least: an unreadable one is ProcessingFailed
+    (the record echoed), a reference Dropped. A reference that fails later echoes its record
+    too; the batch makes room for it by demoting an Ok entry (transforms/batch.py)."""
     if record.reference is None:
-        # ProcessingFailed echoes the record; the reason adds at most a few hundred bytes
-        return entry_size(record.record_id, "ProcessingFailed", base64_length(len(record.data)))
+        return failed_entry_size(record)
     return entry_size(record.record_id, "Dropped", 0)
 
 

@@ -101,18 +101,21 @@ def dropped_entry(record_id: str) -> Entry:
     return Entry(record_id, "Dropped", "")
 
 
-def failed_entry(record: InputRecord, message: str) -> Entry:
-    """A ``ProcessingFailed`` entry: the reference plus the reason, for the error output."""
-    return Entry(record.record_id, "ProcessingFailed", failed_data(record, message))
+def failed_entry(record: InputRecord) -> Entry:
+    """A ``ProcessingFailed`` entry carrying the record's original data, unchanged.
+
+    Firehose writes the *original* input record to the error output (``rawData``), whatever the
+    processor returned with ``ProcessingFailed``: the reason travels in the transform's log line
+    and metrics, never in this data (docs/runtime.md, "Error output").
+    """
+    return Entry(
+        record.record_id, "ProcessingFailed", base64.b64encode(record.data).decode("ascii")
+    )
 
 
-def failed_data(record: InputRecord, message: str) -> str:
-    if record.reference is None:
-        return base64.b64encode(record.data).decode("ascii")
-    document = json.loads(record.reference.to_record())
-    document["error"] = message
-    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"), sort_keys=True) + "\n"
-    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+def failed_entry_size(record: InputRecord) -> int:
+    """What :func:`failed_entry` costs in the response."""
+    return entry_size(record.record_id, "ProcessingFailed", base64_length(len(record.data)))
 
 
 def response(entries: Sequence[Entry]) -> dict[str, list[dict[str, str]]]:

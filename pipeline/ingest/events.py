@@ -25,8 +25,12 @@ class ParsedEvent:
     ignored: tuple[Ignored, ...]
 
 
-def parse_event(event: dict[str, Any]) -> ParsedEvent:
-    """References for every ``ObjectCreated`` record; everything else is ignored with a reason."""
+def parse_event(event: dict[str, Any], first_seen: str = "") -> ParsedEvent:
+    """References for every ``ObjectCreated`` record; everything else is ignored with a reason.
+
+    ``first_seen`` (ISO-8601 UTC, the ingest's clock) goes into every reference: the transform
+    measures a reference's age from it, and a re-put keeps it.
+    """
     if event.get("Event") == "s3:TestEvent":
         return ParsedEvent((), (Ignored("s3:TestEvent", "S3 configuration test event"),))
     references: list[ObjectReference] = []
@@ -46,6 +50,7 @@ def parse_event(event: dict[str, Any]) -> ParsedEvent:
                 etag=s3_object.etag,
                 sequencer=str(s3_object.get("sequencer", "")),
                 event_time=record.event_time,
+                first_seen=first_seen,
             )
         )
     return ParsedEvent(tuple(references), tuple(ignored))

@@ -14,6 +14,7 @@ from pipeline.deadline import Deadline
 from pipeline.firehose import put_records
 from pipeline.ingest.config import IngestConfig
 from pipeline.ingest.events import parse_event
+from pipeline.references import iso_now
 
 logger = Logger()
 metrics = Metrics()
@@ -32,7 +33,7 @@ def config() -> IngestConfig:
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     settings = config()
-    parsed = parse_event(event)
+    parsed = parse_event(event, first_seen=iso_now())
     for ignored in parsed.ignored:
         logger.info(
             "ignoring S3 event record",
@@ -43,7 +44,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
         return {"put": 0, "ignored": len(parsed.ignored)}
     deadline = Deadline.from_context(context, settings.safety_margin_seconds)
     outcome = put_records(
-        aws.firehose(max_attempts=1),
+        aws.firehose(
+            max_attempts=1,
+            connect_timeout=aws.DEADLINE_CONNECT_TIMEOUT,
+            read_timeout=aws.DEADLINE_READ_TIMEOUT,
+        ),
         settings.delivery_stream_name,
         [reference.to_record() for reference in parsed.references],
         deadline,

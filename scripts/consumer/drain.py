@@ -38,6 +38,7 @@ from pipeline.bundle import (
     read_bundle,
     version_identity,
 )
+from pipeline.errors import NOT_FOUND_CODES
 from scripts.consumer.download import BundleRejectedError
 from scripts.consumer.faults import crash_point
 from scripts.consumer.ledger import DeliveredFile, Ledger
@@ -323,7 +324,7 @@ def _deliver_one(
         crash_point("deleted")
     except ClientError as error:
         code = error_code(error)
-        if code in ("NoSuchKey", "404"):
+        if code in NOT_FOUND_CODES:
             LOG.info("bundle vanished before it was read", extra={"bundle": listed.key})
             return
         _fail(listed, f"{code}: {error}", counters)

@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from pipeline.bundle import BundleIntegrityError, read_bundle
+from pipeline.errors import NOT_FOUND_CODES
 from pipeline.hashing import SHA256_METADATA
 from scripts.delivery.stats import LatencySummary, summarize
 from scripts.loadgen.upload import UploadRecord
@@ -348,4 +349,4 @@ class DeliveryTracker:
 
 def _is_missing(error: ClientError) -> bool:
     code = error.response.get("Error", {}).get("Code", "")
-    return code in {"NoSuchKey", "404", "NotFound"}
+    return code in NOT_FOUND_CODES

@@ -7,9 +7,11 @@ stream's ``ErrorOutputPrefix`` (gzip'd when the stream compresses, plain otherwi
      "errorMessage": "...", "attemptEndingTimestamp": 1767225601000, "rawData": "<base64>",
      "lambdaArn": "arn:aws:lambda:...:function:s3-aggregator-prod-transform:$LATEST"}
 
-``rawData`` is one Firehose record: an object reference (docs/architecture.md). When the
-transform marked it ``ProcessingFailed`` the reference may carry an extra ``"error"`` field (the
-transform's reason, docs/runtime.md); it is stripped before the reference is parsed.
+``rawData`` is the original Firehose record: an object reference (docs/architecture.md), exactly
+as it entered the processor, for ``ProcessingFailed`` records too (AWS never writes what the
+processor returned with them). The transform's reason is in its log line and metrics
+(docs/runtime.md); ``redrive errors`` finds out the state of each file by checking Landing.
+A legacy ``"error"`` field (transforms before reference v2 returned one) is stripped.
 """
 
 from __future__ import annotations

@@ -4,12 +4,15 @@ Per error-output object (oldest first):
 
 1. already tagged ``aggregator-redrive=done`` by an earlier run → ``already-redriven`` (skipped);
 2. in Glacier / Deep Archive and not restored → ``archived`` (reported, not read);
-3. read it (gzip'd or plain JSON lines), decode every ``rawData`` back to an
-   :class:`~pipeline.references.ObjectReference` (the transform's ``"error"`` field stripped);
-4. ``HeadObject`` each referenced Landing object version: those that no longer exist are
-   reported as ``missing`` (they cannot be recovered: listed, never hidden, never re-put);
+3. read it (gzip'd or plain JSON lines: the documents Firehose writes, ``rawData`` the original
+   record), decode every ``rawData`` back to an :class:`~pipeline.references.ObjectReference`;
+4. ``HeadObject`` each referenced Landing object version — why it failed is found there, not in
+   the document: those that no longer exist are reported as ``missing`` (they cannot be
+   recovered: listed, never hidden, never re-put), those S3 refuses to show as
+   ``access-denied`` (fix the role, run again), the rest are present and recoverable;
 5. re-put the recoverable references with ``PutRecordBatch`` (≤ 500 records / 4 MiB per call,
-   only rejected records retried, with backoff) — the pipeline then bundles them as usual;
+   only rejected records retried, with backoff), each with a fresh deferral budget (``attempt``
+   0, first seen now) — the pipeline then bundles them as usual;
 6. when nothing transient is left (every reference re-put, or permanently missing/unreadable),
    tag the object ``aggregator-redrive=done`` so a re-run skips it. The object stays where
    Firehose wrote it: the evidence is kept, and no delete permission is needed.
@@ -32,8 +35,9 @@ from typing import Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.deadline import Backoff, Deadline
+from pipeline.errors import ACCESS_DENIED_CODES, NOT_FOUND_CODES
 from pipeline.firehose import put_records
-from pipeline.references import ObjectReference
+from pipeline.references import ObjectReference, iso_now
 from scripts.redrive.documents import FailedReference, parse_error_object
 from scripts.replay import restore_state
 from scripts.session import error_code, error_reason
@@ -46,7 +50,6 @@ REDRIVEN_AT_TAG = "aggregator-redriven-at"
 COUNTS_TAG = "aggregator-redrive-counts"
 #: Firehose object names: <stream>-<version>-<yyyy-MM-dd-HH-mm-ss>-<uuid>[.gz]
 _NAME_TIME = re.compile(r"-(\d{4})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-[0-9a-fA-F]{8}-")
-_MISSING_CODES = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound", "405"})
 
 ObjectStatus = Literal[
     "redriven",  # every recoverable reference re-put; object tagged
@@ -57,9 +60,9 @@ ObjectStatus = Literal[
     "archived",  # in Glacier / Deep Archive, not restored
     "unreadable-object",  # the object itself could not be read
 ]
-ProblemKind = Literal["missing", "unreadable", "check-failed", "put-failed"]
+ProblemKind = Literal["missing", "access-denied", "unreadable", "check-failed", "put-failed"]
 #: problems a later run can fix (the object is not tagged while one remains)
-TRANSIENT: frozenset[str] = frozenset({"check-failed", "put-failed"})
+TRANSIENT: frozenset[str] = frozenset({"access-denied", "check-failed", "put-failed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +227,7 @@ class Redriver:
             )
             put -= len(rejected)
         else:
-            self._put_this_run.update(ref.to_record() for _, ref in recoverable)
+            self._put_this_run.update(ref.identity() for _, ref in recoverable)
         problems.sort(key=lambda p: p.line)
         outcome = ObjectOutcome(key, "would-redrive", len(found), put, duplicates, tuple(problems))
         if self._settings.dry_run:
@@ -266,7 +269,7 @@ class Redriver:
         seen: set[bytes] = set()
         duplicates = 0
         for document, failed in found:
-            record = failed.reference.to_record()
+            record = failed.reference.identity()
             if record in self._put_this_run or record in seen:
                 duplicates += 1
                 continue
@@ -293,15 +296,18 @@ class Redriver:
         except ClientError as error:
             code = error_code(error)
             where = f"s3://{ref.bucket}/{ref.key} version {ref.version_id or '-'}"
-            if code in _MISSING_CODES:
+            if code in NOT_FOUND_CODES:
                 return Problem("missing", line, f"{where} no longer exists ({code})", ref)
-            hint = (
-                " (S3 answers 403 for a missing key without s3:ListBucket: grant "
-                "s3:GetObject, s3:GetObjectVersion and s3:ListBucket on Landing)"
-                if code in ("403", "AccessDenied")
-                else ""
-            )
-            return Problem("check-failed", line, f"HeadObject {where}: {code}{hint}", ref)
+            if code in ACCESS_DENIED_CODES:
+                return Problem(
+                    "access-denied",
+                    line,
+                    f"HeadObject {where}: {code} (S3 answers 403 for a missing key without "
+                    "s3:ListBucket: grant s3:GetObject, s3:GetObjectVersion and s3:ListBucket "
+                    "on Landing, then run again)",
+                    ref,
+                )
+            return Problem("check-failed", line, f"HeadObject {where}: {code}", ref)
         except BotoCoreError as error:
             return Problem("check-failed", line, f"HeadObject: {error}", ref)
         return None
@@ -310,7 +316,8 @@ class Redriver:
         """Re-put; returns the records Firehose still rejected."""
         if not references:
             return set()
-        records = [ref.to_record() for ref in references]
+        now = iso_now()
+        records = [ref.restarted(now).to_record() for ref in references]
         outcome = put_records(
             self._firehose,
             self._target.stream_name,
@@ -320,8 +327,16 @@ class Redriver:
             sleep=self._settings.sleep,
         )
         rejected = set(outcome.failed)
-        self._put_this_run.update(r for r in records if r not in rejected)
-        return rejected
+        self._put_this_run.update(
+            ref.identity()
+            for ref, record in zip(references, records, strict=True)
+            if record not in rejected
+        )
+        return {
+            ref.to_record()
+            for ref, record in zip(references, records, strict=True)
+            if record in rejected
+        }
 
     def _mark(self, key: str, existing: dict[str, str], outcome: ObjectOutcome) -> str:
         """Tag the object as done (other tags kept); returns why it failed, or ''."""

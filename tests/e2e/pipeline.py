@@ -159,3 +159,39 @@ def _json_documents(text: str) -> list[dict[str, Any]]:
         if isinstance(document, dict):
             documents.append(document)
     return documents
+
+
+def function_named(pipeline: Pipeline, part: str) -> str:
+    """The deployed local function whose name contains ``part`` (ingest, transform, copier)."""
+    client = pipeline.session.client("lambda")
+    names = [
+        function["FunctionName"]
+        for page in client.get_paginator("list_functions").paginate()
+        for function in page["Functions"]
+    ]
+    matches = [name for name in names if part in name.lower() and "local" in name.lower()]
+    assert matches, f"no function with {part!r} in its name among {names}"
+    return str(sorted(matches, key=len)[0])
+
+
+def transform_summaries(pipeline: Pipeline, since_ms: int) -> list[dict[str, Any]]:
+    """The transform's ``batch processed`` summaries logged since ``since_ms`` (CloudWatch Logs:
+    what an operator reads; the same counts feed the FilesDeferred/... metrics)."""
+    logs = pipeline.session.client("logs")
+    group = f"/aws/lambda/{function_named(pipeline, 'transform')}"
+    summaries: list[dict[str, Any]] = []
+    for page in logs.get_paginator("filter_log_events").paginate(
+        logGroupName=group, startTime=since_ms
+    ):
+        for event in page.get("events", []):
+            message = str(event.get("message", ""))
+            if '"batch processed"' not in message:
+                continue
+            try:
+                line = json.loads(message[message.index("{") :])
+            except ValueError:
+                continue
+            summary = line.get("summary")
+            if isinstance(summary, dict):
+                summaries.append(summary)
+    return summaries

@@ -200,7 +200,7 @@ def test_functions_follow_the_architecture_contract(
         "IngestFunction": {"DELIVERY_STREAM_NAME"},
         "TransformFunction": {
             "ARCHIVE_BUCKET", "DELIVERY_STREAM_NAME", "BUNDLE_PREFIX", "INLINE_MAX_BYTES",
-            "FETCH_CONCURRENCY", "RESPONSE_BUDGET_BYTES",
+            "FETCH_CONCURRENCY", "RESPONSE_BUDGET_BYTES", "BUNDLE_PREFIX_EXPRESSION",
         },
         "CopierFunction": {"DISTRIBUTION_BUCKET"},
         "MonitorFunction": {"DISTRIBUTION_BUCKET"},
@@ -217,6 +217,8 @@ def test_functions_follow_the_architecture_contract(
         assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "S3Aggregator"
     transform = functions["TransformFunction"]["Properties"]["Environment"]["Variables"]
     assert transform["BUNDLE_PREFIX"] == "bundles/"
+    # direct bundles are named with the stream's own Prefix expression
+    assert transform["BUNDLE_PREFIX_EXPRESSION"] == config.prefixes.bundle
 
 
 def test_async_functions_have_failure_queues(template: Template) -> None:

@@ -113,7 +113,11 @@ def pipeline_aws() -> Iterator[PipelineAws]:
     with mock_aws():
         # the clients the functions use: explicit config, botocore retries off (they retry)
         s3 = aws.s3(max_attempts=1, max_pool_connections=40)
-        firehose = aws.firehose(max_attempts=1)
+        firehose = aws.firehose(
+            max_attempts=1,
+            connect_timeout=aws.DEADLINE_CONNECT_TIMEOUT,
+            read_timeout=aws.DEADLINE_READ_TIMEOUT,
+        )
         create_pipeline_resources(
             s3,
             firehose,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -63,9 +64,14 @@ def test_handler_puts_every_reference(
     pipeline_aws: PipelineAws, lambda_context: LambdaContextStub, capsys: pytest.CaptureFixture[str]
 ) -> None:
     event = s3_event(*(s3_record("landing", key, size=10) for key in KEYS))
+    before = datetime.now(UTC) - timedelta(seconds=1)
     result = handler.lambda_handler(event, lambda_context)
     assert result == {"put": len(KEYS), "ignored": 0}
-    assert [r.key for r in _delivered(pipeline_aws)] == KEYS
+    delivered = _delivered(pipeline_aws)
+    assert [r.key for r in delivered] == KEYS
+    # reference v2: attempt 0, first seen now (the transform bounds deferral from it)
+    assert {r.attempt for r in delivered} == {0}
+    assert all(datetime.fromisoformat(r.first_seen) >= before for r in delivered)
     assert '"ReferencesPut"' in capsys.readouterr().out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,7 +40,12 @@ class RedriveAws:
         self.s3.put_object(Bucket=ARCHIVE, Key=key, Body=body)
 
     def reput(self) -> list[ObjectReference]:
-        """Every reference that reached the stream, in put order."""
+        """Every reference that reached the stream, in put order, without the delivery
+        bookkeeping (attempt, first seen: a redrive restarts them, see :meth:`reput_raw`)."""
+        return [dataclasses.replace(ref, attempt=0, first_seen="") for ref in self.reput_raw()]
+
+    def reput_raw(self) -> list[ObjectReference]:
+        """Every reference that reached the stream, in put order, as put."""
         listing = self.s3.list_objects_v2(Bucket=SINK).get("Contents", [])
         objects = sorted(listing, key=lambda item: (item["LastModified"], item["Key"]))
         references: list[ObjectReference] = []

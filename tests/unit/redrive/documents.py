@@ -1,14 +1,13 @@
 """Realistic inputs for the redrive tests, built by the code that writes them in the pipeline.
 
 Error-output lines come from the LocalStack Firehose plugin's own writer
-(``localstack_plugins.firehose.processor.error_document``, the AWS document shape) and, for
-``ProcessingFailed`` records, the transform's own ``failed_data`` (reference + ``"error"``).
+(``localstack_plugins.firehose.processor.error_document``, the AWS document shape), whose
+``rawData`` is the original record, as AWS writes it for ``ProcessingFailed`` records too.
 DLQ messages follow Lambda's on-failure invocation record.
 """
 
 from __future__ import annotations
 
-import base64
 import gzip
 import json
 from datetime import UTC, datetime
@@ -22,7 +21,6 @@ from localstack_plugins.firehose.processor import (
     error_document,
 )
 from pipeline.references import ObjectReference
-from transforms.records import InputRecord, failed_data
 
 TRANSFORM_ARN = "arn:aws:lambda:eu-west-2:123456789012:function:s3-aggregator-unit-transform"
 ARRIVAL = datetime(2026, 1, 31, 8, 15, 42, tzinfo=UTC)
@@ -41,11 +39,10 @@ def reference(bucket: str, key: str, version_id: str | None, size: int = 3) -> O
     )
 
 
-def processing_failed_line(ref: ObjectReference, message: str, record_id: str = "r1") -> bytes:
-    """The line Firehose writes for a record the transform marked ProcessingFailed."""
-    original = ref.to_record()
-    data = base64.b64decode(failed_data(InputRecord(record_id, original, ARRIVAL_MS, ref), message))
-    record = BufferedRecord(record_id, ARRIVAL_MS, data)
+def processing_failed_line(ref: ObjectReference, record_id: str = "r1") -> bytes:
+    """The line Firehose writes for a record the transform marked ProcessingFailed: the original
+    record as ``rawData`` (whatever the transform returned with it is not written)."""
+    record = BufferedRecord(record_id, ARRIVAL_MS, ref.to_record())
     return error_document(record, *PROCESSING_FAILED, 1, ARRIVAL_MS + 900, TRANSFORM_ARN)
 
 

@@ -29,7 +29,7 @@ OTHER = reference("landing", "../../etc/passwd", None, size=0)
 
 
 def test_processing_failed_document_fields_and_reference() -> None:
-    line = processing_failed_line(MISSING, "object missing: NoSuchVersion")
+    line = processing_failed_line(MISSING)
     document = parse_error_document(7, line.rstrip(b"\n"))
     assert document.line == 7
     assert document.attempts_made == 1
@@ -38,12 +38,20 @@ def test_processing_failed_document_fields_and_reference() -> None:
     assert document.error_code == "Lambda.ProcessingFailed"
     assert "ProcessingFailed" in document.error_message
     assert document.lambda_arn == TRANSFORM_ARN
-    # the transform's data carries the reason; it is stripped off the reference
-    assert json.loads(document.raw_data)["error"] == "object missing: NoSuchVersion"
+    # rawData is the original record, exactly: the transform's reason is in its log line
+    assert document.raw_data == MISSING.to_record()
     failed = decode_reference(document.raw_data)
     assert failed.reference == MISSING
-    assert failed.transform_error == "object missing: NoSuchVersion"
-    assert failed.reference.to_record() == MISSING.to_record()  # what gets re-put
+    assert failed.transform_error is None
+
+
+def test_a_legacy_error_field_is_stripped_off_the_reference() -> None:
+    """Transforms before reference v2 returned the reference plus ``"error"``; error output
+    written by Firehose implementations that kept the returned data still reads."""
+    legacy = json.dumps({**json.loads(MISSING.to_record()), "error": "object missing"}).encode()
+    failed = decode_reference(parse_error_document(1, raw_line(legacy)).raw_data)
+    assert failed.reference == MISSING
+    assert failed.transform_error == "object missing"
 
 
 def test_invocation_failure_document_holds_the_plain_reference() -> None:
@@ -56,7 +64,7 @@ def test_invocation_failure_document_holds_the_plain_reference() -> None:
 
 
 def test_gzip_object_with_many_lines() -> None:
-    lines = [processing_failed_line(MISSING, "x"), invocation_failed_line(OTHER), b"\n"]
+    lines = [processing_failed_line(MISSING), invocation_failed_line(OTHER), b"\n"]
     found, unreadable = parse_error_object(error_object(lines, compress=True))
     assert [f.reference for _, f in found] == [MISSING, OTHER]
     assert [d.line for d, _ in found] == [1, 2]
@@ -64,7 +72,7 @@ def test_gzip_object_with_many_lines() -> None:
 
 
 def test_plain_object_and_concatenated_gzip_members() -> None:
-    one, two = processing_failed_line(MISSING, "x"), invocation_failed_line(OTHER)
+    one, two = processing_failed_line(MISSING), invocation_failed_line(OTHER)
     plain, _ = parse_error_object(one + two)
     members, _ = parse_error_object(gzip.compress(one) + gzip.compress(two))
     assert [f.reference for _, f in plain] == [f.reference for _, f in members] == [MISSING, OTHER]
@@ -90,7 +98,7 @@ def test_format_conversion_spelling_is_accepted() -> None:
 
 
 def test_unreadable_lines_are_listed_and_the_rest_still_parsed() -> None:
-    future = json.dumps({"v": 2, "bucket": "landing", "key": "k"}).encode()
+    future = json.dumps({"v": 3, "bucket": "landing", "key": "k"}).encode()
     lines = [
         b"{not json\n",
         raw_line(future),
@@ -102,7 +110,7 @@ def test_unreadable_lines_are_listed_and_the_rest_still_parsed() -> None:
     assert [f.reference for _, f in found] == [OTHER]
     assert [u.line for u in unreadable] == [1, 2, 3, 5]
     assert "not a Firehose error document" in unreadable[0].reason
-    assert "unknown reference format version 2" in unreadable[1].reason
+    assert "unknown reference format version 3" in unreadable[1].reason
     assert "not UTF-8 JSON" in unreadable[2].reason
     assert "not base64" in unreadable[3].reason
 

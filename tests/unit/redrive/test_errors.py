@@ -66,8 +66,8 @@ def scenario(redrive_aws: RedriveAws) -> tuple[str, list[ObjectReference], Objec
     redrive_aws.s3.delete_object(Bucket=LANDING, Key=gone.key, VersionId=gone.version_id)
     key = error_key(STREAM)
     lines = [
-        processing_failed_line(present[0], "fetch deadline passed"),
-        processing_failed_line(gone, "object missing: NoSuchVersion"),
+        processing_failed_line(present[0]),
+        processing_failed_line(gone),
         invocation_failed_line(present[1]),
     ]
     redrive_aws.put_error_object(key, error_object(lines))
@@ -88,6 +88,19 @@ def test_recoverable_references_are_reput_and_missing_ones_reported(
     tags = redrive_aws.tags(key)
     assert tags[MARKER_TAG] == MARKER_DONE
     assert tags["aggregator-redrive-counts"] == "put=2 missing=1 unreadable=0"
+
+
+def test_redriven_references_get_a_fresh_deferral_budget(
+    redrive_aws: RedriveAws, scenario: tuple[str, list[ObjectReference], ObjectReference]
+) -> None:
+    """A reference that failed for too many deferrals must not fail again on arrival."""
+    _, present, _ = scenario
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    _run(redrive_aws)
+    raw = redrive_aws.reput_raw()
+    assert [r.identity() for r in raw] == [p.identity() for p in present]
+    assert all(r.attempt == 0 for r in raw)
+    assert all(datetime.fromisoformat(r.first_seen) >= before for r in raw)
 
 
 def test_a_rerun_does_nothing_twice(
@@ -204,7 +217,7 @@ def test_a_reference_in_several_objects_is_reput_once(redrive_aws: RedriveAws) -
     first = error_key(STREAM, ARRIVAL)
     second = error_key(STREAM, ARRIVAL + timedelta(minutes=5))
     redrive_aws.put_error_object(first, error_object([invocation_failed_line(a)]))
-    lines = [invocation_failed_line(a), processing_failed_line(b, "x"), invocation_failed_line(b)]
+    lines = [invocation_failed_line(a), processing_failed_line(b), invocation_failed_line(b)]
     redrive_aws.put_error_object(second, error_object(lines, compress=False))
     outcomes = _run(redrive_aws)
     assert [o.key for o in outcomes] == [first, second]
@@ -246,7 +259,7 @@ def test_a_failed_existence_check_is_not_marked(redrive_aws: RedriveAws) -> None
     events.unregister("before-call.s3.HeadObject", unique_id="rd-403")
     assert outcome.status == "incomplete"
     [problem] = outcome.problems
-    assert problem.kind == "check-failed"
+    assert problem.kind == "access-denied"
     assert "s3:ListBucket" in problem.detail
     assert redrive_aws.reput() == []
     assert MARKER_TAG not in redrive_aws.tags(key)

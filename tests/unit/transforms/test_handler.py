@@ -11,6 +11,7 @@ from tests.unit.conftest import LambdaContextStub, PipelineAws
 from tests.unit.transforms.helpers import firehose_bundle, firehose_event, members, reference
 from transforms import handler
 from transforms.config import ConfigError, TransformConfig
+from transforms.outcomes import FailureReason
 from transforms.plan import (
     Route,
     estimated_metadata,
@@ -57,10 +58,12 @@ def test_handler_answers_firehose_and_publishes_metrics(
         "FilesInlined",
         "FilesDirect",
         "FilesDeferred",
-        "ObjectsMissing",
         "FetchRetries",
+        "OldestReferenceAgeSeconds",
+        *(reason.metric for reason in FailureReason),
     }
     assert emf[-1]["ObjectsMissing"] in (1.0, [1.0])
+    assert emf[-1]["ObjectsAccessDenied"] in (0.0, [0.0])
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,271 @@
+"""Faults injected into the real services of the deployed local stack; nothing may be lost.
+
+Each test sets rules through the fault hook of the LocalStack plugins
+(:mod:`localstack_plugins.faults`, ``/_localstack/aggregator/faults``): the services themselves
+answer with the AWS error (or the delay), so the functions see exactly what AWS would send. For
+each fault the end state is asserted: every landed version delivered exactly once by the
+consumer, or parked in the error output from which ``aggregator redrive errors`` brings it back —
+and the matching count moved (the fault's own counter, the transform's summaries that feed its
+metrics). docs/reliability.md holds the table. Files are small: the module runs in ~2 minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scripts.cli import main as cli_main
+from scripts.loadgen import FileKind, UploadRecord
+from tests.e2e.pipeline import (
+    Pipeline,
+    error_output_references,
+    function_named,
+    specs,
+    transform_summaries,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+class FaultHook:
+    """Client of the fault endpoint of the local stack."""
+
+    def __init__(self, endpoint_url: str) -> None:
+        self._url = endpoint_url.rstrip("/") + "/_localstack/aggregator/faults"
+
+    def _call(self, method: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self._url, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"{}")
+
+    def add(self, *rules: dict[str, Any]) -> list[int]:
+        ids: list[int] = self._call("POST", {"rules": list(rules)})["ids"]
+        return ids
+
+    def rules(self) -> dict[int, dict[str, Any]]:
+        return {rule["id"]: rule for rule in self._call("GET")["rules"]}
+
+    def clear(self) -> None:
+        self._call("DELETE")
+
+
+@pytest.fixture
+def faults(pipeline: Pipeline) -> Iterator[FaultHook]:
+    hook = FaultHook(pipeline.endpoint_url)
+    hook.clear()
+    yield hook
+    hook.clear()  # never leave a fault behind for the next test
+
+
+def _stream(pipeline: Pipeline) -> str:
+    return pipeline.outputs["DeliveryStreamName"]
+
+
+def _since_ms() -> int:
+    return int(time.time() * 1000) - 1000
+
+
+def _summaries_until(
+    pipeline: Pipeline, since_ms: int, done: Any, timeout: float = 30
+) -> list[dict[str, Any]]:
+    """The transform's summaries since ``since_ms``, polled until ``done(summaries)``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        summaries = transform_summaries(pipeline, since_ms)
+        if done(summaries) or time.monotonic() > deadline:
+            return summaries
+        time.sleep(1)  # poll interval for CloudWatch Logs
+
+
+def _failures(summaries: list[dict[str, Any]], reason: str) -> int:
+    return sum(int(s.get("failures", {}).get(reason, 0)) for s in summaries)
+
+
+def _in_error_output(pipeline: Pipeline, record: UploadRecord, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        parked = {
+            (ref.get("key"), ref.get("version_id"))
+            for ref in error_output_references(pipeline.s3, pipeline.archive)
+        }
+        if record.identity in parked:
+            return
+        assert time.monotonic() < deadline, f"{record.key} never reached the error output"
+        time.sleep(1)  # poll interval for the error output
+
+
+def _redrive_errors(pipeline: Pipeline, capsys: pytest.CaptureFixture[str]) -> list[Any]:
+    """``aggregator redrive errors`` over the whole error output (earlier tests' MISSING
+    references make it exit non-zero: the outcome for our file is what is asserted)."""
+    capsys.readouterr()
+    arguments = ["redrive", "errors", "--env", "local", "--endpoint-url", pipeline.endpoint_url]
+    cli_main([*arguments, "--json", "--no-progress"])
+    out = capsys.readouterr().out
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def test_landing_get_slowdown_burst_is_retried(
+    pipeline: Pipeline, faults: FaultHook, tmp_path: Path
+) -> None:
+    scenario = pipeline.scenario("fault-slowdown", tmp_path)
+    [rule] = faults.add(
+        {
+            "service": "s3",
+            "operation": "GetObject",
+            "bucket": pipeline.landing,
+            "key_prefix": scenario.prefix,
+            "error": {"code": "SlowDown", "status": 503, "message": "Please reduce your rate."},
+            "count": 12,
+        }
+    )
+    since = _since_ms()
+    records = scenario.upload(specs(scenario.prefix, FileKind.TEXT, [2_000] * 8, seed=81))
+    outcome = scenario.deliver(records)
+    assert faults.rules()[rule]["injected"] == 12
+    assert outcome.delivery.duplicates == 0
+    summaries = _summaries_until(
+        pipeline, since, lambda s: sum(int(x.get("fetch_retries", 0)) for x in s) >= 12
+    )
+    assert sum(int(s.get("fetch_retries", 0)) for s in summaries) >= 12  # FetchRetries moved
+
+
+def test_firehose_throttling_of_put_record_batch_is_retried(
+    pipeline: Pipeline, faults: FaultHook, tmp_path: Path
+) -> None:
+    scenario = pipeline.scenario("fault-throttle", tmp_path)
+    [rule] = faults.add(
+        {
+            "service": "firehose",
+            "operation": "PutRecordBatch",
+            "stream": _stream(pipeline),
+            "error": {"code": "ServiceUnavailableException", "status": 503},
+            "count": 4,
+        }
+    )
+    records = scenario.upload(specs(scenario.prefix, FileKind.BINARY, [3_000] * 6, seed=82))
+    outcome = scenario.deliver(records)
+    assert faults.rules()[rule]["injected"] == 4
+    assert outcome.delivery.duplicates == 0
+
+
+def test_access_denied_is_parked_with_its_reason_then_redriven(
+    pipeline: Pipeline, faults: FaultHook, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = pipeline.scenario("fault-denied", tmp_path)
+    files = specs(scenario.prefix, FileKind.TEXT, [1_500] * 4, seed=83)
+    faults.add(
+        {
+            "service": "s3",
+            "operation": "GetObject",
+            "bucket": pipeline.landing,
+            "key_prefix": files[0].key,
+            "error": {"code": "AccessDenied", "status": 403, "message": "Access Denied"},
+        }
+    )
+    since = _since_ms()
+    records = scenario.upload(files)
+    victim, others = records[0], records[1:]
+    scenario.deliver(others)
+    _in_error_output(pipeline, victim)
+    summaries = _summaries_until(pipeline, since, lambda s: _failures(s, "access-denied") >= 1)
+    assert _failures(summaries, "access-denied") == 1  # ObjectsAccessDenied moved
+    assert _failures(summaries, "missing") == 0  # ... and it is not reported missing
+
+    faults.clear()  # the role is fixed
+    _redrive_errors(pipeline, capsys)
+    scenario.deliver(records)  # the victim too, each file exactly once on disk
+
+
+def test_a_file_that_never_finishes_ends_in_the_error_output_not_in_a_loop(
+    pipeline: Pipeline, faults: FaultHook, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every GET of one file is throttled: it is deferred MAX_DEFERRALS times (here 1, with a
+    short transform timeout so each attempt gives up quickly), then ProcessingFailed."""
+    lambda_client = pipeline.session.client("lambda")
+    transform = function_named(pipeline, "transform")
+    original = lambda_client.get_function_configuration(FunctionName=transform)
+    variables = dict(original["Environment"]["Variables"])
+    _configure(lambda_client, transform, 25, {**variables, "MAX_DEFERRALS": "1"})
+    try:
+        scenario = pipeline.scenario("fault-never", tmp_path)
+        files = specs(scenario.prefix, FileKind.TEXT, [1_000] * 3, seed=84)
+        [rule] = faults.add(
+            {
+                "service": "s3",
+                "operation": "GetObject",
+                "bucket": pipeline.landing,
+                "key_prefix": files[0].key,
+                "error": {"code": "SlowDown", "status": 503},
+            }
+        )
+        since = _since_ms()
+        records = scenario.upload(files)
+        victim = records[0]
+        scenario.deliver(records[1:], timeout=180)
+        _in_error_output(pipeline, victim, timeout=180)
+        summaries = _summaries_until(
+            pipeline, since, lambda s: _failures(s, "too-many-deferrals") >= 1
+        )
+        assert _failures(summaries, "too-many-deferrals") == 1  # FilesDeferredTooOften moved
+        # deferred exactly MAX_DEFERRALS (1) times, then given up on: no loop
+        assert sum(int(s.get("deferred", 0)) for s in summaries) == 1
+        assert faults.rules()[rule]["injected"] > 2
+    finally:
+        faults.clear()
+        _configure(lambda_client, transform, int(original["Timeout"]), variables)
+    _redrive_errors(pipeline, capsys)
+    scenario.deliver(records, timeout=180)
+
+
+def _configure(client: Any, function: str, timeout: int, variables: dict[str, str]) -> None:
+    client.update_function_configuration(
+        FunctionName=function, Timeout=timeout, Environment={"Variables": variables}
+    )
+    client.get_waiter("function_updated_v2").wait(
+        FunctionName=function, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+
+
+def test_a_processor_that_keeps_failing_parks_its_batch_for_redrive(
+    pipeline: Pipeline, faults: FaultHook, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Firehose's invocations of the transform fail 4 times: the first attempt and its 3
+    retries (NumberOfRetries) of one batch. That whole batch goes to the error output (as AWS
+    does), nothing else is blocked, and the redrive delivers it: every file exactly once."""
+    scenario = pipeline.scenario("fault-processor", tmp_path)
+    # only Firehose invokes through the gateway (S3 notifications invoke the provider directly)
+    [rule] = faults.add(
+        {
+            "service": "lambda",
+            "operation": "Invoke",
+            "error": {"code": "ServiceException", "status": 500},
+            "count": 4,
+        }
+    )
+    records = scenario.upload(specs(scenario.prefix, FileKind.TEXT, [1_200] * 3, seed=85))
+    deadline = time.monotonic() + 60
+    while faults.rules()[rule]["injected"] < 4:
+        assert time.monotonic() < deadline, "the processor was not invoked four times"
+        time.sleep(0.5)  # poll interval of the fault counters
+    parked = 0
+    deadline = time.monotonic() + 60
+    while parked == 0:
+        identities = {
+            (ref.get("key"), ref.get("version_id"))
+            for ref in error_output_references(pipeline.s3, pipeline.archive)
+        }
+        parked = sum(record.identity in identities for record in records)
+        assert parked or time.monotonic() < deadline, "the failed batch never reached errors/"
+        time.sleep(1)  # poll interval for the error output
+    faults.clear()
+    _redrive_errors(pipeline, capsys)
+    outcome = scenario.deliver(records)
+    assert outcome.delivery.duplicates == 0
