@@ -37,7 +37,7 @@ def configured_endpoint(env_name: str, directory: Path = ENVIRONMENTS_DIR) -> st
     """``[access] consumer_endpoint_url`` of the environment, if it has a config file."""
     if env_name not in available_environments(directory):
         return None
-    return load_config(env_name, directory).access.consumer_endpoint_url
+    return load_config(env_name, directory, deployable=False).access.consumer_endpoint_url
 
 
 def check_region(url: str | None, region: str) -> None:

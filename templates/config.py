@@ -796,11 +796,15 @@ def deployable_problems(config: EnvironmentConfig, source: str) -> list[str]:
     return problems
 
 
-def parse_config(name: str, data: Mapping[str, Any], source: str = "<config>") -> EnvironmentConfig:
+def parse_config(
+    name: str, data: Mapping[str, Any], source: str = "<config>", *, deployable: bool = True
+) -> EnvironmentConfig:
     """Validate a parsed TOML document into an :class:`EnvironmentConfig`.
 
     Every problem is collected and reported in one :class:`ConfigError` (unknown keys first,
-    each with a "did you mean" suggestion when a known key is close).
+    each with a "did you mean" suggestion when a known key is close). ``deployable=False`` skips
+    :func:`deployable_problems`: for readers that deploy nothing (the capacity model, the
+    consumer's endpoint lookup), a shipped placeholder account or CIDR changes no answer.
     """
     if not ENV_NAME_PATTERN.fullmatch(name):
         raise ConfigError(
@@ -840,7 +844,7 @@ def parse_config(name: str, data: Mapping[str, Any], source: str = "<config>") -
     if problems.all() or any(part is None for part in parts.values()):
         raise config_error(problems.all(), source)
     config = EnvironmentConfig(name=name, network=network, capacity=capacity, tags=tags, **parts)
-    refused = deployable_problems(config, source)
+    refused = deployable_problems(config, source) if deployable else []
     if refused:
         raise config_error(refused, source)
     return config
@@ -861,8 +865,10 @@ def available_environments(directory: Path = ENVIRONMENTS_DIR) -> tuple[str, ...
     return tuple(sorted(path.stem for path in directory.glob("*.toml")))
 
 
-def load_config(name: str, directory: Path = ENVIRONMENTS_DIR) -> EnvironmentConfig:
-    """Read and validate `<directory>/<name>.toml`."""
+def load_config(
+    name: str, directory: Path = ENVIRONMENTS_DIR, *, deployable: bool = True
+) -> EnvironmentConfig:
+    """Read and validate `<directory>/<name>.toml` (``deployable``: see :func:`parse_config`)."""
     path = directory / f"{name}.toml"
     if not path.is_file():
         known = ", ".join(available_environments(directory)) or "none"
@@ -871,4 +877,4 @@ def load_config(name: str, directory: Path = ENVIRONMENTS_DIR) -> EnvironmentCon
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from error
-    return parse_config(name, data, source=str(path))
+    return parse_config(name, data, source=str(path), deployable=deployable)

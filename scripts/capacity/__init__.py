@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     from templates.config import ConfigError, load_config
 
     try:
-        config = load_config(args.env)
+        config = load_config(args.env, deployable=False)
         region = args.region or (config.capacity.region if config.capacity else DEFAULT_REGION)
         load = LoadProfile(
             files_per_second=args.files_per_second,

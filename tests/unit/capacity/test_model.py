@@ -40,7 +40,7 @@ from templates.config import load_config
 from transforms.plan import Route, plan_batch
 from transforms.records import InputRecord
 
-PROD = Pipeline.from_config(load_config("prod"))
+PROD = Pipeline.from_config(load_config("prod", deployable=False))
 BRIEF = LoadProfile(
     files_per_second=10, burst_files_per_second=100, mean_size_bytes=27_000, region="eu-west-2"
 )
@@ -349,7 +349,7 @@ def test_cost_scales_with_load_and_with_re_puts() -> None:
 
 
 def test_report_for_the_shipped_prod_config() -> None:
-    report = capacity_report(load_config("prod"), BRIEF)
+    report = capacity_report(load_config("prod", deployable=False), BRIEF)
     assert report.first_to_break.name.startswith("firehose bytes/s")
     assert not any(item.exceeded for item in report.resources)
     assert report.latency_burst.total < 120

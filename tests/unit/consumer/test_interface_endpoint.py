@@ -43,6 +43,8 @@ CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[^/]+)/(?P<ser
 def distribution(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("AGGREGATOR_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("MOTO_S3_CUSTOM_ENDPOINTS", ENDPOINT)
+    # moto answers this host in-process; no socket exists for the session's TCP probe to reach
+    monkeypatch.setattr("scripts.session.probe_endpoint", lambda *_, **__: None)
     with mock_aws():
         admin = boto3.client("s3", region_name=REGION)
         admin.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
@@ -106,7 +108,7 @@ def test_an_endpoint_of_another_region_is_refused(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> None:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")  # takes precedence over AWS_DEFAULT_REGION
     code = consume.run(
         _args("--endpoint-url", ENDPOINT, "--bucket", BUCKET, "--output", str(tmp_path / "out"))
     )
