@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scripts.consumer.drain import DrainSummary, drain, state_dir
+from scripts.consumer.drain import DrainOptions, DrainSummary, drain, state_dir
 from scripts.consumer.ledger import Ledger
 from scripts.consumer.paths import destination
 from scripts.delivery import DeliveryReport, DeliveryTracker
@@ -101,10 +101,12 @@ class Scenario:
         assert_delivered(outcome, len(records))
         return outcome
 
-    def consume(self) -> DrainSummary:
+    def consume(self, prefix: str | None = None) -> DrainSummary:
+        """Drain Distribution (under ``prefix``, the consumer's ``--prefix``; default bundles/)."""
         self.output.mkdir(parents=True, exist_ok=True)
+        options = DrainOptions() if prefix is None else DrainOptions(prefix=prefix)
         with Ledger(state_dir(self.output) / "ledger.db") as ledger:
-            return drain(self.pipeline.s3, self.pipeline.distribution, self.output, ledger)
+            return drain(self.pipeline.s3, self.pipeline.distribution, self.output, ledger, options)
 
 
 def assert_delivered(outcome: Outcome, expected: int) -> None:

@@ -239,7 +239,7 @@ def test_replay_restores_a_deep_archive_bundle_before_staging_it(
             return
         assert (code, items[0]["action"]) == (EXIT_OK, "staged"), items
         assert _distribution_sha256(pipeline, cold) == (recorded, recorded)
-        drained = scenario.consume()
+        drained = scenario.consume(prefix=cold.split("/", 1)[0] + "/")
         assert drained.ok and (drained.bundles_duplicate, drained.files_written) == (1, 0)
         assert cold not in _distribution_keys(pipeline)
         assert _snapshot(scenario.output, records) == before
@@ -356,8 +356,11 @@ def _archived_body(pipeline: Pipeline, key: str) -> bytes:
 
 
 def _archive_copy_key(kind: str, key: str) -> str:
-    """A key for a copy of a bundle in Archive, outside the copier's ``bundles/…gz`` trigger."""
-    return f"e2e-{kind}/{uuid.uuid4().hex}/{key.rsplit('/', 1)[-1]}.{kind}"
+    """A key for a copy of a bundle in Archive, outside the copier's ``bundles/`` trigger.
+
+    It keeps the ``.gz`` name, so the consumer takes it when told this prefix (``--prefix``).
+    """
+    return f"e2e-{kind}/{uuid.uuid4().hex}/{key.rsplit('/', 1)[-1]}"
 
 
 def _delete_all_versions(s3: Any, bucket: str, key: str) -> None:
