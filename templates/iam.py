@@ -68,9 +68,15 @@ def function_statements(config: EnvironmentConfig, function: str) -> list[dict[s
             statement(
                 "TellMissingFromDenied", ["s3:ListBucket"], [names.bucket_arn(config, "landing")]
             ),
+            # GetObject(Version) on its own bundles: HeadObject checks a committed upload's size
             statement(
                 "WriteDirectBundles",
-                ["s3:PutObject", "s3:AbortMultipartUpload"],
+                [
+                    "s3:PutObject",
+                    "s3:AbortMultipartUpload",
+                    "s3:GetObject",
+                    "s3:GetObjectVersion",
+                ],
                 [names.bucket_arn(config, "archive", f"/{bundles}*")],
             ),
             statement("RePutDeferredReferences", ["firehose:PutRecordBatch"], [stream]),

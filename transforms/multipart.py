@@ -32,6 +32,10 @@ MIN_PART_SIZE = 5 * 1024 * 1024
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 
 
+class UncommittedWriteError(OSError):
+    """The committed object is not what was written (the caller defers the file)."""
+
+
 class MultipartWriter:
     """``write()`` buffers up to one part; ``close()`` commits; ``abort()`` discards."""
 
@@ -95,7 +99,7 @@ class MultipartWriter:
             if self._buffer:
                 self._upload_part(bytes(self._buffer))
             upload_id = self._upload_id
-            self._call(
+            completed = self._call(
                 lambda: self._s3.complete_multipart_upload(
                     Bucket=self._bucket,
                     Key=self._key,
@@ -103,7 +107,25 @@ class MultipartWriter:
                     MultipartUpload={"Parts": self._parts},
                 )
             )
+            self._verify_committed(completed.get("VersionId"))
         self._buffer = bytearray()
+
+    def _verify_committed(self, version_id: str | None) -> None:
+        """Raise :class:`UncommittedWriteError` unless the object holds every byte written.
+
+        A CompleteMultipartUpload that timed out on the client may be sent again after the first
+        one succeeded; the committed object must then still be the whole upload, never a short or
+        empty one that would be reported as delivered.
+        """
+        kwargs = {"Bucket": self._bucket, "Key": self._key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        head = self._call(lambda: self._s3.head_object(**kwargs))  # type: ignore[arg-type]
+        if head["ContentLength"] != self.bytes_written:
+            raise UncommittedWriteError(
+                f"s3://{self._bucket}/{self._key} holds {head['ContentLength']} bytes after "
+                f"CompleteMultipartUpload, {self.bytes_written} were written"
+            )
 
     def abort(self) -> None:
         """Discard everything written (idempotent, best effort)."""

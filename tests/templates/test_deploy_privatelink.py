@@ -38,7 +38,8 @@ def _config(vpc_id: str, subnet_ids: list[str]) -> EnvironmentConfig:
         consumer_cidrs=[ON_PREMISE],
         privatelink={"vpc_id": vpc_id, "subnet_ids": subnet_ids},
     )
-    return parse_config(ENV_NAME, data, source="local.toml + privatelink")
+    # local.toml's accounts are LocalStack's, and this stack only ever deploys there
+    return parse_config(ENV_NAME, data, source="local.toml + privatelink", deployable=False)
 
 
 def _network(ec2: Any, region: str) -> tuple[str, list[str]]:

@@ -203,8 +203,13 @@ def test_processor_batches_stay_within_buffer_size_and_five_run_at_once() -> Non
     worker = StreamWorker("eu-west-2", lambda: config, sinks, 0.01, processor_concurrency=5)
     try:
         worker.add([_record(i, 90_000) for i in range(20)], has_processor=True)
-        _wait(lambda: worker.state()["processors_in_flight"] == 5, "five invocations in flight")
-        assert sinks.most_in_flight == 5  # never a sixth while five are outstanding
+        # the worker counts an invocation when it starts its thread, the processor when the call
+        # arrives: wait for both, then no sixth may have arrived while five are outstanding
+        _wait(
+            lambda: worker.state()["processors_in_flight"] == 5 and sinks.in_flight == 5,
+            "five invocations in flight",
+        )
+        assert sinks.most_in_flight == 5
         sinks.release.set()
         _wait(lambda: worker.state()["idle"], "every batch processed")
         assert max(sinks.batch_bytes) <= 200_000

@@ -373,6 +373,29 @@ def test_a_multipart_upload_that_keeps_failing_is_aborted_and_deferred(
     assert 10 <= clock[0] <= 20  # retried until the deadline left no allowance, no further
 
 
+@pytest.mark.slow
+def test_a_completed_upload_that_is_not_whole_is_never_reported_delivered(
+    pipeline_aws: PipelineAws,
+) -> None:
+    # Seen on the local stack: a CompleteMultipartUpload that timed out on the client was sent
+    # again and answered with an empty version. Here the second answer is made by hand.
+    s3 = pipeline_aws.s3
+
+    def empty_version(parsed: dict[str, Any], **_: Any) -> None:
+        empty = s3.put_object(Bucket=pipeline_aws.archive, Key=parsed["Key"], Body=b"")
+        parsed["VersionId"] = empty["VersionId"]
+
+    events: Any = s3.meta.events
+    events.register("after-call.s3.CompleteMultipartUpload", empty_version, unique_id="empty")
+    try:
+        result, _, _, _ = _direct(pipeline_aws, Deadline.after(120))
+    finally:
+        events.unregister("after-call.s3.CompleteMultipartUpload", unique_id="empty")
+
+    assert isinstance(result, OutOfTime), result  # deferred: the next attempt rewrites the key
+    assert "CompleteMultipartUpload" in result.reason
+
+
 def test_direct_bundle_name_is_the_same_for_every_attempt() -> None:
     ref = reference("landing", "k", "v", 10)
     again = ref.deferred().deferred()
