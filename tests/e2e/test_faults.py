@@ -340,8 +340,8 @@ def test_a_copier_crash_after_tagging_archive_is_retried_by_lambda(
 ) -> None:
     """The copier records content-sha256 on the Archive bundle, then its Distribution copy fails
     (500 InternalError on every attempt of botocore's 3): the invocation fails after tagging.
-    Lambda's asynchronous retry stages the bundle, reusing the recorded hash: it reaches
-    Distribution once with the right content-sha256, every file delivered once."""
+    Lambda's asynchronous retry stages the bundle: it reaches Distribution once with a
+    content-sha256 that verifies, every file delivered once."""
     scenario = pipeline.scenario("fault-copier-crash", tmp_path)
     [rule] = faults.add(_distribution_copy_fault(pipeline, "InternalError", 500, 3))
     since = _since_ms()
@@ -369,7 +369,7 @@ def test_a_distribution_write_denied_for_a_while_is_parked_in_the_dlq_then_redri
 ) -> None:
     """AccessDenied on the copier's Distribution write for its first invocation and both of
     Lambda's retries (MaximumRetryAttempts=2): the event goes to the copier DLQ (whose depth the
-    CopierDLQ alarm watches). Once the policy is fixed, ``aggregator redrive dlq --function
+    CopierDLQDepthAlarm watches). Once the policy is fixed, ``aggregator redrive dlq --function
     copier`` re-invokes it: the bundle reaches Distribution once, every file delivered once."""
     scenario = pipeline.scenario("fault-copier-denied", tmp_path)
     queue = pipeline.outputs["CopierDLQUrl"]
