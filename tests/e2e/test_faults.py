@@ -23,6 +23,7 @@ import pytest
 from scripts.cli import main as cli_main
 from scripts.loadgen import FileKind, UploadRecord
 from tests.e2e.pipeline import (
+    Outcome,
     Pipeline,
     error_output_references,
     function_named,
@@ -269,3 +270,180 @@ def test_a_processor_that_keeps_failing_parks_its_batch_for_redrive(
     _redrive_errors(pipeline, capsys)
     outcome = scenario.deliver(records)
     assert outcome.delivery.duplicates == 0
+
+
+def _log_lines(pipeline: Pipeline, part: str, since_ms: int, message: str) -> list[dict[str, Any]]:
+    """The structured log lines of function ``part`` with this ``message`` since ``since_ms``."""
+    logs = pipeline.session.client("logs")
+    group = f"/aws/lambda/{function_named(pipeline, part)}"
+    lines: list[dict[str, Any]] = []
+    for page in logs.get_paginator("filter_log_events").paginate(
+        logGroupName=group, startTime=since_ms
+    ):
+        for event in page.get("events", []):
+            text = str(event.get("message", ""))
+            if f'"{message}"' not in text:
+                continue
+            try:
+                line = json.loads(text[text.index("{") :])
+            except ValueError:
+                continue
+            if line.get("message") == message:
+                lines.append(line)
+    return lines
+
+
+def _distribution_copy_fault(
+    pipeline: Pipeline, code: str, status: int, count: int
+) -> dict[str, Any]:
+    """A rule on the copier's write to Distribution (the server-side copy of a small bundle):
+    the Archive self-copy that records content-sha256 is in another bucket and goes through."""
+    return {
+        "service": "s3",
+        "operation": "CopyObject",
+        "bucket": pipeline.distribution,
+        "error": {"code": code, "status": status, "message": "fault injected"},
+        "count": count,
+    }
+
+
+def _assert_retried_after_tagging(pipeline: Pipeline, since: int, failures: int) -> set[str]:
+    """The copier's ``bundle not staged`` lines: ``failures`` of them, each bundle staged later.
+
+    The retry hashes the bundle again: the event names the version the failed invocation read,
+    and its content-sha256 went onto the newer version its self-copy wrote (docs/reliability.md).
+    """
+    deadline = time.monotonic() + 30
+    while True:
+        failed = _log_lines(pipeline, "copier", since, "bundle not staged")
+        staged = _log_lines(pipeline, "copier", since, "bundle staged")
+        keys = {str(line.get("key")) for line in failed}
+        retried = [line for line in staged if line.get("key") in keys]
+        if len(failed) >= failures and len(retried) >= len(keys):
+            break
+        assert time.monotonic() < deadline, f"copier logs: {failed} failed, {retried} retried"
+        time.sleep(1)  # poll interval for CloudWatch Logs
+    assert len(failed) == failures
+    assert retried, "the failed bundle was never staged"
+    return keys
+
+
+def _assert_carried_our_files(outcome: Outcome, keys: set[str]) -> None:
+    """The retried bundles are the ones that carried the scenario's files; the tracker verified
+    their content-sha256 against their content (``bad_bundles`` is empty, assert_delivered)."""
+    carriers = {delivery.sighting.bundle_key for delivery in outcome.delivery.delivered}
+    assert keys <= carriers, (keys, carriers)
+
+
+def test_a_copier_crash_after_tagging_archive_is_retried_by_lambda(
+    pipeline: Pipeline, faults: FaultHook, tmp_path: Path
+) -> None:
+    """The copier records content-sha256 on the Archive bundle, then its Distribution copy fails
+    (500 InternalError on every attempt of botocore's 3): the invocation fails after tagging.
+    Lambda's asynchronous retry stages the bundle: it reaches Distribution once with a
+    content-sha256 that verifies, every file delivered once."""
+    scenario = pipeline.scenario("fault-copier-crash", tmp_path)
+    [rule] = faults.add(_distribution_copy_fault(pipeline, "InternalError", 500, 3))
+    since = _since_ms()
+    records = scenario.upload(specs(scenario.prefix, FileKind.TEXT, [1_500] * 4, seed=86))
+    # the first retry waits LAMBDA_RETRY_BASE_DELAY (5 s in the test session, 60 s in AWS)
+    outcome = scenario.deliver(records, timeout=150)
+    assert faults.rules()[rule]["injected"] == 3
+    assert outcome.delivery.duplicates == 0
+    keys = _assert_retried_after_tagging(pipeline, since, failures=1)
+    _assert_carried_our_files(outcome, keys)
+
+
+def _queue_depth(pipeline: Pipeline, queue_url: str) -> int:
+    attributes = pipeline.session.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def test_a_distribution_write_denied_for_a_while_is_parked_in_the_dlq_then_redriven(
+    pipeline: Pipeline, faults: FaultHook, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """AccessDenied on the copier's Distribution write for its first invocation and both of
+    Lambda's retries (MaximumRetryAttempts=2): the event goes to the copier DLQ (whose depth the
+    CopierDLQDepthAlarm watches). Once the policy is fixed, ``aggregator redrive dlq --function
+    copier`` re-invokes it: the bundle reaches Distribution once, every file delivered once."""
+    scenario = pipeline.scenario("fault-copier-denied", tmp_path)
+    queue = pipeline.outputs["CopierDLQUrl"]
+    before = _queue_depth(pipeline, queue)
+    [rule] = faults.add(_distribution_copy_fault(pipeline, "AccessDenied", 403, 3))
+    since = _since_ms()
+    records = scenario.upload(specs(scenario.prefix, FileKind.BINARY, [2_000] * 4, seed=87))
+    # retries after 1x and 2x LAMBDA_RETRY_BASE_DELAY (5 s here): the DLQ in ~20 s
+    deadline = time.monotonic() + 240
+    while _queue_depth(pipeline, queue) <= before:
+        assert time.monotonic() < deadline, "the denied copier event never reached its DLQ"
+        time.sleep(1)  # poll interval of the queue depth
+    assert faults.rules()[rule]["injected"] == 3
+    assert not scenario.tracker.wait_for(records, 0).delivered  # nothing staged meanwhile
+    faults.clear()  # the policy is fixed
+
+    capsys.readouterr()
+    arguments = ["redrive", "dlq", "--function", "copier", "--env", "local"]
+    cli_main([*arguments, "--endpoint-url", pipeline.endpoint_url, "--json", "--no-progress"])
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    assert [line["action"] for line in lines].count("reinvoked") >= 1, lines
+    outcome = scenario.deliver(records)
+    assert outcome.delivery.duplicates == 0
+    assert _queue_depth(pipeline, queue) == before
+    keys = _assert_retried_after_tagging(pipeline, since, failures=3)
+    _assert_carried_our_files(outcome, keys)
+
+
+def test_a_processor_invocation_that_would_time_out_mid_batch_defers_and_answers(
+    pipeline: Pipeline, faults: FaultHook, tmp_path: Path
+) -> None:
+    """Landing GETs of one file hang longer than the whole invocation (40 s each, transform
+    timeout 25 s for the test). The transform's deadline-bound clients give up on them (3 s read
+    timeout), it answers before its timeout with that file deferred (re-put) and the others
+    delivered; once S3 is fast again the file is delivered: no ``Task timed out``, each once."""
+    lambda_client = pipeline.session.client("lambda")
+    transform = function_named(pipeline, "transform")
+    original = lambda_client.get_function_configuration(FunctionName=transform)
+    variables = dict(original["Environment"]["Variables"])
+    _configure(lambda_client, transform, 25, variables)
+    try:
+        scenario = pipeline.scenario("fault-timeout", tmp_path)
+        files = specs(scenario.prefix, FileKind.TEXT, [1_000] * 3, seed=88)
+        [rule] = faults.add(
+            {
+                "service": "s3",
+                "operation": "GetObject",
+                "bucket": pipeline.landing,
+                "key_prefix": files[0].key,
+                "latency_seconds": 40.0,
+            }
+        )
+        since = _since_ms()
+        records = scenario.upload(files)
+        summaries = _summaries_until(
+            pipeline, since, lambda s: sum(int(x.get("deferred", 0)) for x in s) >= 1, 90
+        )
+        assert sum(int(s.get("deferred", 0)) for s in summaries) >= 1  # FilesDeferred moved
+        assert faults.rules()[rule]["injected"] >= 1
+        faults.clear()  # S3 is fast again
+        outcome = scenario.deliver(records, timeout=120)
+        assert outcome.delivery.duplicates == 0
+        summaries = transform_summaries(pipeline, since)
+        assert sum(int(s.get("failed", 0)) for s in summaries) == 0
+        logs = pipeline.session.client("logs")
+        timed_out = [
+            event["message"]
+            for page in logs.get_paginator("filter_log_events").paginate(
+                logGroupName=f"/aws/lambda/{transform}", startTime=since
+            )
+            for event in page.get("events", [])
+            if "Task timed out" in str(event.get("message", ""))  # Lambda's timeout line
+        ]
+        assert not timed_out, timed_out
+    finally:
+        faults.clear()
+        _configure(lambda_client, transform, int(original["Timeout"]), variables)

@@ -21,13 +21,24 @@ from scripts import local
 #: Set to reuse an already running LocalStack instead (e.g. http://127.0.0.1:4566).
 EXTERNAL_ENDPOINT_VARIABLE = "AGGREGATOR_TEST_LOCALSTACK_URL"
 
+#: Lambda's asynchronous retries (ingest, copier) wait 1x then 2x this many seconds. LocalStack's
+#: default is AWS's 60 s; the session's instance waits 5 s so the fault suite can watch a copier
+#: event being retried and reaching its DLQ in seconds. Only the delay changes: the number of
+#: retries and where exhausted events go are the stack's own settings (MaximumRetryAttempts, DLQ).
+TEST_ENVIRONMENT = {"LAMBDA_RETRY_BASE_DELAY": "5"}
+
 _shared: dict[str, object] = {"users": 0}
 
 
 def _acquire() -> str:
     if _shared["users"] == 0:
         state_dir = Path(tempfile.mkdtemp(prefix="aggregator-localstack-"))
-        endpoint = local.start(port=local.free_port(), state_dir=state_dir, owner_pid=os.getpid())
+        endpoint = local.start(
+            port=local.free_port(),
+            state_dir=state_dir,
+            owner_pid=os.getpid(),
+            environment=TEST_ENVIRONMENT,
+        )
         _shared.update(state_dir=state_dir, url=endpoint.url)
     _shared["users"] = int(str(_shared["users"])) + 1
     return str(_shared["url"])
