@@ -10,6 +10,10 @@ from pipeline.s3events import decode_key
 #: Events that announce a new bundle. ``ObjectCreated:Copy`` (the copier's own metadata rewrite)
 #: is deliberately absent: the notification configuration does not subscribe to it either.
 BUNDLE_EVENTS = frozenset({"ObjectCreated:Put", "ObjectCreated:CompleteMultipartUpload"})
+#: An empty object is never a bundle (a gzip stream is at least 20 bytes): staging it would only
+#: hand the consumer something to reject. The transform defers a file whose direct bundle was
+#: committed short, so its next attempt writes a whole one.
+EMPTY_OBJECT = "an empty object is not a bundle"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,8 @@ def select_bundles(
             skipped.append(Skipped(key, name, f"outside the bundle prefix {bundle_prefix!r}"))
         elif not key.endswith(".gz"):
             skipped.append(Skipped(key, name, "not a .gz bundle"))
+        elif record.s3.get_object.get("size") == 0:
+            skipped.append(Skipped(key, name, EMPTY_OBJECT))
         else:
             bundles.append(
                 BundleObject(

@@ -12,7 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline import aws
 from pipeline.copier.config import CopierConfig
-from pipeline.copier.events import select_bundles
+from pipeline.copier.events import EMPTY_OBJECT, select_bundles
 from pipeline.copier.freshness import (
     BUNDLE_MAX_AGE_METRIC,
     FILE_AGE_METRIC,
@@ -66,7 +66,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
     settings = config()
     bundles, skipped = select_bundles(event, settings.bundle_prefix)
     for item in skipped:
-        logger.info(
+        log = logger.warning if item.reason == EMPTY_OBJECT else logger.info
+        log(
             "ignoring S3 event record",
             extra={"key": item.key, "event_name": item.event_name, "reason": item.reason},
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -197,3 +198,32 @@ def transform_summaries(pipeline: Pipeline, since_ms: int) -> list[dict[str, Any
             if isinstance(summary, dict):
                 summaries.append(summary)
     return summaries
+
+
+def delete_bucket(s3: Any, bucket: str, timeout: float = 120.0) -> None:
+    """Empty ``bucket`` (every version, every unfinished upload) and delete it, as an operator
+    would after ``aggregator destroy``. Work that was in flight when the stack went (a transform
+    still streaming a large file) may write once more, so this polls until the bucket is gone."""
+    from botocore.exceptions import ClientError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            entries = [
+                {"Key": item["Key"], "VersionId": item["VersionId"]}
+                for item in page.get("Versions", []) + page.get("DeleteMarkers", [])
+            ]
+            for start in range(0, len(entries), 1000):
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": entries[start : start + 1000]})
+        for upload in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+            s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+        try:
+            s3.delete_bucket(Bucket=bucket)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "BucketNotEmpty":
+                raise
+            if time.monotonic() > deadline:
+                raise
+        else:
+            return
+        time.sleep(1.0)  # poll interval: late writes of work in flight

@@ -19,7 +19,7 @@ from scripts.deploy import deploy
 from scripts.destroy import destroy
 from scripts.loadgen import MixConfig, plan_mix
 from scripts.session import stack_name
-from tests.e2e.pipeline import ENV_NAME, Pipeline
+from tests.e2e.pipeline import ENV_NAME, Pipeline, delete_bucket
 
 pytestmark = pytest.mark.e2e
 
@@ -34,25 +34,13 @@ def test_stack_deleted_and_redeployed(pipeline: Pipeline, tmp_path: Path) -> Non
     kept = pipeline.s3.get_object(Bucket=pipeline.archive, Key="kept/after-destroy")
     assert kept["Body"].read() == b"dr copy"  # the stack is gone, the data is not
     for bucket in buckets:
-        _empty(pipeline.s3, bucket)
-        pipeline.s3.delete_bucket(Bucket=bucket)
+        delete_bucket(pipeline.s3, bucket)
 
     pipeline.outputs = deploy(ENV_NAME, endpoint_url=pipeline.endpoint_url)
     scenario = pipeline.scenario("redeployed", tmp_path)
     mix = plan_mix(MixConfig(count=20, seed=20, prefix=scenario.prefix, large_size=None))
     records = scenario.upload(mix)
     scenario.deliver(records)
-
-
-def _empty(s3: Any, bucket: str) -> None:
-    paginator = s3.get_paginator("list_object_versions")
-    for page in paginator.paginate(Bucket=bucket):
-        entries = [
-            {"Key": item["Key"], "VersionId": item["VersionId"]}
-            for item in page.get("Versions", []) + page.get("DeleteMarkers", [])
-        ]
-        for start in range(0, len(entries), 1000):
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": entries[start : start + 1000]})
 
 
 def _wait_deleted(cloudformation: Any, name: str, timeout: float) -> None:

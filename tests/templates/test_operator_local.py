@@ -14,6 +14,7 @@ from scripts import cli
 from scripts.changeset import Decision, TemplateSource, apply_stack, stack_status
 from scripts.deploy import deploy, discarding_review, terminal_review
 from scripts.session import EnvSession
+from tests.e2e.pipeline import delete_bucket
 from tests.integration.conftest import localstack  # noqa: F401 - the session fixture
 
 pytestmark = pytest.mark.integration
@@ -159,15 +160,4 @@ def test_pipeline_diff_logs_and_destroy_keeping_the_buckets(
     body = s3.get_object(Bucket=outputs["ArchiveBucketName"], Key="kept/dr-copy")["Body"].read()
     assert body == b"dr"
     for bucket in retained:  # as an operator would, so later tests can deploy under the same names
-        _delete_bucket(s3, bucket)
-
-
-def _delete_bucket(s3: Any, bucket: str) -> None:
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
-        entries = [
-            {"Key": item["Key"], "VersionId": item["VersionId"]}
-            for item in page.get("Versions", []) + page.get("DeleteMarkers", [])
-        ]
-        if entries:
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": entries})
-    s3.delete_bucket(Bucket=bucket)
+        delete_bucket(s3, bucket)

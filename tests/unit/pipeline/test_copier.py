@@ -11,7 +11,7 @@ import pytest
 from botocore.config import Config
 
 from pipeline.copier import handler
-from pipeline.copier.events import select_bundles
+from pipeline.copier.events import EMPTY_OBJECT, select_bundles
 from pipeline.copier.staging import stage_bundle
 from tests.unit.conftest import LambdaContextStub, PipelineAws
 from tests.unit.pipeline.s3_events import TEST_EVENT, s3_event, s3_record
@@ -39,7 +39,7 @@ def _versions(aws: PipelineAws, key: str = KEY) -> int:
 
 
 def _event(aws: PipelineAws, version: str, name: str = "ObjectCreated:Put") -> dict[str, object]:
-    return s3_event(s3_record(aws.archive, KEY, event_name=name, version_id=version))
+    return s3_event(s3_record(aws.archive, KEY, event_name=name, version_id=version, size=1))
 
 
 def test_bundle_is_hashed_and_staged_with_metadata(
@@ -126,16 +126,18 @@ def test_large_bundles_use_multipart_copy_and_stop_after_one_rewrite(
 
 def test_only_new_bundles_are_selected() -> None:
     event = s3_event(
-        s3_record("archive", KEY),
-        s3_record("archive", KEY, event_name="ObjectCreated:CompleteMultipartUpload"),
-        s3_record("archive", KEY, event_name="ObjectCreated:Copy"),
-        s3_record("archive", "errors/processing-failed/2026/01/02/03/x.gz"),
-        s3_record("archive", "bundles/2026/readme.txt"),
+        s3_record("archive", KEY, size=20),
+        s3_record("archive", KEY, event_name="ObjectCreated:CompleteMultipartUpload", size=20),
+        s3_record("archive", KEY, event_name="ObjectCreated:Copy", size=20),
+        s3_record("archive", "errors/processing-failed/2026/01/02/03/x.gz", size=20),
+        s3_record("archive", "bundles/2026/readme.txt", size=20),
         s3_record("archive", KEY, event_name="ObjectRemoved:Delete"),
+        s3_record("archive", KEY, event_name="ObjectCreated:CompleteMultipartUpload", size=0),
     )
     bundles, skipped = select_bundles(event, "bundles/")
     assert [b.key for b in bundles] == [KEY, KEY]
-    assert len(skipped) == 4
+    assert len(skipped) == 5
+    assert skipped[-1].reason == EMPTY_OBJECT  # never staged for the consumer to reject
     assert select_bundles(TEST_EVENT, "bundles/")[0] == []
 
 

@@ -59,7 +59,7 @@ def _metrics(output: str) -> dict[str, list[float]]:
 
 def _stage(aws: PipelineAws, body: bytes, context: LambdaContextStub) -> dict[str, int]:
     version = aws.s3.put_object(Bucket=aws.archive, Key=KEY, Body=body)["VersionId"]
-    event = s3_event(s3_record(aws.archive, KEY, version_id=version))
+    event = s3_event(s3_record(aws.archive, KEY, version_id=version, size=1))
     result: dict[str, int] = handler.lambda_handler(event, context)
     return result
 
