@@ -118,7 +118,7 @@ class MultipartWriter:
         empty one that would be reported as delivered.
         """
         kwargs = {"Bucket": self._bucket, "Key": self._key}
-        if version_id:
+        if version_id and version_id != "null":  # "null": an unversioned bucket's only version
             kwargs["VersionId"] = version_id
         head = self._call(lambda: self._s3.head_object(**kwargs))  # type: ignore[arg-type]
         if head["ContentLength"] != self.bytes_written:
