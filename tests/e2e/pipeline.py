@@ -200,7 +200,7 @@ def transform_summaries(pipeline: Pipeline, since_ms: int) -> list[dict[str, Any
     return summaries
 
 
-def delete_bucket(s3: Any, bucket: str, timeout: float = 120.0) -> None:
+def delete_bucket(s3: Any, bucket: str, timeout: float = 20.0) -> None:
     """Empty ``bucket`` (every version, every unfinished upload) and delete it, as an operator
     would after ``aggregator destroy``. Work that was in flight when the stack went (a transform
     still streaming a large file) may write once more, so this polls until the bucket is gone."""
@@ -223,7 +223,11 @@ def delete_bucket(s3: Any, bucket: str, timeout: float = 120.0) -> None:
             if error.response.get("Error", {}).get("Code") != "BucketNotEmpty":
                 raise
             if time.monotonic() > deadline:
-                raise
+                left = s3.list_object_versions(Bucket=bucket, MaxKeys=5).get("Versions", [])
+                raise AssertionError(
+                    f"{bucket} cannot be emptied; versions left include "
+                    f"{[(v['Key'], v['VersionId'], v['Size']) for v in left]}"
+                ) from error
         else:
             return
         time.sleep(1.0)  # poll interval: late writes of work in flight

@@ -313,8 +313,11 @@ def test_throughput_quota_fails_records_individually(localstack: str, bucket: st
         aws_secret_access_key="test",
         config=Config(retries={"max_attempts": 1}),
     )
+    # 1 MB records back to back outrun a 1 MiB/s refill whatever the machine's pace: within a few
+    # calls one finds the quota spent and the whole call fails
     with pytest.raises(ClientError) as throttled:
-        no_retry.put_record(DeliveryStreamName=stream, Record={"Data": b"q" * 1_000_000})
+        for _ in range(5):
+            no_retry.put_record(DeliveryStreamName=stream, Record={"Data": b"q" * 1_000_000})
     assert throttled.value.response["Error"]["Code"] == "ServiceUnavailableException"
     assert throttled.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
 
