@@ -24,7 +24,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 
-from pipeline.bundle import MemberMetadata, encoded_member_size
+from pipeline.bundle import encoded_member_size
 from pipeline.firehose import MAX_BATCH_RECORDS
 from pipeline.references import ObjectReference
 from scripts.capacity.constants import (
@@ -40,7 +40,7 @@ from scripts.capacity.constants import (
     default_quotas,
 )
 from templates.config import ConfigError, EnvironmentConfig
-from transforms.plan import inline_entry_size
+from transforms.plan import estimated_metadata, inline_entry_size
 from transforms.records import entry_size, response_size
 
 #: the delivery SLO (docs/SPEC: 95 % of files in Distribution within 2 minutes, 99.9 % within 3)
@@ -189,20 +189,7 @@ def billed_record_bytes(record_bytes: int) -> int:
 def member_bytes(pipeline: Pipeline, load: LoadProfile) -> int:
     """Bytes one file adds to a bundle (pax headers + content + padding, before gzip)."""
     reference = typical_reference(pipeline.env, load.region, load.mean_size_bytes)
-    return encoded_member_size(_metadata(reference))
-
-
-def _metadata(reference: ObjectReference) -> MemberMetadata:
-    return MemberMetadata(
-        key=reference.key,
-        version_id=reference.version_id,
-        etag=reference.etag.strip('"'),
-        event_time=reference.event_time,
-        sequencer=reference.sequencer,
-        bucket=reference.bucket,
-        size=reference.size,
-        sha256="0" * 64,
-    )
+    return encoded_member_size(estimated_metadata(reference))
 
 
 def files_per_invocation(pipeline: Pipeline, load: LoadProfile) -> int:
@@ -220,7 +207,7 @@ def files_per_invocation(pipeline: Pipeline, load: LoadProfile) -> int:
         budget = pipeline.transform_timeout_seconds * DIRECT_BYTES_PER_SECOND
         return min(batch, max(1, int(budget // max(load.mean_size_bytes, 1))))
     reference = typical_reference(pipeline.env, load.region, load.mean_size_bytes)
-    inline = inline_entry_size(TYPICAL_RECORD_ID, _metadata(reference))
+    inline = inline_entry_size(TYPICAL_RECORD_ID, estimated_metadata(reference))
     dropped = entry_size(TYPICAL_RECORD_ID, "Dropped", 0)
     floor = response_size([dropped] * batch)
     count = min(batch, max(0, (pipeline.response_budget_bytes - floor) // (inline - dropped)))
