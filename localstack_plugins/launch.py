@@ -42,6 +42,8 @@ One restores AWS behaviour: CloudFormation security groups get their inline ingr
 (:mod:`localstack_plugins.security_group_rules`).
 One makes CloudFormation faithful: ``DeletionPolicy: RetainExceptOnCreate`` keeps the resource
 when its stack is deleted (:mod:`localstack_plugins.cfn_retain`).
+One makes S3 faithful: a re-sent ``CompleteMultipartUpload`` never commits a second, short
+version of the object (:mod:`localstack_plugins.s3_multipart`).
 
 The environment (``GATEWAY_LISTEN``, ``FILESYSTEM_ROOT``, executor and provider selection, ...)
 is prepared by :mod:`scripts.local`.
@@ -67,6 +69,7 @@ from localstack_plugins import (
     lambda_logs,
     lambda_metrics,
     owner,
+    s3_multipart,
     security_group_rules,
 )
 
@@ -230,6 +233,7 @@ def main() -> None:
     _linear_in_memory_response_reads()
     _cache_header_timestamp_parsing()
     cfn_retain.install()
+    s3_multipart.install()
     from localstack.runtime.main import main as localstack_main
 
     localstack_main()  # type: ignore[no-untyped-call]

@@ -24,14 +24,6 @@ from tests.e2e.pipeline import ENV_NAME, Pipeline, delete_bucket
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "open: after the e2e scenarios LocalStack's S3 can keep Archive versions that "
-        "DeleteObjects does not remove (suspected: the re-sent CompleteMultipartUpload race, "
-        "docs/localstack.md fidelity matrix), so the retained buckets cannot be deleted"
-    ),
-)
 def test_stack_deleted_and_redeployed(pipeline: Pipeline, tmp_path: Path) -> None:
     buckets = (pipeline.landing, pipeline.archive, pipeline.distribution)
     pipeline.s3.put_object(Bucket=pipeline.archive, Key="kept/after-destroy", Body=b"dr copy")

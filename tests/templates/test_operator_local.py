@@ -122,14 +122,6 @@ def _poll_logs(argv: list[str], capsys: pytest.CaptureFixture[str], wanted: str)
         time.sleep(1.0)  # poll interval: Lambda logs reach CloudWatch Logs after the invocation
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "open: after the e2e scenarios LocalStack's S3 can keep Archive versions that "
-        "DeleteObjects does not remove (suspected: the re-sent CompleteMultipartUpload race, "
-        "docs/localstack.md fidelity matrix), so the retained buckets cannot be deleted"
-    ),
-)
 def test_pipeline_diff_logs_and_destroy_keeping_the_buckets(
     localstack: str,  # noqa: F811
     capsys: pytest.CaptureFixture[str],
