@@ -4,6 +4,8 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 ENV ?= local
 export UV_PYTHON_DOWNLOADS := never
+# installed modules are compiled to bytecode at install time (see scripts/bootstrap.sh)
+export UV_COMPILE_BYTECODE := 1
 
 UV = $$(scripts/bootstrap.sh)
 

@@ -37,6 +37,11 @@ else
 fi
 
 export UV_PYTHON_DOWNLOADS=never
+# Compile every installed module to bytecode once, at install time. Where PYTHONDONTWRITEBYTECODE
+# is set (it is on this project's CI machine), nothing else ever caches bytecode: each LocalStack
+# start would compile ~9 s of imports and each local Lambda cold start ~0.9 s (measured on the
+# 2-core machine: botocore + powertools import 1.95 s -> 1.06 s; LocalStack's providers 9.5 -> 4.1 s).
+export UV_COMPILE_BYTECODE=1
 # .venv exists and matches the lock: uv sync is a no-op taking ~50 ms.
 "$uv" sync --frozen --quiet --python "$python" >&2
 echo "$uv"
