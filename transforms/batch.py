@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -273,7 +273,7 @@ def _fetch_and_pack(
 ) -> None:
     inline = [index for index, route in enumerate(routes) if route is Route.INLINE]
     direct = [index for index, route in enumerate(routes) if route is Route.DIRECT]
-    workers = max(1, min(state.settings.fetch_concurrency, len(inline)))
+    workers = max(1, min(state.settings.fetch_concurrency, len(inline) + len(direct)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
         futures: dict[int, Future[FetchResult]] = {}
         for index in inline:
@@ -282,7 +282,7 @@ def _fetch_and_pack(
             futures[index] = pool.submit(fetch_object, s3, reference, deadline)
         sizes = [_reference(state, index).size for index in direct]
         for group in group_direct(sizes, state.settings.direct_bundle_max_bytes):
-            _deliver_direct(state, [direct[position] for position in group], deadline, s3)
+            _deliver_direct(state, [direct[p] for p in group], deadline, s3, pool)
         for index in inline:
             _pack_inline(state, index, futures[index].result())
 
@@ -343,7 +343,7 @@ def _reference(state: _State, index: int) -> ObjectReference:
 
 
 def _deliver_direct(
-    state: _State, indexes: Sequence[int], deadline: Deadline, s3: S3Client
+    state: _State, indexes: Sequence[int], deadline: Deadline, s3: S3Client, pool: Executor
 ) -> None:
     """One direct bundle for the records at ``indexes``; each record's outcome as its own."""
     settings = state.settings
@@ -355,7 +355,12 @@ def _deliver_direct(
         min(state.records[index].arrival_ms for index in indexes),
     )
     bundle = write_direct_bundle(
-        s3, references, archive_bucket=settings.archive_bucket, bundle_key=key, deadline=deadline
+        s3,
+        references,
+        archive_bucket=settings.archive_bucket,
+        bundle_key=key,
+        deadline=deadline,
+        pool=pool,
     )
     state.retries += bundle.write_retries
     for index, result in zip(indexes, bundle.results, strict=True):

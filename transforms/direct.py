@@ -4,9 +4,13 @@ A batch's direct files are grouped by the plan (:func:`transforms.plan.group_dir
 ``direct_bundle_max_bytes`` of content per bundle, a larger file alone); each group becomes one
 bundle, written as one multipart upload that completes only when the bundle is whole.
 
-Bounded memory, two streaming passes over each object version: the first computes the SHA-256
-(the member header carries it, so it must be known before the content is written); the second
-streams the content through gzip into the upload, verifying it hashes the same. Each file is its
+Files up to one part (:data:`IN_MEMORY_MAX_BYTES`) are fetched whole, ahead and in parallel on
+the batch's fetch pool, at most :data:`PREFETCH_WINDOW_BYTES` of them held at once; they are
+written in order as their turn comes. Larger files (and a prefetched file whose size is not the
+referenced one) are streamed with bounded memory, two passes over each object version: the first
+computes the SHA-256 (the member header carries it, so it must be known before the content is
+written); the second streams the content through gzip into the upload, verifying it hashes the
+same. Each file is its
 own gzip member (concatenated gzip members are one valid gzip stream), so a file that fails
 mid-stream is cut off at its start (:meth:`MultipartWriter.rollback`) and deferred while the
 others are still delivered. A failed *write* (after its retries) aborts the whole bundle: nothing
@@ -22,6 +26,7 @@ import contextlib
 import hashlib
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -38,10 +43,14 @@ from transforms.fetch import (
     DeadlineReachedError,
     Denied,
     Failed,
+    Fetched,
+    FetchResult,
     Missing,
     OutOfTime,
+    SizeMismatch,
     Unfinished,
     call_with_retries,
+    fetch_object,
     get_kwargs,
 )
 from transforms.multipart import DEFAULT_PART_SIZE, MultipartWriter
@@ -57,6 +66,12 @@ CHUNK_SIZE = 1024 * 1024
 #: 60 MB/s with ratio 19.1; incompressible data costs the same at both. Speed wins.
 GZIP_LEVEL = 1
 
+
+#: Direct files up to this size are fetched whole (one GET, hashed in memory), ahead of their turn.
+IN_MEMORY_MAX_BYTES = DEFAULT_PART_SIZE
+#: Referenced bytes of prefetched direct files held at once (fetched or being fetched, not yet
+#: written): 32 files of 1 MiB keep a 32-thread pool busy; the transform has 2 GB of memory.
+PREFETCH_WINDOW_BYTES = 64 * 1024 * 1024
 
 #: No file of a bundle starts streaming with less time left than this: the bundle must still be
 #: finished (last part, CompleteMultipartUpload, the committed-size check), one call allowance
@@ -137,6 +152,7 @@ def write_direct_bundle(
     archive_bucket: str,
     bundle_key: str,
     deadline: Deadline,
+    pool: Executor | None = None,
     part_size: int = DEFAULT_PART_SIZE,
     backoff: Backoff | None = None,
     sleep: Callable[[float], None] | None = None,
@@ -146,7 +162,8 @@ def write_direct_bundle(
     A file that cannot be read (missing, denied, out of time, changed between the passes, a read
     error mid-stream) is left out with its outcome; the others are still bundled. The upload is
     committed only if at least one member made it, and only whole (committed-size check);
-    otherwise it is aborted and nothing is visible.
+    otherwise it is aborted and nothing is visible. With a ``pool``, files up to
+    :data:`IN_MEMORY_MAX_BYTES` are fetched ahead on it (bounded by :data:`PREFETCH_WINDOW_BYTES`).
     """
     retrying = _Retrying(deadline, backoff, sleep)
     reads = Deadline(deadline.expires_at - FINISH_RESERVE_SECONDS, deadline.clock)
@@ -160,9 +177,16 @@ def write_direct_bundle(
         sleep=sleep,
     )
     results: list[MemberResult] = []
+    ahead = _Prefetcher(s3, references, pool, reads)
     try:
-        for reference in references:
-            results.append(_add_member(s3, writer, reference, retrying, reads))
+        for position, reference in enumerate(references):
+            fetched = ahead.take(position)
+            if isinstance(fetched, Fetched):
+                results.append(_add_fetched(writer, reference, fetched))
+            elif fetched is None or isinstance(fetched, SizeMismatch):
+                results.append(_add_member(s3, writer, reference, retrying, reads))
+            else:
+                results.append(fetched)
         if not any(isinstance(result, Bundled) for result in results):
             _abort_quietly(writer)
             return DirectBundle(bundle_key, tuple(results), 0, writer.retries)
@@ -178,7 +202,80 @@ def write_direct_bundle(
     except BaseException:
         writer.abort()
         raise
+    finally:
+        ahead.cancel()
     return DirectBundle(bundle_key, tuple(results), writer.bytes_written, writer.retries)
+
+
+class _Prefetcher:
+    """Whole-file GETs of the small references, submitted in order ahead of their turn while the
+    bytes held stay within :data:`PREFETCH_WINDOW_BYTES` (one file at least)."""
+
+    def __init__(
+        self,
+        s3: S3Client,
+        references: Sequence[ObjectReference],
+        pool: Executor | None,
+        deadline: Deadline,
+    ) -> None:
+        self._s3 = s3
+        self._references = references
+        self._pool = pool
+        self._deadline = deadline
+        self._futures: dict[int, Future[FetchResult]] = {}
+        self._held = 0
+        self._next = 0 if pool is not None else len(references)
+
+    def take(self, position: int) -> FetchResult | None:
+        """The prefetched result for ``position`` (waits for it), or None: stream it instead."""
+        self._fill()
+        future = self._futures.pop(position, None)
+        if future is None:
+            return None
+        result = future.result()
+        self._held -= self._references[position].size
+        self._fill()
+        return result
+
+    def cancel(self) -> None:
+        """Cancel what has not started (what is running finishes and is dropped)."""
+        for future in self._futures.values():
+            future.cancel()
+        self._futures.clear()
+
+    def _fill(self) -> None:
+        assert self._pool is not None or self._next == len(self._references)
+        while self._next < len(self._references):
+            reference = self._references[self._next]
+            if reference.size <= IN_MEMORY_MAX_BYTES:
+                if self._held and self._held + reference.size > PREFETCH_WINDOW_BYTES:
+                    return
+                assert self._pool is not None
+                self._futures[self._next] = self._pool.submit(
+                    fetch_object, self._s3, reference, self._deadline
+                )
+                self._held += reference.size
+            self._next += 1
+
+
+def _add_fetched(
+    writer: MultipartWriter, reference: ObjectReference, fetched: Fetched
+) -> MemberResult:
+    """A file fetched whole, as one gzip member at the end of ``writer`` (write errors raise)."""
+    metadata = MemberMetadata(
+        key=reference.key,
+        version_id=fetched.version_id,
+        etag=fetched.etag,
+        event_time=reference.event_time,
+        sequencer=reference.sequencer,
+        bucket=reference.bucket,
+        size=len(fetched.content),
+        sha256=fetched.sha256,
+    )
+    gz = _GzipMember(writer)
+    write_member(gz, metadata, (fetched.content,))  # at most one part, in memory already
+    gz.finish()
+    return Bundled(metadata, fetched.retries)
 
 
 def _add_member(

@@ -3,9 +3,11 @@ keys, and what one failing file does to the others (moto)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +15,7 @@ import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 import pipeline.firehose
+import transforms.direct
 import transforms.fetch
 from pipeline.deadline import Backoff, Deadline
 from pipeline.references import ObjectReference
@@ -267,8 +270,9 @@ def test_a_file_failing_mid_stream_is_cut_off_and_the_others_are_committed(
 
 
 def test_the_batch_defers_the_file_that_broke_and_delivers_the_others(
-    pipeline_aws: PipelineAws,
+    pipeline_aws: PipelineAws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(transforms.direct, "IN_MEMORY_MAX_BYTES", 100_000)  # streamed, 2 passes
     refs: list[Any] = [upload(pipeline_aws, f"b/{i}", os.urandom(300_000)) for i in range(3)]
     _break_second_pass_of(pipeline_aws, "b/1", after=100_000)
     try:
@@ -282,6 +286,39 @@ def test_the_batch_defers_the_file_that_broke_and_delivers_the_others(
     (reput,) = reput_references(pipeline_aws.stream_records())
     assert (reput.key, reput.attempt) == ("b/1", 1)
     assert (summary.direct, summary.deferred, summary.direct_bundles) == (2, 1, 1)
+
+
+def test_small_files_are_fetched_ahead_on_the_pool_and_a_resized_one_is_streamed(
+    pipeline_aws: PipelineAws,
+) -> None:
+    bodies = {f"p/{i}": os.urandom(5000) for i in range(4)}
+    refs = [upload(pipeline_aws, key, body) for key, body in bodies.items()]
+    refs[2] = dataclasses.replace(refs[2], size=4000)  # the object is larger than referenced
+    pinned: list[str] = []
+
+    def before(params: dict[str, Any], **_: Any) -> None:
+        if params.get("IfMatch"):
+            pinned.append(params["Key"])
+
+    events: Any = pipeline_aws.s3.meta.events
+    events.register("before-parameter-build.s3.GetObject", before, unique_id="pinned")
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            bundle = write_direct_bundle(
+                pipeline_aws.s3,
+                refs,
+                archive_bucket=pipeline_aws.archive,
+                bundle_key="bundles/ahead.gz",
+                deadline=Deadline.after(60),
+                pool=pool,
+            )
+    finally:
+        events.unregister("before-parameter-build.s3.GetObject", unique_id="pinned")
+
+    assert all(isinstance(result, Bundled) for result in bundle.results)
+    assert pinned == ["p/2"]  # only the resized one took the two-pass streaming path
+    blob = pipeline_aws.s3.get_object(Bucket=pipeline_aws.archive, Key="bundles/ahead.gz")
+    assert [(m.metadata.key, c) for m, c in members(blob["Body"].read())] == list(bodies.items())
 
 
 def test_a_bundle_whose_every_file_fails_is_never_written(pipeline_aws: PipelineAws) -> None:
