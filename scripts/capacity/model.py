@@ -202,8 +202,8 @@ def files_per_invocation(pipeline: Pipeline, load: LoadProfile) -> int:
     ``Dropped`` entry, and inline entries are admitted while the response fits the budget. The
     batch is a full processor buffer (the case where deferral happens). Files over
     ``inline_max_bytes`` take the direct path (a small ``Dropped`` entry): the transform streams
-    them one after another into the batch's direct bundle until its deadline and defers the rest, so N is
-    what fits in ``functions.transform.timeout_seconds``.
+    them one after another into the batch's direct bundle until its deadline and defers the
+    rest, so N is what fits in ``functions.transform.timeout_seconds``.
     """
     batch = references_per_buffer(pipeline, load)
     if is_direct(pipeline, load):
