@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import os
+import subprocess
+import tarfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -116,6 +120,25 @@ def test_every_direct_file_of_a_batch_goes_into_one_bundle(pipeline_aws: Pipelin
     assert key.startswith("bundles/2026/01/02/03/test-stream-direct-2026-01-02-03-04-05-")
     assert (summary.direct, summary.direct_bundles, summary.deferred) == (6, 1, 0)
     assert summary.direct_bundle_bytes > 0
+
+
+def test_stock_tar_and_tarfile_read_a_direct_bundle_silently(
+    pipeline_aws: PipelineAws, tmp_path: Path
+) -> None:
+    refs: list[Any] = [upload(pipeline_aws, f"t/{i}", os.urandom(1500 + i)) for i in range(3)]
+    run(pipeline_aws, refs)
+    (key,) = bundles(pipeline_aws)
+    blob = pipeline_aws.s3.get_object(Bucket=pipeline_aws.archive, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as archive:
+        assert len(archive.getnames()) == 3  # one gzip member per file, read as one stream
+    (tmp_path / "bundle.gz").write_bytes(blob)
+    done = subprocess.run(
+        ["tar", "-xzf", "bundle.gz"], cwd=tmp_path, capture_output=True, check=False
+    )
+    assert (done.returncode, done.stderr) == (0, b"")
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == [
+        f"{i}~{r.version_id}" for i, r in enumerate(refs)
+    ]
 
 
 def test_bundles_split_at_the_maximum_and_a_retried_batch_rewrites_the_same_keys(
