@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from transforms.config import DEFAULT_DIRECT_BUNDLE_MAX_BYTES, DIRECT_BUNDLE_MAX_BYTES_RANGE
+
 ENVIRONMENTS_DIR = Path(__file__).resolve().parent / "environments"
 
 #: the prefix every bundle key starts with (fixed in docs/architecture.md)
@@ -105,6 +107,7 @@ class TransformSettings:
     inline_max_bytes: int
     fetch_concurrency: int
     response_budget_bytes: int
+    direct_bundle_max_bytes: int = DEFAULT_DIRECT_BUNDLE_MAX_BYTES
 
 
 @dataclass(frozen=True)
@@ -506,6 +509,11 @@ def _transform(table: _Table) -> TransformSettings:
         fetch_concurrency=table.integer("fetch_concurrency", 1, 64),
         response_budget_bytes=table.integer(
             "response_budget_bytes", 1_000_000, 6_000_000, default=6_000_000
+        ),
+        direct_bundle_max_bytes=table.integer(
+            "direct_bundle_max_bytes",
+            *DIRECT_BUNDLE_MAX_BYTES_RANGE,
+            default=DEFAULT_DIRECT_BUNDLE_MAX_BYTES,
         ),
     )
     table.close()

@@ -5,7 +5,8 @@ clock as arguments so tests drive it against moto with any time. The steps:
 
 1. decode and plan (:mod:`transforms.plan`): every record is reserved its ProcessingFailed entry,
    so any record can later be deferred or failed without exceeding the budget;
-2. fetch and pack: inline files in parallel, large files by the direct path;
+2. fetch and pack: inline files in parallel; large files by the direct path, streamed into one
+   bundle per batch (more only past ``direct_bundle_max_bytes``);
 3. shrink to the budget (a guard), re-put what was deferred (as reference v2, ``attempt`` + 1),
    and finish as ProcessingFailed what could not be put back or was deferred too often/too long.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ from pipeline.deadline import Deadline
 from pipeline.firehose import put_records
 from pipeline.references import ObjectReference, age_seconds
 from transforms.config import RESPONSE_LIMIT_BYTES, TransformConfig
-from transforms.direct import Delivered, deliver_direct, direct_bundle_key
+from transforms.direct import Bundled, direct_bundle_key, write_direct_bundle
 from transforms.fetch import (
     Denied,
     Failed,
@@ -39,7 +40,7 @@ from transforms.fetch import (
     fetch_object,
 )
 from transforms.outcomes import FailureReason
-from transforms.plan import Route, minimal_entry_size, plan_batch
+from transforms.plan import Route, group_direct, minimal_entry_size, plan_batch
 from transforms.records import (
     Entry,
     InputRecord,
@@ -79,6 +80,9 @@ class BatchSummary:
     oldest_reference_age_seconds: float | None = None
     #: references whose object size disagreed with the reference (re-planned)
     resized: int = 0
+    #: direct bundles committed, and their bytes (gzip'd)
+    direct_bundles: int = 0
+    direct_bundle_bytes: int = 0
 
 
 @dataclass(slots=True)
@@ -94,6 +98,8 @@ class _State:
     failures: collections.Counter[FailureReason] = field(default_factory=collections.Counter)
     packed_ages: list[float] = field(default_factory=list)
     direct: int = 0
+    direct_bundles: int = 0
+    direct_bundle_bytes: int = 0
     resized: int = 0
     retries: int = 0
     #: set once the deferred records were re-put: no more deferring after that
@@ -257,6 +263,8 @@ def _summary(state: _State, entries: Sequence[Entry]) -> BatchSummary:
         failures={reason.value: count for reason, count in state.failures.items()},
         oldest_reference_age_seconds=max(state.packed_ages, default=None),
         resized=state.resized,
+        direct_bundles=state.direct_bundles,
+        direct_bundle_bytes=state.direct_bundle_bytes,
     )
 
 
@@ -265,15 +273,16 @@ def _fetch_and_pack(
 ) -> None:
     inline = [index for index, route in enumerate(routes) if route is Route.INLINE]
     direct = [index for index, route in enumerate(routes) if route is Route.DIRECT]
-    workers = max(1, min(state.settings.fetch_concurrency, len(inline)))
+    workers = max(1, min(state.settings.fetch_concurrency, len(inline) + len(direct)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
         futures: dict[int, Future[FetchResult]] = {}
         for index in inline:
             reference = state.records[index].reference
             assert reference is not None
             futures[index] = pool.submit(fetch_object, s3, reference, deadline)
-        for index in direct:
-            _deliver_direct(state, index, deadline, s3)
+        sizes = [_reference(state, index).size for index in direct]
+        for group in group_direct(sizes, state.settings.direct_bundle_max_bytes):
+            _deliver_direct(state, [direct[p] for p in group], deadline, s3, pool)
         for index in inline:
             _pack_inline(state, index, futures[index].result())
 
@@ -327,31 +336,57 @@ def _pack_inline(state: _State, index: int, result: FetchResult) -> None:
     state.packed(index)
 
 
-def _deliver_direct(state: _State, index: int, deadline: Deadline, s3: S3Client) -> None:
-    record = state.records[index]
-    reference = record.reference
+def _reference(state: _State, index: int) -> ObjectReference:
+    reference = state.records[index].reference
     assert reference is not None
+    return reference
+
+
+def _deliver_direct(
+    state: _State, indexes: Sequence[int], deadline: Deadline, s3: S3Client, pool: Executor
+) -> None:
+    """One direct bundle for the records at ``indexes``; each record's outcome as its own."""
     settings = state.settings
+    references = [_reference(state, index) for index in indexes]
     key = direct_bundle_key(
         settings.bundle_prefix_expression,
         settings.delivery_stream_name,
-        reference,
-        record.arrival_ms,
+        references,
+        min(state.records[index].arrival_ms for index in indexes),
     )
-    result = deliver_direct(
-        s3, reference, archive_bucket=settings.archive_bucket, bundle_key=key, deadline=deadline
+    bundle = write_direct_bundle(
+        s3,
+        references,
+        archive_bucket=settings.archive_bucket,
+        bundle_key=key,
+        deadline=deadline,
+        pool=pool,
     )
-    state.retries += result.retries
-    if not isinstance(result, Delivered):
-        _unfinished(state, index, result)
-        return
-    state.direct += 1
+    state.retries += bundle.write_retries
+    for index, result in zip(indexes, bundle.results, strict=True):
+        state.retries += result.retries
+        if not isinstance(result, Bundled):
+            _unfinished(state, index, result)
+            continue
+        state.direct += 1
+        state.set(index, dropped_entry(state.records[index].record_id))
+        state.packed(index)
+    if bundle.bundle_bytes:
+        state.direct_bundles += 1
+        state.direct_bundle_bytes += bundle.bundle_bytes
     logger.info(
-        "large file bundled directly",
-        extra={"key": reference.key, "bundle": key, "size": result.metadata.size},
+        "direct bundle written" if bundle.bundle_bytes else "direct bundle not written",
+        extra={
+            "bundle": key,
+            "files": len(indexes),
+            "members": bundle.members,
+            "content_bytes": sum(
+                result.metadata.size for result in bundle.results if isinstance(result, Bundled)
+            ),
+            "bundle_bytes": bundle.bundle_bytes,
+            "write_retries": bundle.write_retries,
+        },
     )
-    state.set(index, dropped_entry(record.record_id))
-    state.packed(index)
 
 
 def _shrink_to_budget(state: _State, budget: int, demote: Callable[[int], None]) -> None:

@@ -14,6 +14,14 @@ from transforms.prefix import validate as validate_prefix
 RESPONSE_LIMIT_BYTES = 6_000_000
 DEFAULT_INLINE_MAX_BYTES = 1024 * 1024
 DEFAULT_FETCH_CONCURRENCY = 32
+#: Content (the referenced sizes) of one direct bundle before the next one is started; a file
+#: larger than this is a bundle alone. 128 MiB is the largest buffer Firehose itself writes
+#: (BufferingHints SizeInMBs ≤ 128), so consumers sized for Firehose's bundles need nothing
+#: more, and one bundle streams in seconds (gzip level 1 ≥ 100 MB/s), far inside one invocation.
+DEFAULT_DIRECT_BUNDLE_MAX_BYTES = 128 * 1024 * 1024
+#: Bounds of ``DIRECT_BUNDLE_MAX_BYTES``: at least the inline limit's 4 MB ceiling (a bundle of
+#: one smallest direct file), at most 5 GiB (the largest object CopyObject copies in one call).
+DIRECT_BUNDLE_MAX_BYTES_RANGE = (4_000_000, 5 * 1024**3)
 #: The transform's clients' connect and read timeouts (s), and the time no call starts without
 #: (their sum): S3 and Firehose answer in milliseconds; these bound how long one socket
 #: operation can hang, so no call outlives the invocation (first attempts included).
@@ -42,8 +50,10 @@ class TransformConfig:
     bundle_prefix: str = "bundles/"
     #: the stream's Prefix expression; direct bundles are named as Firehose names bundles
     bundle_prefix_expression: str = "bundles/!{timestamp:yyyy/MM/dd/HH}/"
-    #: files larger than this go by the direct path (their own bundle in Archive)
+    #: files larger than this go by the direct path (one bundle per batch in Archive)
     inline_max_bytes: int = DEFAULT_INLINE_MAX_BYTES
+    #: referenced content per direct bundle before another is started (a larger file: alone)
+    direct_bundle_max_bytes: int = DEFAULT_DIRECT_BUNDLE_MAX_BYTES
     #: parallel GETs for inline files
     fetch_concurrency: int = DEFAULT_FETCH_CONCURRENCY
     #: ceiling of the serialized processor response
@@ -77,6 +87,12 @@ class TransformConfig:
                 f"{prefix!r} (the copier is subscribed to that prefix)"
             )
         inline_max = _integer(env, "INLINE_MAX_BYTES", DEFAULT_INLINE_MAX_BYTES, 1, 4_000_000)
+        direct_max = _integer(
+            env,
+            "DIRECT_BUNDLE_MAX_BYTES",
+            DEFAULT_DIRECT_BUNDLE_MAX_BYTES,
+            *DIRECT_BUNDLE_MAX_BYTES_RANGE,
+        )
         concurrency = _integer(env, "FETCH_CONCURRENCY", DEFAULT_FETCH_CONCURRENCY, 1, 256)
         budget = _integer(
             env, "RESPONSE_BUDGET_BYTES", RESPONSE_LIMIT_BYTES, 100_000, RESPONSE_LIMIT_BYTES
@@ -100,6 +116,7 @@ class TransformConfig:
             bundle_prefix=prefix,
             bundle_prefix_expression=expression,
             inline_max_bytes=inline_max,
+            direct_bundle_max_bytes=direct_max,
             fetch_concurrency=concurrency,
             response_budget_bytes=budget,
             max_deferrals=max_deferrals,

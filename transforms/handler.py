@@ -46,6 +46,7 @@ def publish(summary: BatchSummary) -> None:
     alarms see data), and the age of the oldest reference packed."""
     metrics.add_metric(name="FilesInlined", unit=MetricUnit.Count, value=summary.inlined)
     metrics.add_metric(name="FilesDirect", unit=MetricUnit.Count, value=summary.direct)
+    metrics.add_metric(name="DirectBundles", unit=MetricUnit.Count, value=summary.direct_bundles)
     metrics.add_metric(name=DEFERRED_METRIC, unit=MetricUnit.Count, value=summary.deferred)
     metrics.add_metric(name="FetchRetries", unit=MetricUnit.Count, value=summary.fetch_retries)
     for reason in FailureReason:

@@ -8,6 +8,11 @@ Every write (CreateMultipartUpload, UploadPart, CompleteMultipartUpload, PutObje
 throttling and transient errors with backoff, within the deadline, and none starts without
 :data:`~transforms.config.CALL_ALLOWANCE_SECONDS` left: one 503 no longer throws away a 300 MB
 upload. What still fails raises; the caller aborts the upload.
+
+A writer can be rolled back to its last :meth:`~MultipartWriter.checkpoint` (a bundle member that
+failed mid-stream is cut off): the bytes buffered at the checkpoint are kept, parts uploaded after
+it are left out of ``CompleteMultipartUpload`` (S3 discards parts a completion does not list) and
+numbering continues above them, so parts stay in ascending order.
 """
 
 from __future__ import annotations
@@ -61,6 +66,13 @@ class MultipartWriter:
         self._buffer = bytearray()
         self._upload_id: str | None = None
         self._parts: list[CompletedPartTypeDef] = []
+        self._next_part = 1
+        #: the checkpoint: parts kept, buffered bytes at that time, bytes written at that time,
+        #: and the buffered bytes themselves once a part was cut from them (None before)
+        self._mark_parts = 0
+        self._mark_buffered = 0
+        self._mark_written = 0
+        self._mark_bytes: bytes | None = None
         self._closed = False
         self._deadline = deadline or Deadline.after(24 * 3600.0)
         self._backoff = backoff or DEFAULT_BACKOFF
@@ -75,10 +87,31 @@ class MultipartWriter:
         self._buffer += data
         self.bytes_written += len(data)
         while len(self._buffer) >= self._part_size:
+            if self._mark_bytes is None:  # the checkpoint's bytes leave the buffer: keep them
+                self._mark_bytes = bytes(self._buffer[: self._mark_buffered])
             part = bytes(self._buffer[: self._part_size])
             del self._buffer[: self._part_size]
             self._upload_part(part)
         return len(data)
+
+    def checkpoint(self) -> None:
+        """Remember this point: :meth:`rollback` returns to it (memory: at most one part)."""
+        self._mark_parts = len(self._parts)
+        self._mark_buffered = len(self._buffer)
+        self._mark_written = self.bytes_written
+        self._mark_bytes = None
+
+    def rollback(self) -> None:
+        """Forget everything written since the last :meth:`checkpoint` (no S3 call)."""
+        if self._closed:
+            raise ValueError("rollback of a closed MultipartWriter")
+        if self._mark_bytes is None:
+            del self._buffer[self._mark_buffered :]
+        else:
+            self._buffer = bytearray(self._mark_bytes)
+            self._mark_bytes = None
+        del self._parts[self._mark_parts :]
+        self.bytes_written = self._mark_written
 
     def flush(self) -> None:
         """Parts are uploaded when full; nothing to do (GzipFile calls this)."""
@@ -143,7 +176,8 @@ class MultipartWriter:
                 )
             )
             self._upload_id = created["UploadId"]
-        number = len(self._parts) + 1
+        number = self._next_part
+        self._next_part += 1
         upload_id = self._upload_id
         result = self._call(
             lambda: self._s3.upload_part(

@@ -27,7 +27,7 @@ _DIGEST_PLACEHOLDER = "0" * 64
 
 class Route(enum.Enum):
     INLINE = "inline"  # fetched and returned as an Ok bundle member
-    DIRECT = "direct"  # too large: streamed into its own bundle in Archive (result Dropped)
+    DIRECT = "direct"  # too large: streamed into a direct bundle in Archive (result Dropped)
     DEFER = "defer"  # does not fit this response: Dropped and re-put into the stream
     FAIL = "fail"  # unreadable reference: ProcessingFailed (error output)
 
@@ -81,3 +81,23 @@ def plan_batch(
             else:
                 routes.append(Route.DEFER)
     return tuple(routes)
+
+
+def group_direct(sizes: Sequence[int], max_bytes: int) -> tuple[tuple[int, ...], ...]:
+    """The direct files' bundles: positions into ``sizes``, in order, in consecutive groups whose
+    referenced sizes add up to at most ``max_bytes``; a file larger than that is a group alone.
+
+    Pure and order-preserving, so a retried batch groups (and names) its bundles the same way.
+    """
+    groups: list[tuple[int, ...]] = []
+    current: list[int] = []
+    total = 0
+    for position, size in enumerate(sizes):
+        if current and total + size > max_bytes:
+            groups.append(tuple(current))
+            current, total = [], 0
+        current.append(position)
+        total += size
+    if current:
+        groups.append(tuple(current))
+    return tuple(groups)

@@ -40,6 +40,7 @@ from scripts.capacity.constants import (
     default_quotas,
 )
 from templates.config import ConfigError, EnvironmentConfig
+from transforms.config import DEFAULT_DIRECT_BUNDLE_MAX_BYTES
 from transforms.plan import estimated_metadata, inline_entry_size
 from transforms.records import entry_size, response_size
 
@@ -108,6 +109,7 @@ class Pipeline:
     transform_timeout_seconds: int
     landing_days: int
     standard_days: int
+    direct_bundle_max_bytes: int = DEFAULT_DIRECT_BUNDLE_MAX_BYTES
 
     @classmethod
     def from_config(cls, config: EnvironmentConfig) -> Pipeline:
@@ -120,6 +122,7 @@ class Pipeline:
             buffer_interval_seconds=config.firehose.interval_seconds,
             response_budget_bytes=config.transform.response_budget_bytes,
             inline_max_bytes=config.transform.inline_max_bytes,
+            direct_bundle_max_bytes=config.transform.direct_bundle_max_bytes,
             fetch_concurrency=config.transform.fetch_concurrency,
             architecture=functions.architecture,
             memory_mb={
@@ -199,8 +202,8 @@ def files_per_invocation(pipeline: Pipeline, load: LoadProfile) -> int:
     ``Dropped`` entry, and inline entries are admitted while the response fits the budget. The
     batch is a full processor buffer (the case where deferral happens). Files over
     ``inline_max_bytes`` take the direct path (a small ``Dropped`` entry): the transform streams
-    them one after another into their own bundles until its deadline and defers the rest, so N is
-    what fits in ``functions.transform.timeout_seconds``.
+    them one after another into the batch's direct bundle until its deadline and defers the
+    rest, so N is what fits in ``functions.transform.timeout_seconds``.
     """
     batch = references_per_buffer(pipeline, load)
     if is_direct(pipeline, load):
@@ -220,7 +223,8 @@ def files_per_invocation(pipeline: Pipeline, load: LoadProfile) -> int:
 
 
 def is_direct(pipeline: Pipeline, load: LoadProfile) -> bool:
-    """Files of the mean size take the transform's direct path (one bundle per file)."""
+    """Files of the mean size take the transform's direct path (one bundle per invocation, split
+    past ``direct_bundle_max_bytes``)."""
     return load.mean_size_bytes > pipeline.inline_max_bytes
 
 
@@ -278,7 +282,9 @@ def stream_flow(pipeline: Pipeline, load: LoadProfile, files_per_second: float) 
     reput_requests = invocations * math.ceil((batch - n) / MAX_BATCH_RECORDS) if reputs else 0.0
     output = rate * member_bytes(pipeline, load)
     if is_direct(pipeline, load):
-        bundles = rate  # the transform writes each file as its own bundle
+        # one direct bundle per invocation, more past direct_bundle_max_bytes (a larger file: alone)
+        per_bundle = max(1, pipeline.direct_bundle_max_bytes // max(load.mean_size_bytes, 1))
+        bundles = invocations * math.ceil(min(batch, n) / per_bundle)
     else:
         per_interval = 1.0 / max(pipeline.buffer_interval_seconds, 1)
         bundles = max(per_interval, output / pipeline.buffer_bytes)

@@ -46,6 +46,36 @@ def test_one_100_mb_file(pipeline: Pipeline, tmp_path: Path) -> None:
     assert outcome.delivery.delivered[0].record.size == 100 * MIB
 
 
+def test_one_mebibyte_files_share_one_direct_bundle_per_invocation(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    # 1 MiB is above the local inline limit (1,000,000): every file takes the direct path. The
+    # transform writes one direct bundle per invocation (60 MiB stays under the 128 MiB split),
+    # so the bundles never outnumber the invocations that carried direct files.
+    scenario = pipeline.scenario("direct60", tmp_path)
+    files = specs(scenario.prefix, FileKind.BINARY, [MIB] * 60, seed=61)
+    since_ms = int(time.time() * 1000) - 1000
+    started = time.monotonic()
+    records = scenario.upload(files, rate=25, concurrency=8)
+    outcome = scenario.deliver(records, timeout=240)
+    elapsed = time.monotonic() - started
+    deadline = time.monotonic() + 30
+    while True:  # the summaries reach CloudWatch Logs seconds after the bundles: poll
+        summaries = [s for s in transform_summaries(pipeline, since_ms) if s.get("direct")]
+        if sum(int(s["direct"]) for s in summaries) >= len(records):
+            break
+        assert time.monotonic() < deadline, f"transform summaries so far: {summaries}"
+        time.sleep(1)  # poll interval for CloudWatch Logs
+    bundles = outcome.delivery.bundles
+    print(
+        f"direct bundles: {len(records)} files of 1 MiB, {bundles} bundles, {len(summaries)} "
+        f"invocations with direct files, {elapsed:.1f} s from the first upload to consumed"
+    )
+    assert all(int(s.get("direct_bundles", 0)) <= 1 for s in summaries), summaries
+    assert bundles <= len(summaries) < len(records)
+    assert outcome.delivery.duplicates == 0  # every file delivered once
+
+
 def test_five_zero_byte_files(pipeline: Pipeline, tmp_path: Path) -> None:
     scenario = pipeline.scenario("empty", tmp_path)
     records = scenario.upload(specs(scenario.prefix, FileKind.EMPTY, [0] * 5))

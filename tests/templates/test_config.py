@@ -56,6 +56,7 @@ def test_every_shipped_environment_is_valid_once_its_placeholders_are_filled() -
         ("transform", "fetch_concurrency", 0, "from 1 to 64"),
         ("transform", "inline_max_bytes", 5_000_000, "from 0 to 4000000"),
         ("transform", "response_budget_bytes", 7_000_000, "from 1000000 to 6000000"),
+        ("transform", "direct_bundle_max_bytes", 1_000_000, "from 4000000 to 5368709120"),
         ("functions", "architecture", "arm", "one of arm64, x86_64"),
         ("functions", "log_level", "LOUD", "one of DEBUG, INFO, WARNING, ERROR"),
         ("functions", "max_retry_attempts", 3, "from 0 to 2"),

@@ -201,6 +201,7 @@ def test_functions_follow_the_architecture_contract(
         "TransformFunction": {
             "ARCHIVE_BUCKET", "DELIVERY_STREAM_NAME", "BUNDLE_PREFIX", "INLINE_MAX_BYTES",
             "FETCH_CONCURRENCY", "RESPONSE_BUDGET_BYTES", "BUNDLE_PREFIX_EXPRESSION",
+            "DIRECT_BUNDLE_MAX_BYTES",
         },
         "CopierFunction": {"DISTRIBUTION_BUCKET"},
         "MonitorFunction": {"DISTRIBUTION_BUCKET"},

@@ -354,3 +354,14 @@ def test_report_for_the_shipped_prod_config() -> None:
     assert not any(item.exceeded for item in report.resources)
     assert report.latency_burst.total < 120
     assert report.regional_prices
+
+
+def test_direct_files_of_an_invocation_share_one_bundle() -> None:
+    load = dataclasses.replace(BRIEF, mean_size_bytes=MIB + 1)  # just over the inline limit
+    flow = stream_flow(PROD, load, 25.0)
+    per_invocation = min(flow.batch, flow.files_per_invocation)
+    bundles_per_invocation = flow.bundles_per_second / flow.invocations_per_second
+    assert bundles_per_invocation == pytest.approx(
+        math.ceil(per_invocation / (PROD.direct_bundle_max_bytes // (MIB + 1)))
+    )
+    assert flow.bundles_per_second < 25.0 / 10  # not one bundle per file any more

@@ -290,6 +290,7 @@ def test_ten_three_megabyte_files(pipeline_aws: PipelineAws, inline_max: int) ->
     assert inlined | reput | direct == {r.key for r in refs}
     if inline_max < 3_000_000:
         assert summary.direct == 10 and not inlined
+        assert len(archive) == summary.direct_bundles == 1  # one direct bundle for the batch
     else:
         assert summary.inlined == 1 and summary.deferred == 9
 

@@ -1,4 +1,4 @@
-"""The direct path at scale: a 100 MB file streamed into its own bundle with bounded memory.
+"""The direct path at scale: a 100 MB file streamed into a direct bundle with bounded memory.
 
 moto runs as a server in a subprocess here, so the measured memory is the transform's alone
 (in-process moto would hold the whole object in this process's heap).
@@ -20,7 +20,7 @@ from pipeline.bundle import read_bundle
 from pipeline.deadline import Deadline
 from tests.moto_server import moto_server as start_moto_server
 from tests.unit.transforms.helpers import ARRIVAL_MS, reference
-from transforms.direct import Delivered, deliver_direct, direct_bundle_key
+from transforms.direct import Bundled, direct_bundle_key, write_direct_bundle
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -57,18 +57,19 @@ def test_hundred_megabyte_file_goes_direct_with_bounded_memory(moto_server: str)
     version = s3.put_object(Bucket="landing", Key="huge/file.bin", Body=content)["VersionId"]
     del content
     ref = reference("landing", "huge/file.bin", version, SIZE)
-    key = direct_bundle_key("bundles/", "stream", ref, ARRIVAL_MS)
+    key = direct_bundle_key("bundles/", "stream", [ref], ARRIVAL_MS)
 
     tracemalloc.start()
     try:
-        result = deliver_direct(
-            s3, ref, archive_bucket="archive", bundle_key=key, deadline=Deadline.after(240)
+        bundle = write_direct_bundle(
+            s3, [ref], archive_bucket="archive", bundle_key=key, deadline=Deadline.after(240)
         )
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
 
-    assert isinstance(result, Delivered)
+    (result,) = bundle.results
+    assert isinstance(result, Bundled)
     assert result.metadata.sha256 == digest
     assert peak < 48 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB for a 100 MiB file"
     body = s3.get_object(Bucket="archive", Key=key)["Body"]

@@ -33,7 +33,7 @@ from tests.unit.transforms.helpers import (
 )
 from transforms.batch import BatchSummary, process_batch
 from transforms.config import ConfigError, TransformConfig
-from transforms.direct import Delivered, deliver_direct, direct_bundle_key
+from transforms.direct import Bundled, DirectBundle, direct_bundle_key, write_direct_bundle
 from transforms.fetch import (
     Fetched,
     OutOfTime,
@@ -318,13 +318,13 @@ SIZE = 2 * MIN_PART_SIZE + 1_000_000  # three parts
 
 def _direct(
     aws: PipelineAws, deadline: Deadline, sleep: Callable[[float], None] = lambda _: None
-) -> tuple[Any, ObjectReference, bytes, str]:
+) -> tuple[DirectBundle, ObjectReference, bytes, str]:
     content = os.urandom(SIZE)
     ref = upload(aws, "big/file.bin", content)
-    key = direct_bundle_key("bundles/", aws.stream, ref, ARRIVAL_MS)
-    result = deliver_direct(
+    key = direct_bundle_key("bundles/", aws.stream, [ref], ARRIVAL_MS)
+    bundle = write_direct_bundle(
         aws.s3,
-        ref,
+        [ref],
         archive_bucket=aws.archive,
         bundle_key=key,
         deadline=deadline,
@@ -332,7 +332,7 @@ def _direct(
         backoff=Backoff(0.001, 0.01),
         sleep=sleep,
     )
-    return result, ref, content, key
+    return bundle, ref, content, key
 
 
 @pytest.mark.slow
@@ -342,12 +342,12 @@ def test_503s_on_upload_part_and_complete_are_retried_and_the_file_arrives_once(
     inject("UploadPart", [(503, "SlowDown"), (503, "SlowDown"), (500, "InternalError")])
     inject("CompleteMultipartUpload", [(503, "SlowDown"), (503, "ServiceUnavailable")])
 
-    result, _, content, key = _direct(pipeline_aws, Deadline.after(120))
+    bundle, _, content, key = _direct(pipeline_aws, Deadline.after(120))
 
-    assert isinstance(result, Delivered)
-    assert result.retries == 5
-    bundle = pipeline_aws.s3.get_object(Bucket=pipeline_aws.archive, Key=key)["Body"].read()
-    ((_, read),) = members(bundle)
+    assert isinstance(bundle.results[0], Bundled)
+    assert bundle.write_retries == 5
+    blob = pipeline_aws.s3.get_object(Bucket=pipeline_aws.archive, Key=key)["Body"].read()
+    ((_, read),) = members(blob)
     assert read == content
     versions = pipeline_aws.s3.list_object_versions(Bucket=pipeline_aws.archive, Prefix=key)
     assert len(versions.get("Versions", [])) == 1  # written once
@@ -364,9 +364,9 @@ def test_a_multipart_upload_that_keeps_failing_is_aborted_and_deferred(
     def sleep(seconds: float) -> None:
         clock[0] += 1.0  # every backoff costs a second of the deadline
 
-    result, _, _, key = _direct(pipeline_aws, Deadline(20.0, lambda: clock[0]), sleep)
+    bundle, _, _, key = _direct(pipeline_aws, Deadline(20.0, lambda: clock[0]), sleep)
 
-    assert isinstance(result, OutOfTime)
+    assert isinstance(bundle.results[0], OutOfTime) and bundle.bundle_bytes == 0
     assert not pipeline_aws.s3.list_multipart_uploads(Bucket=pipeline_aws.archive).get("Uploads")
     listing = pipeline_aws.s3.list_objects_v2(Bucket=pipeline_aws.archive, Prefix=key)
     assert listing.get("KeyCount", 0) == 0
@@ -388,10 +388,11 @@ def test_a_completed_upload_that_is_not_whole_is_never_reported_delivered(
     events: Any = s3.meta.events
     events.register("after-call.s3.CompleteMultipartUpload", empty_version, unique_id="empty")
     try:
-        result, _, _, _ = _direct(pipeline_aws, Deadline.after(120))
+        bundle, _, _, _ = _direct(pipeline_aws, Deadline.after(120))
     finally:
         events.unregister("after-call.s3.CompleteMultipartUpload", unique_id="empty")
 
+    (result,) = bundle.results
     assert isinstance(result, OutOfTime), result  # deferred: the next attempt rewrites the key
     assert "CompleteMultipartUpload" in result.reason
 
@@ -399,8 +400,8 @@ def test_a_completed_upload_that_is_not_whole_is_never_reported_delivered(
 def test_direct_bundle_name_is_the_same_for_every_attempt() -> None:
     ref = reference("landing", "k", "v", 10)
     again = ref.deferred().deferred()
-    assert direct_bundle_key("b/", "s", ref, ARRIVAL_MS) == direct_bundle_key(
-        "b/", "s", again, ARRIVAL_MS
+    assert direct_bundle_key("b/", "s", [ref], ARRIVAL_MS) == direct_bundle_key(
+        "b/", "s", [again], ARRIVAL_MS
     )
 
 
@@ -419,7 +420,7 @@ def test_direct_bundles_follow_the_configured_prefix_expression(
     expression: str, folder: str
 ) -> None:
     ref = reference("landing", "k", "v", 10)
-    key = direct_bundle_key(expression, "stream", ref, ARRIVAL_MS)
+    key = direct_bundle_key(expression, "stream", [ref], ARRIVAL_MS)
     assert key.startswith(folder + "stream-direct-2026-01-02-03-04-05-")
     assert key.endswith(".gz") and key.count("/") == folder.count("/")
 
@@ -427,10 +428,10 @@ def test_direct_bundles_follow_the_configured_prefix_expression(
 def test_random_string_in_the_prefix_is_stable_per_reference() -> None:
     ref = reference("landing", "k", "v", 10)
     expression = "bundles/!{firehose:random-string}/"
-    key = direct_bundle_key(expression, "s", ref, ARRIVAL_MS)
-    assert key == direct_bundle_key(expression, "s", ref.deferred(), ARRIVAL_MS)
+    key = direct_bundle_key(expression, "s", [ref], ARRIVAL_MS)
+    assert key == direct_bundle_key(expression, "s", [ref.deferred()], ARRIVAL_MS)
     assert len(key.split("/")[1]) == 11
-    other = direct_bundle_key(expression, "s", reference("landing", "k2", "v", 10), ARRIVAL_MS)
+    other = direct_bundle_key(expression, "s", [reference("landing", "k2", "v", 10)], ARRIVAL_MS)
     assert other.split("/")[1] != key.split("/")[1]
 
 

@@ -57,6 +57,7 @@ def test_handler_answers_firehose_and_publishes_metrics(
     assert names == {
         "FilesInlined",
         "FilesDirect",
+        "DirectBundles",
         "FilesDeferred",
         "FetchRetries",
         "OldestReferenceAgeSeconds",
@@ -73,6 +74,7 @@ def test_handler_answers_firehose_and_publishes_metrics(
         ({"FETCH_CONCURRENCY": "many"}, "must be an integer"),
         ({"FETCH_CONCURRENCY": "0"}, "between 1 and 256"),
         ({"RESPONSE_BUDGET_BYTES": "7000000"}, "between"),
+        ({"DIRECT_BUNDLE_MAX_BYTES": "1000"}, "DIRECT_BUNDLE_MAX_BYTES must be between"),
         ({"INLINE_MAX_BYTES": "4000000", "RESPONSE_BUDGET_BYTES": "3000000"}, "lower INLINE"),
         ({"BUNDLE_PREFIX": "bundles"}, "BUNDLE_PREFIX"),
     ],
