@@ -40,7 +40,7 @@ FAST = Backoff(base_seconds=0.001, cap_seconds=0.01)
 
 
 def _redriver(aws: RedriveAws, dry_run: bool = False) -> Redriver:
-    target = ErrorsTarget(archive_bucket=ARCHIVE, error_root="errors/", stream_name=STREAM)
+    target = ErrorsTarget(archive_bucket=ARCHIVE, error_root="errors/", stream_names=(STREAM,))
     settings = RedriveSettings(dry_run=dry_run, put_timeout_seconds=30, backoff=FAST)
     return Redriver(aws.s3, aws.firehose, target, settings)
 
