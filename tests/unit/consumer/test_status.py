@@ -138,3 +138,16 @@ def test_an_unreachable_section_is_reported_not_fatal(
     assert any(problem.startswith("stream missing:") for problem in report.problems)
     assert report.backlog is not None
     assert not report.healthy
+
+
+def test_every_stream_is_shown_and_a_missing_one_is_a_problem(
+    stack: tuple[Clients, dict[str, str]],
+) -> None:
+    clients, outputs = stack
+
+    report = collect_status(clients, {**outputs, "DeliveryStreamNames": "stream,stream-2"}, "unit")
+
+    assert [s.name for s in report.streams] == ["stream"]
+    assert any(problem.startswith("stream stream-2:") for problem in report.problems)
+    assert "stream        stream: " in render(report)
+    assert not report.healthy
