@@ -81,9 +81,10 @@ class ConfigError(ValueError):
         self.problems = [message]
 
 
-#: ``firehose.streams`` upper bound: each stream adds a log group, a log stream, the stream and
-#: nine alarms to the template (CloudFormation allows 500 resources) and uses one of the
-#: region's delivery streams; past it, raise the per-stream DirectPut quota instead.
+#: ``firehose.streams`` upper bound: each stream adds a log group, a log stream, the stream, eight
+#: alarms and an anomaly detector to the template (CloudFormation allows 500 resources; 16 streams
+#: make ~250) and uses one of the region's delivery streams; past it, raise the per-stream
+#: DirectPut quota instead.
 MAX_STREAMS = 16
 
 

@@ -99,11 +99,6 @@ def delivery_streams(config: EnvironmentConfig) -> tuple[DeliveryStreamNames, ..
     )
 
 
-def delivery_stream_name(config: EnvironmentConfig) -> str:
-    """The first delivery stream's name (the only one of a one-stream stack)."""
-    return delivery_streams(config)[0].name
-
-
 def delivery_stream_arn(stream: DeliveryStreamNames) -> Sub:
     return Sub(
         "arn:${AWS::Partition}:firehose:${AWS::Region}:${AWS::AccountId}:deliverystream/"
