@@ -253,3 +253,10 @@ def stack_outputs(session: EnvSession, env_name: str | None = None) -> dict[str,
         raise
     outputs = stacks[0].get("Outputs", [])
     return {output["OutputKey"]: output["OutputValue"] for output in outputs}
+
+
+def delivery_stream_names(outputs: Mapping[str, str]) -> tuple[str, ...]:
+    """The stack's delivery streams in routing order (``DeliveryStreamNames``; a stack deployed
+    before N streams has only ``DeliveryStreamName``)."""
+    listed = outputs.get("DeliveryStreamNames") or outputs.get("DeliveryStreamName", "")
+    return tuple(name for name in (part.strip() for part in listed.split(",")) if name)

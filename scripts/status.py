@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any
 
 from scripts.consumer.drain import list_bundles
+from scripts.session import delivery_stream_names
 
 HELP = "one screen of pipeline health: stream, backlog, DLQs, error output, alarms"
 
@@ -73,7 +74,8 @@ class MetricTotal:
 class StatusReport:
     environment: str
     collected_at: str
-    stream: StreamStatus | None = None
+    #: every delivery stream, in routing order (one failing to describe: a problem line)
+    streams: tuple[StreamStatus, ...] = ()
     last_bundle_time: str | None = None
     backlog: Backlog | None = None
     dlq_depths: dict[str, int] = field(default_factory=dict)
@@ -115,9 +117,11 @@ def collect_status(
 
     archive = outputs.get("ArchiveBucketName", "")
     distribution = outputs.get("DistributionBucketName", "")
-    stream = attempt(
-        "stream", lambda: _stream(clients.firehose, outputs["DeliveryStreamName"]), None
-    )
+    names = delivery_stream_names(outputs)
+    if not names:
+        problems.append("stream: the stack has no DeliveryStreamNames output")
+    described = [attempt(f"stream {n}", partial(_stream, clients.firehose, n), None) for n in names]
+    streams = tuple(stream for stream in described if stream is not None)
     last_bundle = attempt("last bundle", lambda: _last_bundle(clients.s3, archive, now), None)
     backlog = attempt("backlog", lambda: _backlog(clients.s3, distribution, now), None)
     dlqs: dict[str, int] = {}
@@ -139,7 +143,7 @@ def collect_status(
     return StatusReport(
         environment=environment,
         collected_at=now.isoformat(timespec="seconds"),
-        stream=stream,
+        streams=streams,
         last_bundle_time=last_bundle,
         backlog=backlog,
         dlq_depths=dlqs,
@@ -317,8 +321,7 @@ def _iso(value: Any) -> str:
 def render(report: StatusReport) -> str:
     """The one-screen text view."""
     lines = [f"s3-aggregator-{report.environment}   (collected {report.collected_at})", ""]
-    if report.stream is not None:
-        s = report.stream
+    for s in report.streams:
         lines.append(
             f"stream        {s.name}: {s.state}; buffer {s.buffer_mb} MB / {s.buffer_seconds} s; "
             f"processor buffer {s.processor_buffer_mb} MB / {s.processor_buffer_seconds} s"

@@ -66,45 +66,56 @@ def _alarm(
     )
 
 
+def _which(config: EnvironmentConfig, stream: names.DeliveryStreamNames) -> str:
+    """What an alarm description adds to name its stream when there are several."""
+    return f" [stream {stream.name}]" if config.firehose.streams > 1 else ""
+
+
 def stream_alarms(config: EnvironmentConfig) -> list[Alarm]:
-    stream = {"DeliveryStreamName": names.delivery_stream_name(config)}
+    alarms = []
+    for each in names.delivery_streams(config):
+        stream = {"DeliveryStreamName": each.name}
+        which = _which(config, each)
+        alarms += [
+            _alarm(
+                config,
+                "DataFreshnessAlarm" + each.suffix,
+                f"Oldest record in Firehose older than {config.alarms.freshness_seconds} s: "
+                "files are at risk of missing the delivery SLO" + which,
+                namespace="AWS/Firehose",
+                metric="DeliveryToS3.DataFreshness",
+                dimensions=stream,
+                statistic="Maximum",
+                threshold=config.alarms.freshness_seconds,
+                comparison="GreaterThanThreshold",
+            ),
+            _alarm(
+                config,
+                "ProcessorSuccessAlarm" + each.suffix,
+                "Firehose processor invocations failed: batches go to the error output" + which,
+                namespace="AWS/Firehose",
+                metric="ExecuteProcessing.Success",
+                dimensions=stream,
+                statistic="Minimum",
+                threshold=1,
+                comparison="LessThanThreshold",
+                period=300,
+            ),
+            _alarm(
+                config,
+                "DeliverySuccessAlarm" + each.suffix,
+                "Firehose failed to deliver to the Archive bucket" + which,
+                namespace="AWS/Firehose",
+                metric="DeliveryToS3.Success",
+                dimensions=stream,
+                statistic="Minimum",
+                threshold=1,
+                comparison="LessThanThreshold",
+                period=300,
+            ),
+        ]
     return [
-        _alarm(
-            config,
-            "DataFreshnessAlarm",
-            f"Oldest record in Firehose older than {config.alarms.freshness_seconds} s: "
-            "files are at risk of missing the delivery SLO",
-            namespace="AWS/Firehose",
-            metric="DeliveryToS3.DataFreshness",
-            dimensions=stream,
-            statistic="Maximum",
-            threshold=config.alarms.freshness_seconds,
-            comparison="GreaterThanThreshold",
-        ),
-        _alarm(
-            config,
-            "ProcessorSuccessAlarm",
-            "Firehose processor invocations failed: batches go to the error output",
-            namespace="AWS/Firehose",
-            metric="ExecuteProcessing.Success",
-            dimensions=stream,
-            statistic="Minimum",
-            threshold=1,
-            comparison="LessThanThreshold",
-            period=300,
-        ),
-        _alarm(
-            config,
-            "DeliverySuccessAlarm",
-            "Firehose failed to deliver to the Archive bucket",
-            namespace="AWS/Firehose",
-            metric="DeliveryToS3.Success",
-            dimensions=stream,
-            statistic="Minimum",
-            threshold=1,
-            comparison="LessThanThreshold",
-            period=300,
-        ),
+        *alarms,
         _alarm(
             config,
             "ErrorOutputAlarm",
@@ -188,10 +199,17 @@ def backlog_alarms(config: EnvironmentConfig) -> list[Alarm]:
 
 
 def anomaly_alarm(config: EnvironmentConfig) -> list[Any]:
-    """Denial of wallet: incoming records above the learned band of the stream's normal rate."""
-    stream = names.delivery_stream_name(config)
+    """Denial of wallet: incoming records above the learned band of each stream's normal rate."""
+    resources: list[Any] = []
+    for each in names.delivery_streams(config):
+        resources += _anomaly_alarm(config, each)
+    return resources
+
+
+def _anomaly_alarm(config: EnvironmentConfig, each: names.DeliveryStreamNames) -> list[Any]:
+    stream = each.name
     detector = AnomalyDetector(
-        ANOMALY_DETECTOR,
+        ANOMALY_DETECTOR + each.suffix,
         SingleMetricAnomalyDetector=SingleMetricAnomalyDetector(
             Namespace="AWS/Firehose",
             MetricName="IncomingRecords",
@@ -201,8 +219,9 @@ def anomaly_alarm(config: EnvironmentConfig) -> list[Any]:
     )
     topic = alarm_topic(config)
     alarm = Alarm(
-        "IncomingRecordsAnomalyAlarm",
-        AlarmDescription="Incoming records far above the usual rate (denial-of-wallet guard)",
+        "IncomingRecordsAnomalyAlarm" + each.suffix,
+        AlarmDescription="Incoming records far above the usual rate (denial-of-wallet guard)"
+        + _which(config, each),
         ComparisonOperator="GreaterThanUpperThreshold",
         EvaluationPeriods=3,
         DatapointsToAlarm=2,
@@ -230,7 +249,7 @@ def anomaly_alarm(config: EnvironmentConfig) -> list[Any]:
         ],
         AlarmActions=[topic],
         OKActions=[topic],
-        DependsOn=[ANOMALY_DETECTOR],
+        DependsOn=[ANOMALY_DETECTOR + each.suffix],
     )
     return [detector, alarm]
 
@@ -382,41 +401,9 @@ def error_rate_alarms(config: EnvironmentConfig) -> list[Alarm]:
 
 def capacity_alarms(config: EnvironmentConfig) -> list[Alarm]:
     """Firehose throttling and DirectPut quota use; functions running close to their timeout."""
-    stream = {"DeliveryStreamName": names.delivery_stream_name(config)}
-    alarms = [
-        _alarm(
-            config,
-            "FirehoseThrottledRecordsAlarm",
-            "Firehose throttled records (DirectPut quota exceeded): ingest retries them, "
-            "latency grows." + runbook("runbook-firehose-quota"),
-            namespace="AWS/Firehose",
-            metric="ThrottledRecords",
-            dimensions=stream,
-            statistic="Sum",
-            threshold=1,
-            period=300,
-            evaluation_periods=3,
-        )
-    ]
-    alarms[0].DatapointsToAlarm = 2
-    for usage, limit, label in QUOTA_METRICS:
-        alarms.append(
-            _math_alarm(
-                config,
-                f"FirehoseQuota{label}Alarm",
-                f"Firehose {usage} above {QUOTA_RATIO_THRESHOLD:.0%} of {limit} in 3 of 5 "
-                "minutes: ask for a quota increase before records are throttled."
-                + runbook("runbook-firehose-quota"),
-                [
-                    _stat("usage", "AWS/Firehose", usage, stream, "Sum", 60),
-                    _stat("limit", "AWS/Firehose", limit, stream, "Maximum", 60),
-                ],
-                "usage / PERIOD(usage) / MAX([limit, 1])",
-                QUOTA_RATIO_THRESHOLD,
-                datapoints=3,
-                periods=5,
-            )
-        )
+    alarms: list[Alarm] = []
+    for each in names.delivery_streams(config):
+        alarms += _stream_capacity_alarms(config, each)
     for function, logical_id in names.FUNCTION_IDS.items():
         timeout_ms = config.functions.settings(function).timeout_seconds * 1000
         alarms.append(
@@ -466,6 +453,48 @@ def capacity_alarms(config: EnvironmentConfig) -> list[Alarm]:
                 dimensions=name,
                 statistic="Sum",
                 threshold=1,
+            )
+        )
+    return alarms
+
+
+def _stream_capacity_alarms(
+    config: EnvironmentConfig, each: names.DeliveryStreamNames
+) -> list[Alarm]:
+    stream = {"DeliveryStreamName": each.name}
+    which = _which(config, each)
+    throttled = _alarm(
+        config,
+        "FirehoseThrottledRecordsAlarm" + each.suffix,
+        "Firehose throttled records (DirectPut quota exceeded): ingest retries them, "
+        "latency grows." + which + runbook("runbook-firehose-quota"),
+        namespace="AWS/Firehose",
+        metric="ThrottledRecords",
+        dimensions=stream,
+        statistic="Sum",
+        threshold=1,
+        period=300,
+        evaluation_periods=3,
+    )
+    throttled.DatapointsToAlarm = 2
+    alarms = [throttled]
+    for usage, limit, label in QUOTA_METRICS:
+        alarms.append(
+            _math_alarm(
+                config,
+                f"FirehoseQuota{label}Alarm{each.suffix}",
+                f"Firehose {usage} above {QUOTA_RATIO_THRESHOLD:.0%} of {limit} in 3 of 5 "
+                "minutes: ask for a quota increase before records are throttled."
+                + which
+                + runbook("runbook-firehose-quota"),
+                [
+                    _stat("usage", "AWS/Firehose", usage, stream, "Sum", 60),
+                    _stat("limit", "AWS/Firehose", limit, stream, "Maximum", 60),
+                ],
+                "usage / PERIOD(usage) / MAX([limit, 1])",
+                QUOTA_RATIO_THRESHOLD,
+                datapoints=3,
+                periods=5,
             )
         )
     return alarms

@@ -83,10 +83,19 @@ class ConfigError(ValueError):
         self.problems = [message]
 
 
+#: ``firehose.streams`` upper bound: each stream adds a log group, a log stream, the stream, eight
+#: alarms and an anomaly detector to the template (CloudFormation allows 500 resources; 16 streams
+#: make ~250) and uses one of the region's delivery streams; past it, raise the per-stream
+#: DirectPut quota instead.
+MAX_STREAMS = 16
+
+
 @dataclass(frozen=True)
 class FirehoseBuffering:
     size_mb: int
     interval_seconds: int
+    #: delivery streams the ingest spreads references over (by a hash of bucket and key)
+    streams: int = 1
 
 
 @dataclass(frozen=True)
@@ -318,11 +327,13 @@ class _Table:
         assert table is not None
         return table
 
-    def integer(self, key: str, low: int, high: int, default: int | None = None) -> int:
+    def integer(
+        self, key: str, low: int, high: int, default: int | None = None, allowed: str = ""
+    ) -> int:
         def read() -> int:
             value = self._raw(key, ... if default is None else default)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise self.error(key, value, f"an integer from {low} to {high}")
+                raise self.error(key, value, allowed or f"an integer from {low} to {high}")
             return value
 
         return self._soft(read, low if default is None else default)
@@ -443,6 +454,16 @@ def _firehose(table: _Table) -> FirehoseBuffering:
     result = FirehoseBuffering(
         size_mb=table.integer("buffer_size_mb", 1, 128),
         interval_seconds=table.integer("buffer_interval_seconds", 0, 900),
+        streams=table.integer(
+            "streams",
+            1,
+            MAX_STREAMS,
+            default=1,
+            allowed=(
+                f"an integer from 1 to {MAX_STREAMS}; to carry more, ask AWS to raise the "
+                "per-stream DirectPut quota (docs/capacity.md#how-to-scale)"
+            ),
+        ),
     )
     table.close()
     return result

@@ -34,24 +34,28 @@ def _widget(
 
 
 def widgets(config: EnvironmentConfig) -> list[dict[str, Any]]:
-    stream = ["DeliveryStreamName", names.delivery_stream_name(config)]
+    streams = [["DeliveryStreamName", each.name] for each in names.delivery_streams(config)]
     functions = {f: names.function_name(config, f) for f in names.FUNCTION_IDS}
 
     def custom(function: str, *metrics: str) -> list[list[Any]]:
         return [[names.METRICS_NAMESPACE, m, "service", functions[function]] for m in metrics]
 
     return [
-        _widget("Incoming references (Firehose)", [["AWS/Firehose", "IncomingRecords", *stream]]),
+        _widget(
+            "Incoming references (Firehose)",
+            [["AWS/Firehose", "IncomingRecords", *stream] for stream in streams],
+        ),
         _widget(
             "Data freshness, seconds (SLO 120 s / 180 s)",
-            [["AWS/Firehose", "DeliveryToS3.DataFreshness", *stream]],
+            [["AWS/Firehose", "DeliveryToS3.DataFreshness", *stream] for stream in streams],
             stat="Maximum",
         ),
         _widget(
             "Processor and delivery success",
             [
-                ["AWS/Firehose", "ExecuteProcessing.Success", *stream],
-                ["AWS/Firehose", "DeliveryToS3.Success", *stream],
+                ["AWS/Firehose", metric, *stream]
+                for stream in streams
+                for metric in ("ExecuteProcessing.Success", "DeliveryToS3.Success")
             ],
             stat="Average",
             period=300,
@@ -136,27 +140,34 @@ def slo_widget(config: EnvironmentConfig) -> dict[str, Any]:
     return widget
 
 
-def alarm_status_widget(template: Template) -> dict[str, Any]:
-    """Every alarm of the stack with its current state."""
+def alarm_status_widgets(template: Template) -> list[dict[str, Any]]:
+    """Every alarm of the stack with its current state (one widget per 100 alarms)."""
     alarms = sorted(
         title for title, resource in template.resources.items() if isinstance(resource, Alarm)
     )
-    return {
-        "type": "alarm",
-        "width": 2 * WIDTH,
-        "height": HEIGHT,
-        "properties": {
-            "title": "Alarms",
-            "alarms": [f"${{{title}.Arn}}" for title in alarms[:ALARM_WIDGET_LIMIT]],
-            "sortBy": "stateUpdatedTimestamp",
-        },
-    }
+    chunks = [
+        alarms[start : start + ALARM_WIDGET_LIMIT]
+        for start in range(0, len(alarms), ALARM_WIDGET_LIMIT)
+    ]
+    return [
+        {
+            "type": "alarm",
+            "width": 2 * WIDTH,
+            "height": HEIGHT,
+            "properties": {
+                "title": "Alarms" if len(chunks) == 1 else f"Alarms ({number}/{len(chunks)})",
+                "alarms": [f"${{{title}.Arn}}" for title in chunk],
+                "sortBy": "stateUpdatedTimestamp",
+            },
+        }
+        for number, chunk in enumerate(chunks, start=1)
+    ]
 
 
 def add_dashboard(template: Template, config: EnvironmentConfig) -> None:
     if not config.alarms.dashboard:
         return
-    every = [alarm_status_widget(template), slo_widget(config), *widgets(config)]
+    every = [*alarm_status_widgets(template), slo_widget(config), *widgets(config)]
     body = json.dumps({"widgets": every}, sort_keys=True, separators=(",", ":"))
     template.add_resource(
         Dashboard("PipelineDashboard", DashboardName=config.stack_name, DashboardBody=Sub(body))

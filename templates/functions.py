@@ -75,13 +75,13 @@ def environment_variables(config: EnvironmentConfig, function: str) -> dict[str,
         "POWERTOOLS_METRICS_NAMESPACE": names.METRICS_NAMESPACE,
         "POWERTOOLS_LOG_LEVEL": config.functions.log_level,
     }
-    stream = names.delivery_stream_name(config)
+    streams = ",".join(stream.name for stream in names.delivery_streams(config))
     distribution = names.bucket_name(config, "distribution")
     specific: dict[str, dict[str, Any]] = {
-        "ingest": {"DELIVERY_STREAM_NAME": stream},
+        "ingest": {"DELIVERY_STREAM_NAMES": streams},
         "transform": {
             "ARCHIVE_BUCKET": names.bucket_name(config, "archive"),
-            "DELIVERY_STREAM_NAME": stream,
+            "DELIVERY_STREAM_NAMES": streams,
             "BUNDLE_PREFIX": names.static_prefix(config.prefixes.bundle),
             "BUNDLE_PREFIX_EXPRESSION": config.prefixes.bundle,
             "INLINE_MAX_BYTES": str(config.transform.inline_max_bytes),

@@ -49,10 +49,10 @@ def _log_statement(config: EnvironmentConfig, function: str) -> dict[str, Any]:
 def function_statements(config: EnvironmentConfig, function: str) -> list[dict[str, Any]]:
     """The statements of a function's role, beyond writing its own logs."""
     bundles = names.static_prefix(config.prefixes.bundle)
-    stream = names.delivery_stream_arn(config)
+    streams = [names.delivery_stream_arn(stream) for stream in names.delivery_streams(config)]
     if function == "ingest":
         return [
-            statement("PutReferences", ["firehose:PutRecordBatch"], [stream]),
+            statement("PutReferences", ["firehose:PutRecordBatch"], streams),
             statement(
                 "FailedEventsToDLQ", ["sqs:SendMessage"], [GetAtt(names.DLQ_IDS[function], "Arn")]
             ),
@@ -79,7 +79,8 @@ def function_statements(config: EnvironmentConfig, function: str) -> list[dict[s
                 ],
                 [names.bucket_arn(config, "archive", f"/{bundles}*")],
             ),
-            statement("RePutDeferredReferences", ["firehose:PutRecordBatch"], [stream]),
+            # a deferred reference goes back to the stream that invoked the transform: any of them
+            statement("RePutDeferredReferences", ["firehose:PutRecordBatch"], streams),
         ]
     if function == "copier":
         return [
@@ -160,8 +161,9 @@ def firehose_statements(config: EnvironmentConfig) -> list[dict[str, Any]]:
             [
                 Sub(
                     "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
-                    f"{names.firehose_log_group_name(config)}:*"
+                    f"{stream.log_group_name}:*"
                 )
+                for stream in names.delivery_streams(config)
             ],
         ),
     ]

@@ -8,6 +8,8 @@ stream → processor function.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from troposphere import Sub
 
 from templates.config import EnvironmentConfig
@@ -63,19 +65,45 @@ def log_group_name(config: EnvironmentConfig, function: str) -> str:
     return log_group_name_of(config.name, function)
 
 
-def delivery_stream_name(config: EnvironmentConfig) -> str:
-    return config.stack_name
+@dataclass(frozen=True, slots=True)
+class DeliveryStreamNames:
+    """The names of one of the environment's delivery streams and of what belongs to it.
+
+    The first stream keeps the names a one-stream stack always had (``suffix`` empty), so going
+    from one stream to N adds streams and never replaces the one that holds records.
+    """
+
+    index: int
+    name: str
+    #: appended to the logical ids of the stream's resources and alarms: "" or "Stream<n>"
+    suffix: str
+
+    @property
+    def logical_id(self) -> str:
+        return DELIVERY_STREAM + self.suffix
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/kinesisfirehose/{self.name}"
 
 
-def delivery_stream_arn(config: EnvironmentConfig) -> Sub:
-    return Sub(
-        "arn:${AWS::Partition}:firehose:${AWS::Region}:${AWS::AccountId}:deliverystream/"
-        + delivery_stream_name(config)
+def delivery_streams(config: EnvironmentConfig) -> tuple[DeliveryStreamNames, ...]:
+    """Every delivery stream of the environment, in routing order (the ingest's hash index)."""
+    return tuple(
+        DeliveryStreamNames(
+            index=index,
+            name=config.stack_name if index == 0 else f"{config.stack_name}-{index + 1}",
+            suffix="" if index == 0 else f"Stream{index + 1}",
+        )
+        for index in range(config.firehose.streams)
     )
 
 
-def firehose_log_group_name(config: EnvironmentConfig) -> str:
-    return f"/aws/kinesisfirehose/{delivery_stream_name(config)}"
+def delivery_stream_arn(stream: DeliveryStreamNames) -> Sub:
+    return Sub(
+        "arn:${AWS::Partition}:firehose:${AWS::Region}:${AWS::AccountId}:deliverystream/"
+        + stream.name
+    )
 
 
 def static_prefix(prefix: str) -> str:

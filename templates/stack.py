@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from troposphere import GetAtt, Output, Parameter, Ref, Template
+from troposphere import GetAtt, Join, Output, Parameter, Ref, Template
 
 from templates import names
 from templates.alarms import add_alarms, alarm_topic
@@ -40,7 +40,11 @@ def _outputs(template: Template, config: EnvironmentConfig) -> None:
         "LandingBucketName": (Ref(names.LANDING_BUCKET), "Where the external party puts files"),
         "ArchiveBucketName": (Ref(names.ARCHIVE_BUCKET), "Authoritative bundles"),
         "DistributionBucketName": (Ref(names.DISTRIBUTION_BUCKET), "Bundles for the consumer"),
-        "DeliveryStreamName": (Ref(names.DELIVERY_STREAM), "Firehose delivery stream"),
+        "DeliveryStreamName": (Ref(names.DELIVERY_STREAM), "The first Firehose delivery stream"),
+        "DeliveryStreamNames": (
+            Join(",", [Ref(each.logical_id) for each in names.delivery_streams(config)]),
+            "Every Firehose delivery stream, comma-separated, in routing order",
+        ),
         "ConsumerRoleArn": (GetAtt(names.CONSUMER_ROLE, "Arn"), "Role the consumer assumes"),
         "IngestDLQUrl": (Ref(names.DLQ_IDS["ingest"]), "Ingest events that failed after retries"),
         "CopierDLQUrl": (Ref(names.DLQ_IDS["copier"]), "Copier events that failed after retries"),

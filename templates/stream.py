@@ -46,10 +46,13 @@ def processor(config: EnvironmentConfig) -> Processor:
     )
 
 
-def delivery_stream(config: EnvironmentConfig) -> DeliveryStream:
+def delivery_stream(config: EnvironmentConfig, stream: names.DeliveryStreamNames) -> DeliveryStream:
+    """One stream. Every stream writes the same prefixes of the same Archive bucket: Firehose
+    names each object ``<stream name>-<version>-<timestamp>-<uuid>`` (and the transform's direct
+    bundles ``<stream name>-direct-…``), so streams never write the same key."""
     return DeliveryStream(
-        names.DELIVERY_STREAM,
-        DeliveryStreamName=names.delivery_stream_name(config),
+        stream.logical_id,
+        DeliveryStreamName=stream.name,
         DeliveryStreamType="DirectPut",
         DeliveryStreamEncryptionConfigurationInput=DeliveryStreamEncryptionConfigurationInput(
             KeyType="AWS_OWNED_CMK"
@@ -69,31 +72,33 @@ def delivery_stream(config: EnvironmentConfig) -> DeliveryStream:
             ),
             CloudWatchLoggingOptions=CloudWatchLoggingOptions(
                 Enabled=True,
-                LogGroupName=names.firehose_log_group_name(config),
+                LogGroupName=stream.log_group_name,
                 LogStreamName=LOG_STREAM_NAME,
             ),
         ),
-        DependsOn=[LOG_STREAM],
+        DependsOn=[LOG_STREAM + stream.suffix],
     )
 
 
 def add_stream(template: Template, config: EnvironmentConfig) -> None:
-    template.add_resource(
-        LogGroup(
-            LOG_GROUP,
-            LogGroupName=names.firehose_log_group_name(config),
-            RetentionInDays=config.retention.log_retention_days,
-            Metadata=checkov_skips(
-                CKV_AWS_158="Delivery error logs hold no data; encrypted by the service key."
-            ),
+    """Every delivery stream with its own delivery log group; one processor function for all."""
+    for stream in names.delivery_streams(config):
+        template.add_resource(
+            LogGroup(
+                LOG_GROUP + stream.suffix,
+                LogGroupName=stream.log_group_name,
+                RetentionInDays=config.retention.log_retention_days,
+                Metadata=checkov_skips(
+                    CKV_AWS_158="Delivery error logs hold no data; encrypted by the service key."
+                ),
+            )
         )
-    )
-    template.add_resource(
-        LogStream(
-            LOG_STREAM,
-            LogGroupName=names.firehose_log_group_name(config),
-            LogStreamName=LOG_STREAM_NAME,
-            DependsOn=[LOG_GROUP],
+        template.add_resource(
+            LogStream(
+                LOG_STREAM + stream.suffix,
+                LogGroupName=stream.log_group_name,
+                LogStreamName=LOG_STREAM_NAME,
+                DependsOn=[LOG_GROUP + stream.suffix],
+            )
         )
-    )
-    template.add_resource(delivery_stream(config))
+        template.add_resource(delivery_stream(config, stream))

@@ -53,6 +53,7 @@ from transforms.records import (
     response,
     response_size,
     serialized_size,
+    source_stream,
 )
 
 if TYPE_CHECKING:
@@ -93,6 +94,8 @@ class _State:
     budget: int
     entries: list[Entry | None]
     sizes: list[int]
+    #: the stream that invoked: deferred references go back to it, direct bundles carry its name
+    stream: str = ""
     #: index -> the record to re-put (the reference with attempt + 1)
     deferred: dict[int, bytes] = field(default_factory=dict)
     failures: collections.Counter[FailureReason] = field(default_factory=collections.Counter)
@@ -231,6 +234,7 @@ def _plan(
         budget=budget,
         entries=[None] * len(records),
         sizes=[minimal_entry_size(record) for record in records],
+        stream=source_stream(event, settings.delivery_stream_names),
     )
     for index, route in enumerate(routes):
         if route is Route.FAIL:
@@ -350,7 +354,7 @@ def _deliver_direct(
     references = [_reference(state, index) for index in indexes]
     key = direct_bundle_key(
         settings.bundle_prefix_expression,
-        settings.delivery_stream_name,
+        state.stream,
         references,
         min(state.records[index].arrival_ms for index in indexes),
     )
@@ -403,7 +407,7 @@ def _reput_deferred(state: _State, deadline: Deadline, firehose: FirehoseClient)
     state.reput_done = True
     if not state.deferred:
         return
-    stream = state.settings.delivery_stream_name
+    stream = state.stream
     records = list(state.deferred.values())
     outcome = put_records(
         firehose, stream, records, deadline, call_allowance=CALL_ALLOWANCE_SECONDS

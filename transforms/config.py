@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pipeline.aws import CALL_ALLOWANCE_SECONDS, DEADLINE_CONNECT_TIMEOUT, DEADLINE_READ_TIMEOUT
+from pipeline.routing import STREAM_NAMES_VARIABLE, StreamNamesError, parse_stream_names
 from transforms.prefix import DEFAULT_TIME_FOLDERS, PrefixExpressionError
 from transforms.prefix import validate as validate_prefix
 
@@ -46,7 +47,8 @@ class ConfigError(RuntimeError):
 @dataclass(frozen=True, slots=True)
 class TransformConfig:
     archive_bucket: str
-    delivery_stream_name: str
+    #: the delivery streams (re-puts go to the one that invoked; the first when none is named)
+    delivery_stream_names: tuple[str, ...]
     bundle_prefix: str = "bundles/"
     #: the stream's Prefix expression; direct bundles are named as Firehose names bundles
     bundle_prefix_expression: str = "bundles/!{timestamp:yyyy/MM/dd/HH}/"
@@ -70,7 +72,10 @@ class TransformConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> TransformConfig:
         archive = _required(env, "ARCHIVE_BUCKET", "the Archive bucket name")
-        stream = _required(env, "DELIVERY_STREAM_NAME", "the Firehose stream name (for re-puts)")
+        try:
+            streams = parse_stream_names(env.get(STREAM_NAMES_VARIABLE, ""))
+        except StreamNamesError as error:
+            raise ConfigError(str(error)) from None
         prefix = env.get("BUNDLE_PREFIX", "bundles/")
         if not prefix.endswith("/") or prefix.startswith("/"):
             raise ConfigError(f"BUNDLE_PREFIX must look like 'bundles/', got {prefix!r}")
@@ -112,7 +117,7 @@ class TransformConfig:
             )
         return cls(
             archive_bucket=archive,
-            delivery_stream_name=stream,
+            delivery_stream_names=streams,
             bundle_prefix=prefix,
             bundle_prefix_expression=expression,
             inline_max_bytes=inline_max,

@@ -9,6 +9,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from aws_lambda_powertools import Logger
+
 from pipeline.references import ObjectReference, ReferenceFormatError
 
 Result = Literal["Ok", "Dropped", "ProcessingFailed"]
@@ -16,6 +18,8 @@ Result = Literal["Ok", "Dropped", "ProcessingFailed"]
 _RECORDS_OPEN = len('{"records": [')
 _RECORDS_CLOSE = len("]}")
 _SEPARATOR = len(", ")
+
+logger = Logger(child=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,25 @@ class Entry:
 
     def as_dict(self) -> dict[str, str]:
         return {"recordId": self.record_id, "result": self.result, "data": self.data}
+
+
+def source_stream(event: dict[str, Any], configured: Sequence[str]) -> str:
+    """The delivery stream that invoked the processor, from the event's ``deliveryStreamArn``.
+
+    Deferred references go back to it (and direct bundles are named after it), so with N streams
+    a key's references stay in the stream the ingest routed them to. An event without the ARN
+    (a test or benchmark invoking the handler directly) falls back to the first configured stream.
+    """
+    arn = str(event.get("deliveryStreamArn") or "")
+    _, found, name = arn.partition(":deliverystream/")
+    if found and name:
+        if name not in configured:
+            logger.warning(
+                "the invoking stream is not one of the configured streams",
+                extra={"stream": name, "configured": list(configured)},
+            )
+        return name
+    return configured[0]
 
 
 def decode_records(event: dict[str, Any]) -> list[InputRecord]:

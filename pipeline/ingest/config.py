@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from pipeline.routing import STREAM_NAMES_VARIABLE, StreamNamesError, parse_stream_names
+
 
 class ConfigError(RuntimeError):
     """The function's environment is missing or has an invalid setting."""
@@ -13,15 +15,15 @@ class ConfigError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class IngestConfig:
-    delivery_stream_name: str
+    #: the delivery streams in routing order (pipeline.routing picks one per bucket and key)
+    delivery_stream_names: tuple[str, ...]
     #: seconds kept back from the invocation's remaining time (to raise cleanly)
     safety_margin_seconds: float = 2.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> IngestConfig:
-        stream = env.get("DELIVERY_STREAM_NAME", "").strip()
-        if not stream:
-            raise ConfigError(
-                "DELIVERY_STREAM_NAME is not set: the template sets it to the Firehose stream name"
-            )
-        return cls(delivery_stream_name=stream)
+        try:
+            streams = parse_stream_names(env.get(STREAM_NAMES_VARIABLE, ""))
+        except StreamNamesError as error:
+            raise ConfigError(str(error)) from None
+        return cls(delivery_stream_names=streams)

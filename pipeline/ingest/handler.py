@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -14,7 +15,8 @@ from pipeline.deadline import Deadline
 from pipeline.firehose import put_records
 from pipeline.ingest.config import IngestConfig
 from pipeline.ingest.events import parse_event
-from pipeline.references import iso_now
+from pipeline.references import ObjectReference, iso_now
+from pipeline.routing import stream_for
 
 logger = Logger()
 metrics = Metrics()
@@ -43,32 +45,48 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
         metrics.add_metric(name="ReferencesPut", unit=MetricUnit.Count, value=0)
         return {"put": 0, "ignored": len(parsed.ignored)}
     deadline = Deadline.from_context(context, settings.safety_margin_seconds)
-    outcome = put_records(
-        aws.firehose(
-            max_attempts=1,
-            connect_timeout=aws.DEADLINE_CONNECT_TIMEOUT,
-            read_timeout=aws.DEADLINE_READ_TIMEOUT,
-        ),
-        settings.delivery_stream_name,
-        [reference.to_record() for reference in parsed.references],
-        deadline,
+    client = aws.firehose(
+        max_attempts=1,
+        connect_timeout=aws.DEADLINE_CONNECT_TIMEOUT,
+        read_timeout=aws.DEADLINE_READ_TIMEOUT,
     )
-    metrics.add_metric(name="ReferencesPut", unit=MetricUnit.Count, value=outcome.put)
+    put, failed, retries = 0, 0, 0
+    rejected_by: list[str] = []
+    for stream, references in route(parsed.references, settings.delivery_stream_names).items():
+        outcome = put_records(
+            client, stream, [reference.to_record() for reference in references], deadline
+        )
+        put += outcome.put
+        failed += len(outcome.failed)
+        retries = max(retries, outcome.retries)
+        if outcome.failed:
+            rejected_by.append(stream)
+    metrics.add_metric(name="ReferencesPut", unit=MetricUnit.Count, value=put)
     logger.info(
         "references put",
         extra={
-            "put": outcome.put,
-            "retries": outcome.retries,
+            "put": put,
+            "retries": retries,
             "keys": [reference.key for reference in parsed.references[:20]],
         },
     )
-    if outcome.failed:
-        metrics.add_metric(
-            name="ReferencesRejected", unit=MetricUnit.Count, value=len(outcome.failed)
-        )
+    if failed:
+        metrics.add_metric(name="ReferencesRejected", unit=MetricUnit.Count, value=failed)
         raise ReferencesNotPutError(
-            f"{len(outcome.failed)} of {len(parsed.references)} references were rejected by "
-            f"Firehose stream {settings.delivery_stream_name!r} after {outcome.retries} retries; "
-            "the event will be retried by Lambda (then sent to the on-failure destination)"
+            f"{failed} of {len(parsed.references)} references were rejected by Firehose "
+            f"stream(s) {', '.join(rejected_by)} after {retries} retries; the event will be "
+            "retried by Lambda (then sent to the on-failure destination)"
         )
-    return {"put": outcome.put, "ignored": len(parsed.ignored)}
+    return {"put": put, "ignored": len(parsed.ignored)}
+
+
+def route(
+    references: Sequence[ObjectReference], streams: Sequence[str]
+) -> dict[str, list[ObjectReference]]:
+    """The references of each stream, in event order (all versions of a key in one stream)."""
+    routed: dict[str, list[ObjectReference]] = {}
+    for reference in references:
+        routed.setdefault(stream_for(reference.bucket, reference.key, streams), []).append(
+            reference
+        )
+    return routed

@@ -84,7 +84,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--region", help="AWS region (default: the config's [capacity] region, else eu-west-2)"
     )
     parser.add_argument(
-        "--streams", type=_streams, default=1, help="model N Firehose streams (default 1)"
+        "--streams",
+        type=_streams,
+        help="model N Firehose streams (default: the config's firehose.streams)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -102,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             burst_files_per_second=max(args.burst, args.files_per_second),
             mean_size_bytes=args.mean_size,
             region=region,
-            streams=args.streams,
+            streams=args.streams or config.firehose.streams,
         )
         report = capacity_report(config, load)
     except ConfigError as error:

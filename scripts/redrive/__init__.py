@@ -43,7 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--key", action="append", default=[], help="error-output object key (repeatable)"
     )
     errors.add_argument("--archive-bucket", help="default: the stack's ArchiveBucketName")
-    errors.add_argument("--stream", help="delivery stream (default: DeliveryStreamName)")
+    errors.add_argument(
+        "--stream",
+        help="put every reference into this delivery stream (default: each into the stream its "
+        "key hashes to, among the stack's DeliveryStreamNames, as the ingest routes it)",
+    )
     errors.add_argument(
         "--error-prefix", help="default: the literal part of the stream's ErrorOutputPrefix"
     )
@@ -131,20 +135,22 @@ def _run_errors(args: argparse.Namespace) -> int:
 
 def _errors_target(session: EnvSession, firehose: Any, args: argparse.Namespace) -> ErrorsTarget:
     from scripts.redrive.errors import ErrorsTarget
-    from scripts.session import stack_outputs
+    from scripts.session import delivery_stream_names, stack_outputs
 
-    archive, stream = args.archive_bucket, args.stream
-    if not archive or not stream:
+    archive = args.archive_bucket
+    streams: tuple[str, ...] = (args.stream,) if args.stream else ()
+    if not archive or not streams:
         outputs = stack_outputs(session)
         archive = archive or outputs["ArchiveBucketName"]
-        stream = stream or outputs["DeliveryStreamName"]
-    root = args.error_prefix or _error_root(firehose, stream)
+        streams = streams or delivery_stream_names(outputs)
+    # every stream has the same ErrorOutputPrefix: the first one's is the root
+    root = args.error_prefix or _error_root(firehose, streams[0])
     if not root:
         raise ValueError(
             "the stream's ErrorOutputPrefix starts with an expression, so its literal part is "
             "empty: pass --error-prefix (e.g. errors/) to avoid listing the whole bucket"
         )
-    return ErrorsTarget(archive_bucket=archive, error_root=root, stream_name=stream)
+    return ErrorsTarget(archive_bucket=archive, error_root=root, stream_names=streams)
 
 
 def _error_root(firehose: Any, stream: str) -> str:

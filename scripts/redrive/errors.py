@@ -38,6 +38,7 @@ from pipeline.deadline import Backoff, Deadline
 from pipeline.errors import ACCESS_DENIED_CODES, NOT_FOUND_CODES
 from pipeline.firehose import put_records
 from pipeline.references import ObjectReference, iso_now
+from pipeline.routing import stream_for
 from scripts.redrive.documents import FailedReference, parse_error_object
 from scripts.replay import restore_state
 from scripts.session import error_code, error_reason
@@ -114,7 +115,9 @@ class ErrorsTarget:
 
     archive_bucket: str
     error_root: str
-    stream_name: str
+    #: the delivery streams in routing order: each reference goes to the stream its key hashes
+    #: to, as the ingest put it (one name: everything goes there)
+    stream_names: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,15 +321,23 @@ class Redriver:
             return set()
         now = iso_now()
         records = [ref.restarted(now).to_record() for ref in references]
-        outcome = put_records(
-            self._firehose,
-            self._target.stream_name,
-            records,
-            Deadline.after(self._settings.put_timeout_seconds),
-            backoff=self._settings.backoff,
-            sleep=self._settings.sleep,
-        )
-        rejected = set(outcome.failed)
+        routed: dict[str, list[bytes]] = {}
+        for ref, record in zip(references, records, strict=True):
+            stream = stream_for(ref.bucket, ref.key, self._target.stream_names)
+            routed.setdefault(stream, []).append(record)
+        deadline = Deadline.after(self._settings.put_timeout_seconds)
+        failed: list[bytes] = []
+        for stream, batch in routed.items():
+            outcome = put_records(
+                self._firehose,
+                stream,
+                batch,
+                deadline,
+                backoff=self._settings.backoff,
+                sleep=self._settings.sleep,
+            )
+            failed.extend(outcome.failed)
+        rejected = set(failed)
         self._put_this_run.update(
             ref.identity()
             for ref, record in zip(references, records, strict=True)

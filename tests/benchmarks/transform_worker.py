@@ -111,7 +111,7 @@ def fetch(setup: dict[str, Any]) -> dict[str, float]:
 
     settings = TransformConfig(
         archive_bucket="archive",
-        delivery_stream_name="stream",
+        delivery_stream_names=("stream",),
         fetch_concurrency=int(setup["concurrency"]),
     )
     s3 = aws.s3(max_attempts=1, max_pool_connections=settings.fetch_concurrency + 4)

@@ -12,7 +12,7 @@ from scripts.template import write_templates
 from templates.config import EnvironmentConfig, available_environments
 from templates.stack import build_template, render
 from tests.environments import filled_config
-from tests.templates.variants import consumer_path_variants
+from tests.templates.variants import scanned_variants
 
 ENVIRONMENTS = available_environments()
 
@@ -35,6 +35,6 @@ def rendered_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("build")
     for env in ENVIRONMENTS:
         write_templates(filled_config(env), root)
-    for name, variant in consumer_path_variants().items():
+    for name, variant in scanned_variants().items():
         write_templates(variant, root / "variants" / name)
     return root

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 OUTPUTS = {
     "LandingBucketName", "ArchiveBucketName", "DistributionBucketName", "DeliveryStreamName",
-    "ConsumerRoleArn", "IngestDLQUrl", "CopierDLQUrl", "AlarmTopicArn",
+    "DeliveryStreamNames", "ConsumerRoleArn", "IngestDLQUrl", "CopierDLQUrl", "AlarmTopicArn",
 }  # fmt: skip
 
 

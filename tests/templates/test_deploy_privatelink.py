@@ -15,15 +15,10 @@ from typing import Any
 
 import pytest
 
-from scripts.changeset import TemplateSource, apply_stack
-from scripts.deploy import template_source, upload_package
 from scripts.session import EnvSession
-from templates.bootstrap import ARTIFACTS_OUTPUT, build_bootstrap_template
 from templates.config import ENVIRONMENTS_DIR, EnvironmentConfig, parse_config
-from templates.functions import ARTIFACTS_BUCKET_PARAMETER, CODE_KEY_PARAMETER
-from templates.names import artifacts_stack_name
-from templates.stack import build_template, render
 from tests.integration.conftest import localstack  # noqa: F401 - the session fixture
+from tests.templates.local_stack import deploy_variant
 
 pytestmark = pytest.mark.integration
 
@@ -53,28 +48,6 @@ def _network(ec2: Any, region: str) -> tuple[str, list[str]]:
     return vpc_id, subnets
 
 
-def _deploy(session: EnvSession, config: EnvironmentConfig) -> dict[str, str]:
-    cloudformation = session.client("cloudformation")
-    bootstrap = apply_stack(
-        cloudformation,
-        artifacts_stack_name(config.name),
-        TemplateSource(body=render(build_bootstrap_template(config))),
-        show_progress=False,
-    )
-    bucket = bootstrap.outputs[ARTIFACTS_OUTPUT]
-    s3 = session.client("s3")
-    code_key = upload_package(s3, bucket, config.functions.architecture)
-    body = json.dumps(build_template(config).to_dict(), separators=(",", ":"))
-    result = apply_stack(
-        cloudformation,
-        config.stack_name,
-        template_source(session, s3, bucket, body),
-        {ARTIFACTS_BUCKET_PARAMETER: bucket, CODE_KEY_PARAMETER: code_key},
-        show_progress=False,
-    )
-    return result.outputs
-
-
 def test_privatelink_variant_deploys_endpoint_security_group_and_pinned_policy(
     localstack: str,  # noqa: F811
 ) -> None:
@@ -83,7 +56,7 @@ def test_privatelink_variant_deploys_endpoint_security_group_and_pinned_policy(
     vpc_id, subnet_ids = _network(ec2, session.region)
     config = _config(vpc_id, subnet_ids)
 
-    outputs = _deploy(session, config)
+    outputs = deploy_variant(session, config)
 
     endpoint_id = outputs["ConsumerEndpointId"]
     assert endpoint_id.startswith("vpce-")

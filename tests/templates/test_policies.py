@@ -197,9 +197,9 @@ def test_functions_follow_the_architecture_contract(
 ) -> None:
     functions = _resources(template, "AWS::Lambda::Function")
     expected_variables = {
-        "IngestFunction": {"DELIVERY_STREAM_NAME"},
+        "IngestFunction": {"DELIVERY_STREAM_NAMES"},
         "TransformFunction": {
-            "ARCHIVE_BUCKET", "DELIVERY_STREAM_NAME", "BUNDLE_PREFIX", "INLINE_MAX_BYTES",
+            "ARCHIVE_BUCKET", "DELIVERY_STREAM_NAMES", "BUNDLE_PREFIX", "INLINE_MAX_BYTES",
             "FETCH_CONCURRENCY", "RESPONSE_BUDGET_BYTES", "BUNDLE_PREFIX_EXPRESSION",
             "DIRECT_BUNDLE_MAX_BYTES",
         },
@@ -261,7 +261,7 @@ def test_outputs_are_the_documented_ones(template: Template, config: Environment
     private = {"ConsumerEndpointId"} if config.access.consumer_path == "privatelink" else set()
     assert set(template["Outputs"]) == {
         "LandingBucketName", "ArchiveBucketName", "DistributionBucketName", "DeliveryStreamName",
-        "ConsumerRoleArn", "IngestDLQUrl", "CopierDLQUrl", "AlarmTopicArn",
+        "DeliveryStreamNames", "ConsumerRoleArn", "IngestDLQUrl", "CopierDLQUrl", "AlarmTopicArn",
     } | private  # fmt: skip
 
 

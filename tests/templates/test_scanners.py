@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from templates.config import available_environments
-from tests.templates.variants import consumer_path_variants
+from tests.templates.variants import scanned_variants
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CHECKOV_PROJECT = PROJECT_ROOT / "tools" / "checkov"
@@ -23,7 +23,7 @@ def _templates(rendered_dir: Path) -> list[Path]:
     files = sorted(rendered_dir.glob("*/*.json"))
     assert {path.parent.name for path in files} == set(available_environments())
     variants = sorted(rendered_dir.glob("variants/*/*/*.json"))
-    assert {path.parents[1].name for path in variants} == set(consumer_path_variants())
+    assert {path.parents[1].name for path in variants} == set(scanned_variants())
     return files + variants
 
 
@@ -77,7 +77,7 @@ def test_checkov_has_no_failed_checks_and_every_skip_is_justified(rendered_dir: 
     passed = sum(len(report["results"]["passed_checks"]) for report in reports)
     assert passed > 100  # the scan really looked at the resources
     scanned = {c["file_path"] for r in reports for c in r["results"]["passed_checks"]}
-    assert {f"/variants/{name}/" for name in consumer_path_variants()} <= {
+    assert {f"/variants/{name}/" for name in scanned_variants()} <= {
         "/" + "/".join(Path(path).parts[-4:-2]) + "/" for path in scanned if "variants" in path
     }
     assert {report["summary"]["parsing_errors"] for report in reports} == {0}

@@ -2,7 +2,8 @@
 
 The shipped files cover the internet path without restriction (dev, local) and the private path
 with an endpoint the stack creates (prod); these add the internet path narrowed by
-``consumer_cidrs`` and the private path through an existing endpoint.
+``consumer_cidrs`` and the private path through an existing endpoint, and prod scaled out to
+several delivery streams (issue 15).
 """
 
 from __future__ import annotations
@@ -38,3 +39,20 @@ def consumer_path_variants() -> dict[str, EnvironmentConfig]:
                 data["access"][key] = value
         variants[name] = parse_config("prod", data, source=f"prod.toml ({name})")
     return variants
+
+
+#: streams of the scaled-out variant: enough that every per-stream resource repeats
+SCALED_OUT_STREAMS = 3
+
+
+def stream_variants() -> dict[str, EnvironmentConfig]:
+    """Variant name -> prod's configuration (placeholders filled in) with N delivery streams."""
+    data = filled_data("prod")
+    data["firehose"]["streams"] = SCALED_OUT_STREAMS
+    name = f"{SCALED_OUT_STREAMS}-streams"
+    return {name: parse_config("prod", data, source=f"prod.toml ({name})")}
+
+
+def scanned_variants() -> dict[str, EnvironmentConfig]:
+    """Every variant the scanners check besides the shipped environments."""
+    return {**consumer_path_variants(), **stream_variants()}

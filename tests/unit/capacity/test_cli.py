@@ -141,3 +141,17 @@ def test_capacity_needs_no_aws_credentials(
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     assert main(["capacity", "--env", "prod", "--streams", "2"]) == 0
     assert "2 stream(s)" in capsys.readouterr().out
+
+
+def test_the_stream_count_defaults_to_the_config(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = copy.deepcopy(BASE)
+    data["firehose"]["streams"] = 3
+    scaled = parse_config("prod", data, source="prod.toml", deployable=False)
+    monkeypatch.setattr("templates.config.load_config", lambda *_, **__: scaled)
+
+    assert main(["capacity", "--env", "prod", "--burst", "2000"]) == 0
+    assert "3 stream(s)" in capsys.readouterr().out  # 2,000 files/s: over one stream's bytes/s
+    assert main(["capacity", "--env", "prod", "--burst", "2000", "--streams", "1"]) == 1
+    assert "1 stream(s)" in capsys.readouterr().out

@@ -62,9 +62,9 @@ def test_a_quiet_pipeline_is_healthy(stack: tuple[Clients, dict[str, str]]) -> N
     report = collect_status(clients, outputs, "unit")
 
     assert report.problems == ()
-    assert report.stream is not None
-    assert (report.stream.buffer_mb, report.stream.buffer_seconds) == (64, 60)
-    assert (report.stream.processor_buffer_mb, report.stream.processor_buffer_seconds) == (1.0, 60)
+    [stream] = report.streams
+    assert (stream.buffer_mb, stream.buffer_seconds) == (64, 60)
+    assert (stream.processor_buffer_mb, stream.processor_buffer_seconds) == (1.0, 60)
     assert report.backlog is not None
     assert report.backlog.count == 0
     assert report.dlq_depths == {"IngestDLQ": 0, "CopierDLQ": 0}
@@ -134,7 +134,20 @@ def test_an_unreachable_section_is_reported_not_fatal(
 
     report = collect_status(clients, {**outputs, "DeliveryStreamName": "missing"}, "unit")
 
-    assert report.stream is None
-    assert any(problem.startswith("stream:") for problem in report.problems)
+    assert report.streams == ()
+    assert any(problem.startswith("stream missing:") for problem in report.problems)
     assert report.backlog is not None
+    assert not report.healthy
+
+
+def test_every_stream_is_shown_and_a_missing_one_is_a_problem(
+    stack: tuple[Clients, dict[str, str]],
+) -> None:
+    clients, outputs = stack
+
+    report = collect_status(clients, {**outputs, "DeliveryStreamNames": "stream,stream-2"}, "unit")
+
+    assert [s.name for s in report.streams] == ["stream"]
+    assert any(problem.startswith("stream stream-2:") for problem in report.problems)
+    assert "stream        stream: " in render(report)
     assert not report.healthy

@@ -13,6 +13,7 @@ from pipeline.firehose import chunk_records, put_records
 from pipeline.ingest import handler
 from pipeline.ingest.events import parse_event
 from pipeline.references import ObjectReference
+from pipeline.routing import stream_for
 from tests.unit.conftest import LambdaContextStub, PipelineAws
 from tests.unit.pipeline.s3_events import TEST_EVENT, s3_event, s3_record
 
@@ -21,7 +22,7 @@ KEYS = ["with space.txt", "plus+sign.txt", "100% sure.txt", "ünïcødé/文件.
 
 @pytest.fixture(autouse=True)
 def _stream_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DELIVERY_STREAM_NAME", "test-stream")
+    monkeypatch.setenv("DELIVERY_STREAM_NAMES", "test-stream")
     monkeypatch.setattr(pipeline.firehose, "DEFAULT_BACKOFF", Backoff(0.001, 0.01))
     handler.config.cache_clear()
 
@@ -73,6 +74,52 @@ def test_handler_puts_every_reference(
     assert {r.attempt for r in delivered} == {0}
     assert all(datetime.fromisoformat(r.first_seen) >= before for r in delivered)
     assert '"ReferencesPut"' in capsys.readouterr().out
+
+
+def _sink_references(aws: PipelineAws, sink: str) -> list[ObjectReference]:
+    listing = aws.s3.list_objects_v2(Bucket=sink).get("Contents", [])
+    blobs = [aws.s3.get_object(Bucket=sink, Key=item["Key"])["Body"].read() for item in listing]
+    return [ObjectReference.from_record(line + b"\n") for b in blobs for line in b.splitlines()]
+
+
+def test_handler_routes_each_key_to_its_stream_with_every_version(
+    pipeline_aws: PipelineAws, lambda_context: LambdaContextStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    second, second_sink = "test-stream-2", "second-sink"
+    pipeline_aws.s3.create_bucket(
+        Bucket=second_sink, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
+    )
+    pipeline_aws.firehose.create_delivery_stream(
+        DeliveryStreamName=second,
+        DeliveryStreamType="DirectPut",
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": "arn:aws:iam::123456789012:role/firehose",
+            "BucketARN": f"arn:aws:s3:::{second_sink}",
+        },
+    )
+    streams = (pipeline_aws.stream, second)
+    monkeypatch.setenv("DELIVERY_STREAM_NAMES", ",".join(streams))
+    handler.config.cache_clear()
+    keys = [f"file-{n}.txt" for n in range(12)]
+    # three versions of every key, interleaved as S3 would notify them
+    records = [
+        s3_record("landing", key, size=1, version_id=f"v{version}", sequencer=f"{version:04d}")
+        for version in range(3)
+        for key in keys
+    ]
+
+    assert handler.lambda_handler(s3_event(*records), lambda_context)["put"] == len(records)
+
+    by_stream = {
+        pipeline_aws.stream: _sink_references(pipeline_aws, pipeline_aws.sink),
+        second: _sink_references(pipeline_aws, second_sink),
+    }
+    assert all(by_stream.values())  # 12 keys over 2 streams: both are used
+    assert sorted(r.key for refs in by_stream.values() for r in refs) == sorted(keys * 3)
+    for stream, references in by_stream.items():
+        assert {stream_for("landing", r.key, streams) for r in references} == {stream}
+        for key in {r.key for r in references}:  # every version, in event order, in one stream
+            assert [r.version_id for r in references if r.key == key] == ["v0", "v1", "v2"]
 
 
 def test_handler_ignores_test_event(

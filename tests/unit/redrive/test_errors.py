@@ -11,6 +11,7 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from pipeline.deadline import Backoff
 from pipeline.references import ObjectReference
+from pipeline.routing import stream_for
 from scripts.cli import main
 from scripts.redrive.errors import (
     MARKER_DONE,
@@ -40,7 +41,7 @@ FAST = Backoff(base_seconds=0.001, cap_seconds=0.01)
 
 
 def _redriver(aws: RedriveAws, dry_run: bool = False) -> Redriver:
-    target = ErrorsTarget(archive_bucket=ARCHIVE, error_root="errors/", stream_name=STREAM)
+    target = ErrorsTarget(archive_bucket=ARCHIVE, error_root="errors/", stream_names=(STREAM,))
     settings = RedriveSettings(dry_run=dry_run, put_timeout_seconds=30, backoff=FAST)
     return Redriver(aws.s3, aws.firehose, target, settings)
 
@@ -323,3 +324,42 @@ def test_cli_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
     assert "either --since" in capsys.readouterr().err
     assert main(["redrive", "errors", "--until", "2026-01-31T08:00Z"]) == 2
+
+
+def test_references_go_back_to_the_stream_their_key_hashes_to(redrive_aws: RedriveAws) -> None:
+    second, second_sink = f"{STREAM}-2", "unit-firehose-sink-2"
+    redrive_aws.s3.create_bucket(
+        Bucket=second_sink, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"}
+    )
+    redrive_aws.firehose.create_delivery_stream(
+        DeliveryStreamName=second,
+        DeliveryStreamType="DirectPut",
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": "arn:aws:iam::123456789012:role/firehose",
+            "BucketARN": f"arn:aws:s3:::{second_sink}",
+        },
+    )
+    streams = (STREAM, second)
+    present = [_landed(redrive_aws, f"spread/{n}.txt") for n in range(10)]
+    redrive_aws.put_error_object(
+        error_key(STREAM), error_object([processing_failed_line(r) for r in present])
+    )
+    target = ErrorsTarget(archive_bucket=ARCHIVE, error_root="errors/", stream_names=streams)
+    redriver = Redriver(redrive_aws.s3, redrive_aws.firehose, target, RedriveSettings(backoff=FAST))
+    objects = select_objects(list_error_objects(redrive_aws.s3, ARCHIVE, "errors/"))
+
+    [outcome] = redrive_all(redriver, objects, lambda _: None)
+
+    assert (outcome.status, outcome.put) == ("redriven", 10)
+    for stream, sink in ((STREAM, SINK), (second, second_sink)):
+        blobs = [
+            redrive_aws.s3.get_object(Bucket=sink, Key=item["Key"])["Body"].read()
+            for item in redrive_aws.s3.list_objects_v2(Bucket=sink).get("Contents", [])
+        ]
+        keys = sorted(
+            ObjectReference.from_record(line + b"\n").key
+            for blob in blobs
+            for line in blob.splitlines()
+        )
+        expected = sorted(r.key for r in present if stream_for(LANDING, r.key, streams) == stream)
+        assert keys == expected and expected  # both streams get their share, nothing else

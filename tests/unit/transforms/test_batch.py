@@ -31,7 +31,7 @@ from tests.unit.transforms.helpers import (
 )
 from transforms.batch import BatchSummary, process_batch
 from transforms.config import TransformConfig
-from transforms.records import serialized_size
+from transforms.records import serialized_size, source_stream
 
 #: a minute after the helpers' S3 event time: references are fresh, far from max_reference_age
 NOW = datetime(2026, 1, 2, 3, 5, 5, tzinfo=UTC)
@@ -56,7 +56,7 @@ def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 def settings(aws: PipelineAws, **overrides: Any) -> TransformConfig:
     values: dict[str, Any] = {
         "archive_bucket": aws.archive,
-        "delivery_stream_name": aws.stream,
+        "delivery_stream_names": (aws.stream,),
         **overrides,
     }
     return TransformConfig(**values)
@@ -347,3 +347,41 @@ def test_reput_that_keeps_failing_becomes_processing_failed(pipeline_aws: Pipeli
     assert set(summary.failures) <= {"reput-failed", "missing"}
     assert summary.failures["reput-failed"] >= 6
     assert summary.deferred == 0
+
+
+def test_deferred_references_go_back_to_the_stream_that_invoked(pipeline_aws: PipelineAws) -> None:
+    """With N streams the event's stream (here the second configured) gets the re-puts and names
+    the direct bundles; the first configured stream does not exist in moto, so a re-put there
+    would fail the records."""
+    refs: list[Any] = [upload(pipeline_aws, f"n/{i}", os.urandom(40_000)) for i in range(4)]
+    refs.append(upload(pipeline_aws, "n/large", os.urandom(200_000)))
+    streams = ("s3-aggregator-unit", pipeline_aws.stream)
+
+    result, summary = run(
+        pipeline_aws,
+        refs,
+        delivery_stream_names=streams,
+        inline_max_bytes=60_000,
+        response_budget_bytes=100_000,
+    )
+
+    assert summary.failures == {}
+    assert summary.direct == 1 and summary.deferred >= 2
+    inlined = {m.metadata.key for m, _ in members(firehose_bundle(result))}
+    reput = reput_references(pipeline_aws.stream_records())
+    assert [r.key for r in reput] == [r.key for r in refs[:4] if r.key not in inlined]
+    [direct] = pipeline_aws.s3.list_objects_v2(Bucket=pipeline_aws.archive)["Contents"]
+    assert direct["Key"].startswith(f"bundles/2026/01/02/03/{pipeline_aws.stream}-direct-")
+
+
+@pytest.mark.parametrize(
+    ("arn", "expected"),
+    [
+        ("arn:aws:firehose:eu-west-2:123456789012:deliverystream/s-2", "s-2"),
+        ("arn:aws:firehose:eu-west-2:123456789012:deliverystream/elsewhere", "elsewhere"),
+        ("", "s-1"),
+        ("not an arn", "s-1"),
+    ],
+)
+def test_the_source_stream_comes_from_the_event(arn: str, expected: str) -> None:
+    assert source_stream({"deliveryStreamArn": arn}, ("s-1", "s-2")) == expected

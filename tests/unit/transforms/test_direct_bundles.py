@@ -56,7 +56,7 @@ def upload(aws: PipelineAws, key: str, body: bytes) -> ObjectReference:
 def run(aws: PipelineAws, refs: list[Any], **overrides: Any) -> tuple[dict[str, Any], BatchSummary]:
     settings = TransformConfig(
         archive_bucket=aws.archive,
-        delivery_stream_name=aws.stream,
+        delivery_stream_names=(aws.stream,),
         inline_max_bytes=1000,  # small files take the direct path: the tests stay fast
         **overrides,
     )

@@ -97,7 +97,7 @@ def run(
     aws: PipelineAws, refs: list[Any], now: datetime = NOW, **overrides: Any
 ) -> tuple[dict[str, Any], BatchSummary]:
     settings = TransformConfig(
-        archive_bucket=aws.archive, delivery_stream_name=aws.stream, **overrides
+        archive_bucket=aws.archive, delivery_stream_names=(aws.stream,), **overrides
     )
     return process_batch(
         firehose_event(refs), settings, Deadline.after(120.0), aws.s3, aws.firehose, now=now
@@ -446,7 +446,7 @@ def test_random_string_in_the_prefix_is_stable_per_reference() -> None:
 def test_unusable_prefix_expressions_are_refused_at_start(expression: str, message: str) -> None:
     env = {
         "ARCHIVE_BUCKET": "a",
-        "DELIVERY_STREAM_NAME": "s",
+        "DELIVERY_STREAM_NAMES": "s",
         "BUNDLE_PREFIX": "bundles/",
         "BUNDLE_PREFIX_EXPRESSION": expression,
     }
@@ -472,7 +472,7 @@ def test_slow_s3_the_batch_answers_in_time_with_the_unfinished_files_deferred(
             firehose_event(refs),
             TransformConfig(
                 archive_bucket=pipeline_aws.archive,
-                delivery_stream_name=pipeline_aws.stream,
+                delivery_stream_names=(pipeline_aws.stream,),
                 fetch_concurrency=2,
             ),
             Deadline.after(20.0),

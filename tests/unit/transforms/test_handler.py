@@ -23,7 +23,7 @@ from transforms.records import InputRecord, decode_records, response_size
 
 ENV = {
     "ARCHIVE_BUCKET": "test-archive",
-    "DELIVERY_STREAM_NAME": "test-stream",
+    "DELIVERY_STREAM_NAMES": "test-stream",
     "BUNDLE_PREFIX": "bundles/",
     "INLINE_MAX_BYTES": "1048576",
     "FETCH_CONCURRENCY": "8",
