@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -29,14 +28,15 @@ from pipeline.references import ObjectReference, age_seconds
 from transforms.config import RESPONSE_LIMIT_BYTES, TransformConfig
 from transforms.direct import Delivered, deliver_direct, direct_bundle_key
 from transforms.fetch import (
+    BotocoreFetcher,
     Denied,
     Failed,
     Fetched,
+    Fetcher,
     FetchResult,
     Missing,
     OutOfTime,
     SizeMismatch,
-    fetch_object,
 )
 from transforms.outcomes import FailureReason
 from transforms.plan import Route, minimal_entry_size, plan_batch
@@ -197,12 +197,17 @@ def process_batch(
     s3: S3Client,
     firehose: FirehoseClient,
     now: datetime | None = None,
+    fetcher: Fetcher | None = None,
 ) -> tuple[dict[str, list[dict[str, str]]], BatchSummary]:
-    """The processor response for one Firehose event, and what happened."""
+    """The processor response for one Firehose event, and what happened.
+
+    Inline files are read by ``fetcher`` (the function passes the native one,
+    :mod:`transforms.crt_fetch`); by default, botocore ``get_object`` calls on a thread pool.
+    """
     budget = min(settings.response_budget_bytes, RESPONSE_LIMIT_BYTES)
     state, routes = _plan(event, settings, now or datetime.now(UTC), budget)
     work_deadline = Deadline(deadline.expires_at - settings.reput_reserve_seconds, deadline.clock)
-    _fetch_and_pack(state, routes, work_deadline, s3)
+    _fetch_and_pack(state, routes, work_deadline, s3, fetcher or BotocoreFetcher(s3))
     _shrink_to_budget(state, budget, lambda index: state.defer(index))
     _reput_deferred(state, deadline, firehose)
     entries = _answer(state, budget)
@@ -261,21 +266,21 @@ def _summary(state: _State, entries: Sequence[Entry]) -> BatchSummary:
 
 
 def _fetch_and_pack(
-    state: _State, routes: Sequence[Route], deadline: Deadline, s3: S3Client
+    state: _State, routes: Sequence[Route], deadline: Deadline, s3: S3Client, fetcher: Fetcher
 ) -> None:
     inline = [index for index, route in enumerate(routes) if route is Route.INLINE]
     direct = [index for index, route in enumerate(routes) if route is Route.DIRECT]
-    workers = max(1, min(state.settings.fetch_concurrency, len(inline)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
-        futures: dict[int, Future[FetchResult]] = {}
-        for index in inline:
-            reference = state.records[index].reference
-            assert reference is not None
-            futures[index] = pool.submit(fetch_object, s3, reference, deadline)
+    references: list[ObjectReference] = []
+    for index in inline:
+        reference = state.records[index].reference
+        assert reference is not None
+        references.append(reference)
+    concurrency = state.settings.fetch_concurrency
+    with fetcher.fetching(references, deadline, concurrency) as results:
         for index in direct:
             _deliver_direct(state, index, deadline, s3)
-        for index in inline:
-            _pack_inline(state, index, futures[index].result())
+        for index, result in zip(inline, results, strict=True):
+            _pack_inline(state, index, result)
 
 
 def _unfinished(state: _State, index: int, result: Missing | Denied | Failed | OutOfTime) -> None:
