@@ -1,7 +1,7 @@
 """The native fetcher (transforms/crt_fetch.py) against a moto server: awscrt sends real HTTP, so
 moto runs in its own process here (in-process moto only intercepts botocore).
 
-One server for the module (~1-2 s to start); every test uses its own keys.
+One server for the session (``moto_endpoint``, ~1-2 s to start); every test uses its own keys.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import transforms.fetch
 from pipeline import aws
 from pipeline.deadline import Backoff, Deadline
 from pipeline.references import ObjectReference
-from tests.moto_server import moto_server as start_moto_server
 from tests.unit.transforms.helpers import firehose_bundle, firehose_event, members, reference
 from transforms.batch import process_batch
 from transforms.config import TransformConfig
@@ -54,12 +53,6 @@ HOSTILE_KEYS = [
     "k" * 900,
     "zero-byte",
 ]
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    with start_moto_server() as endpoint:
-        yield endpoint
 
 
 @pytest.fixture
