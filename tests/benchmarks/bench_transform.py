@@ -159,7 +159,7 @@ def bench_fetch_cpu(env: LambdaEnv) -> None:
         f"own process at {server_per_get * 1000:.1f} ms CPU per GET; per-round ratios "
         f"{ratios['crt'][0]:.2f}-{ratios['crt'][-1]:.2f}, median of {CPU_ROUNDS} alternating "
         f"rounds; the botocore thread-pool fetcher (before): {botocore * 1000:.2f} ms/file = "
-        f"{botocore_ratio:.2f} x{note})"
+        f"{botocore_ratio:.2f} x; peak RSS of the worker {result['peak_rss_mb']:.0f} MB{note})"
     )
 
 

@@ -175,7 +175,16 @@ def fetch_cpu(setup: dict[str, Any]) -> dict[str, Any]:
         for kind in ("crt", "botocore"):
             _, cpu_seconds, inlined[kind] = _batches(setup, kind)
             rounds[kind].append(cpu_seconds / files)
-    return {"per_file": rounds, "inlined": inlined}
+    return {"per_file": rounds, "inlined": inlined, "peak_rss_mb": _peak_rss_mb()}
+
+
+def _peak_rss_mb() -> float:
+    """``VmHWM`` of this process (see docs/performance.md: ``ru_maxrss`` is the parent's)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def main() -> None:
