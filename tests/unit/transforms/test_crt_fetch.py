@@ -17,7 +17,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from awscrt import auth, http
 from awscrt import s3 as crt_s3
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 import transforms.crt_fetch
 import transforms.fetch
@@ -30,6 +34,7 @@ from transforms.config import TransformConfig
 from transforms.crt_fetch import (
     ChecksumMismatchError,
     CrtFetcher,
+    Endpoint,
     _client_error,
     _verify_checksum,
     endpoint_of,
@@ -232,3 +237,29 @@ def test_the_endpoint_is_the_one_botocore_uses(s3: S3Client, moto_endpoint: str)
     assert endpoint.path(reference(LANDING, "a b/ü", "v+1", 1)) == (
         f"/{LANDING}/a%20b/%C3%BC?versionId=v%2B1"
     )
+
+
+def test_native_signatures_equal_botocores_for_hostile_keys() -> None:
+    """What the native client signs for a path is what botocore signs for the same GET: real S3
+    (which, unlike moto, checks signatures) accepts every key botocore could read."""
+    secrets = ("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG", "session-token")
+    credentials = Credentials(*secrets)
+    provider = auth.AwsCredentialsProvider.new_static(*secrets)
+    endpoint = Endpoint("landing.s3.eu-west-2.amazonaws.com", "", tls=True)
+    for key in HOSTILE_KEYS:
+        path = endpoint.path(reference("landing", key, "3HL4kq+tJlcp/XroDTDmJ=", 1))
+        ours = AWSRequest(
+            "GET", f"https://{endpoint.host}{path}", {"x-amz-checksum-mode": "ENABLED"}
+        )
+        S3SigV4Auth(credentials, "s3", "eu-west-2").add_auth(ours)
+        signed_at = datetime.strptime(ours.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ")
+        config = crt_s3.create_default_s3_signing_config(
+            region="eu-west-2", credential_provider=provider
+        ).replace(
+            date=signed_at.replace(tzinfo=UTC),
+            signed_body_value=ours.headers["X-Amz-Content-SHA256"],
+        )
+        headers = [("Host", endpoint.host), ("x-amz-checksum-mode", "ENABLED")]
+        native = http.HttpRequest("GET", path, http.HttpHeaders(headers))
+        auth.aws_sign_request(native, config).result(10)
+        assert native.headers.get("Authorization") == ours.headers["Authorization"], key
