@@ -244,8 +244,9 @@ class CrtFetcher:
         if deadline.remaining() < CALL_ALLOWANCE_SECONDS:
             yield iter([OutOfTime("no time left to start the call", 0)] * len(references))
             return
-        gets = [self.start(reference) for reference in references]
+        gets: list[_Get] = []
         try:
+            gets.extend(self.start(reference) for reference in references)
             yield (
                 self.finish(reference, get, deadline)
                 for reference, get in zip(references, gets, strict=True)
