@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -11,16 +12,31 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from pipeline import aws
 from pipeline.deadline import Deadline
-from transforms import crt_fetch
 from transforms.batch import BatchSummary, process_batch
 from transforms.config import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, TransformConfig
+from transforms.fetch import BotocoreFetcher, Fetcher
 from transforms.outcomes import DEFERRED_METRIC, OLDEST_REFERENCE_AGE_METRIC, FailureReason
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_s3 import S3Client
 
 logger = Logger()
 metrics = Metrics()
+
+
+# awscrt is a native extension: a package built for another architecture cannot load it (the
+# local stack's host executor runs the arm64 package on an x86_64 host). The transform then
+# fetches with botocore, as it did before the native fetcher, and says so in its log.
+def _load_native() -> tuple[Callable[[S3Client, int], Fetcher] | None, str]:
+    try:
+        from transforms import crt_fetch
+    except ImportError as error:  # exercised by the local stack's host executor
+        return None, f"{type(error).__name__}: {error}"
+    return crt_fetch.fetcher, ""
+
+
+_NATIVE_FETCHER, _NATIVE_UNAVAILABLE = _load_native()  # at import: part of the cold start
 
 
 @functools.cache
@@ -36,11 +52,21 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     timeouts = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, "read_timeout": READ_TIMEOUT_SECONDS}
     s3 = aws.s3(max_attempts=1, max_pool_connections=settings.fetch_concurrency + 4, **timeouts)
     firehose = aws.firehose(max_attempts=1, **timeouts)
-    fetcher = crt_fetch.fetcher(s3, settings.fetch_concurrency)
+    fetcher = _fetcher(s3, settings.fetch_concurrency)
     result, summary = process_batch(event, settings, deadline, s3, firehose, fetcher=fetcher)
     publish(summary)
     logger.info("batch processed", extra={"summary": dataclasses.asdict(summary)})
     return result
+
+
+def _fetcher(s3: S3Client, concurrency: int) -> Fetcher:
+    """The native fetcher (transforms/crt_fetch.py), or botocore's when awscrt cannot load."""
+    if _NATIVE_FETCHER is not None:
+        return _NATIVE_FETCHER(s3, concurrency)
+    logger.warning(
+        "native fetcher unavailable: fetching with botocore", extra={"error": _NATIVE_UNAVAILABLE}
+    )
+    return BotocoreFetcher(s3)
 
 
 def publish(summary: BatchSummary) -> None:

@@ -124,3 +124,25 @@ def test_plan_never_exceeds_the_budget_on_random_batches() -> None:
 def test_unreadable_records_are_planned_as_failures() -> None:
     records = [InputRecord("id", b"junk", 0, None, "bad")]
     assert plan_batch(records, inline_max_bytes=10, budget_bytes=1_000) == (Route.FAIL,)
+
+
+def test_without_awscrt_the_handler_fetches_with_botocore(
+    pipeline_aws: PipelineAws,
+    lambda_context: LambdaContextStub,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A package built for another architecture cannot load awscrt (the local stack runs the
+    arm64 package on x86_64): the handler falls back to botocore, which in-process moto serves."""
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    handler.config.cache_clear()
+    monkeypatch.setattr(handler, "_NATIVE_FETCHER", None)
+    monkeypatch.setattr(handler, "_NATIVE_UNAVAILABLE", "ImportError: wrong architecture")
+    version = pipeline_aws.put("fallback.txt", b"hello")
+
+    ref = reference(pipeline_aws.landing, "fallback.txt", version, 5)
+    result = handler.lambda_handler(firehose_event([ref]), lambda_context)
+
+    assert [(m.metadata.key, c) for m, c in members(firehose_bundle(result))] == [
+        ("fallback.txt", b"hello")
+    ]
