@@ -18,6 +18,7 @@ import botocore.session
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from botocore.credentials import Credentials
     from mypy_boto3_firehose import FirehoseClient
     from mypy_boto3_s3 import S3Client
 
@@ -116,6 +117,14 @@ def firehose(
         read_timeout=read_timeout,
     )
     return result
+
+
+def credentials() -> Credentials:
+    """The session's credentials (refreshed by botocore), for signers outside botocore."""
+    found = _session().get_credentials()
+    if found is None:
+        raise RuntimeError("no AWS credentials found (environment, profile or role)")
+    return found
 
 
 def reset_clients() -> None:

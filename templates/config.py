@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import platform
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -43,6 +44,26 @@ S3_INTERFACE_ENDPOINT_URL = re.compile(
 CONSUMER_PATHS = ("internet", "privatelink")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 ARCHITECTURES = ("arm64", "x86_64")
+#: ``architecture = "host"``: this machine's CPU, for a stack whose functions run on this machine
+#: (the embedded LocalStack's host executor). The package is then built for the CPU that runs it,
+#: as on AWS, so native extensions (awscrt, the transform's fetcher) load there too.
+HOST_ARCHITECTURE = "host"
+_MACHINE_ARCHITECTURES = {
+    "x86_64": "x86_64",
+    "amd64": "x86_64",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+}
+
+
+def host_architecture() -> Architecture:
+    """The Lambda architecture of this machine's CPU."""
+    machine = platform.machine().lower()
+    if machine not in _MACHINE_ARCHITECTURES:
+        raise ValueError(f"no Lambda architecture runs {machine!r} code: set arm64 or x86_64")
+    return cast(Architecture, _MACHINE_ARCHITECTURES[machine])
+
+
 FUNCTION_NAMES = ("ingest", "transform", "copier", "monitor")
 
 Architecture = Literal["arm64", "x86_64"]
@@ -558,6 +579,10 @@ def _function(table: _Table, name: str) -> FunctionSettings:
     return result
 
 
+def _architecture(value: str) -> Architecture:
+    return host_architecture() if value == HOST_ARCHITECTURE else cast(Architecture, value)
+
+
 def _functions(table: _Table) -> Functions:
     settings: dict[str, FunctionSettings] = {}
     invalid = False
@@ -568,7 +593,9 @@ def _functions(table: _Table) -> Functions:
             invalid = True
             settings[name] = FunctionSettings(memory_mb=128, timeout_seconds=1)
     result = Functions(
-        architecture=cast(Architecture, table.choice("architecture", ARCHITECTURES, "arm64")),
+        architecture=_architecture(
+            table.choice("architecture", (*ARCHITECTURES, HOST_ARCHITECTURE), "arm64")
+        ),
         log_level=table.choice("log_level", LOG_LEVELS, "INFO"),
         max_retry_attempts=table.integer("max_retry_attempts", 0, 2, default=2),
         max_event_age_seconds=table.integer("max_event_age_seconds", 60, 21600, default=21600),

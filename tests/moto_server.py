@@ -46,15 +46,19 @@ def moto_server(timeout: float = 30.0) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def moto_server_process(timeout: float = 30.0, *, keep_alive: bool = False) -> Iterator[MotoServer]:
+def moto_server_process(
+    timeout: float = 30.0, *, keep_alive: bool = False, get_latency: float = 0.0
+) -> Iterator[MotoServer]:
     """Like :func:`moto_server`, yielding the endpoint and the server's pid (for its CPU time).
 
     ``keep_alive`` serves moto through Twisted's HTTP/1.1 server (``moto_keepalive``), which
     keeps connections open as S3 does; ``moto.server`` closes every connection after a response.
+    ``get_latency`` (keep-alive server only) delays every object GET by that many seconds.
     """
     port = free_port()
     if keep_alive:
-        command = [sys.executable, "-m", "tests.benchmarks.moto_keepalive", str(port)]
+        module = "tests.benchmarks.moto_keepalive"
+        command = [sys.executable, "-m", module, str(port), str(get_latency)]
     else:
         command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     process = subprocess.Popen(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -30,14 +30,15 @@ from pipeline.references import ObjectReference, age_seconds
 from transforms.config import RESPONSE_LIMIT_BYTES, TransformConfig
 from transforms.direct import Bundled, direct_bundle_key, write_direct_bundle
 from transforms.fetch import (
+    BotocoreFetcher,
     Denied,
     Failed,
     Fetched,
+    Fetcher,
     FetchResult,
     Missing,
     OutOfTime,
     SizeMismatch,
-    fetch_object,
 )
 from transforms.outcomes import FailureReason
 from transforms.plan import Route, group_direct, minimal_entry_size, plan_batch
@@ -206,12 +207,17 @@ def process_batch(
     s3: S3Client,
     firehose: FirehoseClient,
     now: datetime | None = None,
+    fetcher: Fetcher | None = None,
 ) -> tuple[dict[str, list[dict[str, str]]], BatchSummary]:
-    """The processor response for one Firehose event, and what happened."""
+    """The processor response for one Firehose event, and what happened.
+
+    Inline files are read by ``fetcher`` (the function passes the native one,
+    :mod:`transforms.crt_fetch`); by default, botocore ``get_object`` calls on a thread pool.
+    """
     budget = min(settings.response_budget_bytes, RESPONSE_LIMIT_BYTES)
     state, routes = _plan(event, settings, now or datetime.now(UTC), budget)
     work_deadline = Deadline(deadline.expires_at - settings.reput_reserve_seconds, deadline.clock)
-    _fetch_and_pack(state, routes, work_deadline, s3)
+    _fetch_and_pack(state, routes, work_deadline, s3, fetcher or BotocoreFetcher(s3))
     _shrink_to_budget(state, budget, lambda index: state.defer(index))
     _reput_deferred(state, deadline, firehose)
     entries = _answer(state, budget)
@@ -273,22 +279,22 @@ def _summary(state: _State, entries: Sequence[Entry]) -> BatchSummary:
 
 
 def _fetch_and_pack(
-    state: _State, routes: Sequence[Route], deadline: Deadline, s3: S3Client
+    state: _State, routes: Sequence[Route], deadline: Deadline, s3: S3Client, fetcher: Fetcher
 ) -> None:
     inline = [index for index, route in enumerate(routes) if route is Route.INLINE]
     direct = [index for index, route in enumerate(routes) if route is Route.DIRECT]
-    workers = max(1, min(state.settings.fetch_concurrency, len(inline) + len(direct)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
-        futures: dict[int, Future[FetchResult]] = {}
-        for index in inline:
-            reference = state.records[index].reference
-            assert reference is not None
-            futures[index] = pool.submit(fetch_object, s3, reference, deadline)
-        sizes = [_reference(state, index).size for index in direct]
-        for group in group_direct(sizes, state.settings.direct_bundle_max_bytes):
-            _deliver_direct(state, [direct[p] for p in group], deadline, s3, pool)
-        for index in inline:
-            _pack_inline(state, index, futures[index].result())
+    references = [_reference(state, index) for index in inline]
+    concurrency = state.settings.fetch_concurrency
+    with fetcher.fetching(references, deadline, concurrency) as results:
+        if direct:
+            # small direct files are fetched ahead of their turn on a pool of their own
+            workers = max(1, min(concurrency, len(direct)))
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="direct") as pool:
+                sizes = [_reference(state, index).size for index in direct]
+                for group in group_direct(sizes, state.settings.direct_bundle_max_bytes):
+                    _deliver_direct(state, [direct[p] for p in group], deadline, s3, pool)
+        for index, result in zip(inline, results, strict=True):
+            _pack_inline(state, index, result)
 
 
 def _unfinished(state: _State, index: int, result: Missing | Denied | Failed | OutOfTime) -> None:

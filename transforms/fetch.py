@@ -9,11 +9,13 @@ that disagrees with the reference is reported (:class:`SizeMismatch`), not trust
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -101,8 +103,41 @@ Unfinished = Missing | Denied | Failed | OutOfTime
 FetchResult = Fetched | SizeMismatch | Unfinished
 
 
+#: What one GET attempt gives: the content with its ETag and version id, or the object's actual
+#: size when it is not the referenced one (the body is then not used).
+Attempt = tuple[bytes, str | None, str | None] | int
+
+
 class DeadlineReachedError(Exception):
     """The deadline came while a body was being read: the read stops, the file is deferred."""
+
+
+class Fetcher(Protocol):
+    """Fetches the inline files of a batch with bounded concurrency.
+
+    ``fetching`` starts every GET and yields their results in the order of ``references``
+    (waiting for each in turn); leaving the context abandons what was not consumed.
+    """
+
+    def fetching(
+        self, references: Sequence[ObjectReference], deadline: Deadline, concurrency: int
+    ) -> contextlib.AbstractContextManager[Iterator[FetchResult]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BotocoreFetcher:
+    """:func:`fetch_object` on a thread pool, one botocore client shared by the threads."""
+
+    s3: S3Client
+
+    @contextlib.contextmanager
+    def fetching(
+        self, references: Sequence[ObjectReference], deadline: Deadline, concurrency: int
+    ) -> Iterator[Iterator[FetchResult]]:
+        workers = max(1, min(concurrency, len(references)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
+            futures = [pool.submit(fetch_object, self.s3, ref, deadline) for ref in references]
+            yield (future.result() for future in futures)
 
 
 def get_kwargs(reference: ObjectReference) -> dict[str, str]:
@@ -136,15 +171,18 @@ def call_with_retries[T](
     *,
     backoff: Backoff | None = None,
     sleep: Callable[[float], None] | None = None,
+    first_started: bool = False,
 ) -> tuple[T | Unfinished, int]:
     """Run ``call`` until it succeeds, a non-retryable error, or the deadline; (result, retries).
 
     No attempt, the first included, starts with less than :data:`CALL_ALLOWANCE_SECONDS` left.
+    ``first_started``: the first call only collects a request started earlier (within its
+    allowance), so it is made whatever the time left.
     """
     backoff = backoff or DEFAULT_BACKOFF
     sleep = sleep or time.sleep
     attempt = 0
-    if deadline.remaining() < CALL_ALLOWANCE_SECONDS:
+    if not first_started and deadline.remaining() < CALL_ALLOWANCE_SECONDS:
         return OutOfTime("no time left to start the call", 0), 0
     while True:
         try:
@@ -178,7 +216,7 @@ def fetch_object(
 ) -> FetchResult:
     """GET the referenced version (inline files are small), at most its size + 1 bytes, hashed."""
 
-    def get() -> tuple[bytes, dict[str, Any]] | int:
+    def get() -> Attempt:
         response = s3.get_object(**get_kwargs(reference))  # type: ignore[arg-type]
         body = response["Body"]
         length = response.get("ContentLength")
@@ -188,19 +226,26 @@ def fetch_object(
         content = read_capped(body, reference.size + 1, deadline)
         if len(content) != reference.size:
             return len(content) if length is None else int(length)
-        return content, dict(response)
+        return content, response.get("ETag"), response.get("VersionId")
 
     outcome, retries = call_with_retries(get, deadline, backoff=backoff, sleep=sleep)
+    return fetch_result(reference, outcome, retries)
+
+
+def fetch_result(
+    reference: ObjectReference, outcome: Attempt | Unfinished, retries: int
+) -> FetchResult:
+    """The result of a GET's last attempt: the file hashed, a size mismatch, or unfinished."""
     if isinstance(outcome, Missing | Denied | Failed | OutOfTime):
         return outcome
     if isinstance(outcome, int):
         return SizeMismatch(outcome, retries)
-    content, response = outcome
+    content, etag, version_id = outcome
     return Fetched(
         content=content,
         sha256=hashlib.sha256(content).hexdigest(),
-        etag=str(response.get("ETag", reference.etag)).strip('"'),
-        version_id=response.get("VersionId", reference.version_id),
+        etag=(etag or reference.etag).strip('"'),
+        version_id=version_id if version_id is not None else reference.version_id,
         retries=retries,
     )
 

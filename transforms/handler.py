@@ -11,6 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from pipeline import aws
 from pipeline.deadline import Deadline
+from transforms import crt_fetch
 from transforms.batch import BatchSummary, process_batch
 from transforms.config import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, TransformConfig
 from transforms.outcomes import DEFERRED_METRIC, OLDEST_REFERENCE_AGE_METRIC, FailureReason
@@ -35,7 +36,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     timeouts = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, "read_timeout": READ_TIMEOUT_SECONDS}
     s3 = aws.s3(max_attempts=1, max_pool_connections=settings.fetch_concurrency + 4, **timeouts)
     firehose = aws.firehose(max_attempts=1, **timeouts)
-    result, summary = process_batch(event, settings, deadline, s3, firehose)
+    fetcher = crt_fetch.fetcher(s3, settings.fetch_concurrency)
+    result, summary = process_batch(event, settings, deadline, s3, firehose, fetcher=fetcher)
     publish(summary)
     logger.info("batch processed", extra={"summary": dataclasses.asdict(summary)})
     return result

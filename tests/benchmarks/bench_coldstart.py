@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
+import zipfile
 from dataclasses import dataclass
 
 from tests.benchmarks.lambda_env import LambdaEnv, lambda_env
@@ -31,7 +32,17 @@ RUNS = 7
 PLAIN_RUNS = 3
 POWERTOOLS = "aws_lambda_powertools.logging, aws_lambda_powertools.metrics"
 SDK_PACKAGES = frozenset(
-    {"botocore", "boto3", "s3transfer", "urllib3", "dateutil", "jmespath", "six"}
+    {
+        "botocore",
+        "boto3",
+        "s3transfer",
+        "urllib3",
+        "dateutil",
+        "jmespath",
+        "six",
+        "awscrt",
+        "_awscrt",
+    }
 )
 OUR_PACKAGES = frozenset({"pipeline", "transforms"})
 
@@ -39,8 +50,15 @@ _PROBE = """
 import time
 started = time.perf_counter()
 import {modules}
+{then}
 print(round((time.perf_counter() - started) * 1000, 2))
 """
+#: After the transform's import, what its first invocation creates: the botocore S3 client ...
+_BOTOCORE_CLIENT = "from pipeline import aws; s3 = aws.s3(max_attempts=1, max_pool_connections=36)"
+#: ... and the native fetcher with its awscrt S3 client (TLS, as against S3).
+_NATIVE_CLIENT = (
+    _BOTOCORE_CLIENT + "; from transforms import crt_fetch; crt_fetch.fetcher(s3, 32)._client(True)"
+)
 
 
 def _environment() -> dict[str, str]:
@@ -52,6 +70,8 @@ def _environment() -> dict[str, str]:
             "POWERTOOLS_METRICS_NAMESPACE": "S3Aggregator",
             "AWS_DEFAULT_REGION": "eu-west-2",
             "AWS_REGION": "eu-west-2",
+            "AWS_ACCESS_KEY_ID": "bench",  # the clients' probes sign nothing, but need them
+            "AWS_SECRET_ACCESS_KEY": "bench",
         }
     )
     return env
@@ -85,12 +105,13 @@ class _Probe:
 
     env: LambdaEnv
     modules: str
+    then: str = ""
 
 
 def _once(probe: _Probe) -> tuple[float, dict[str, float]]:
     """Import time (ms) of one fresh process, and its self-time split."""
     done = subprocess.run(
-        probe.env.code(_PROBE.format(modules=probe.modules), "-X", "importtime"),
+        probe.env.code(_PROBE.format(modules=probe.modules, then=probe.then), "-X", "importtime"),
         capture_output=True,
         text=True,
         check=True,
@@ -132,6 +153,9 @@ def main() -> None:
         "powertools": _Probe(compiled, POWERTOOLS),
         "floor": _Probe(compiled, f"botocore.session, botocore.config, {POWERTOOLS}"),
         **{name: _Probe(compiled, module) for name, module in HANDLERS.items()},
+        "awscrt": _Probe(compiled, "awscrt.s3, awscrt.auth, awscrt.http"),
+        "transform_botocore_client": _Probe(compiled, HANDLERS["transform"], _BOTOCORE_CLIENT),
+        "transform_native_client": _Probe(compiled, HANDLERS["transform"], _NATIVE_CLIENT),
     }
     results = _measure_interleaved(probes, RUNS)
     without_pyc = _measure_interleaved(
@@ -153,8 +177,32 @@ def main() -> None:
             f"bench coldstart_{name}: {median:.0f} ms ({median / TARGET_MS:.2f} x "
             f"{TARGET_MS:.0f} ms target; {median / floor_ms:.2f} x the SDK+powertools floor; "
             f"self time ms: {parts}; the package without its .pyc: "
-            f"{without_pyc[name][0]:.0f} ms)"
+            f"{without_pyc[name][0]:.0f} ms"
+            + (_transform_note(compiled, results) if name == "transform" else "")
+            + ")"
         )
+    first = results["transform_native_client"][0]
+    before = results["transform_botocore_client"][0]
+    print(
+        f"bench coldstart_transform_clients: {first:.0f} ms ({first / before:.2f} x the import + "
+        f"botocore S3 client alone at {before:.0f} ms; the transform's import and the clients its "
+        f"first invocation creates: botocore's S3 client and the native fetcher's awscrt "
+        f"S3Client (TLS); median of {RUNS} rounds)"
+    )
+
+
+def _transform_note(env: LambdaEnv, results: dict[str, tuple[float, dict[str, float]]]) -> str:
+    """What awscrt adds: its import alone, and its share of the package."""
+    with zipfile.ZipFile(env.package) as archive:
+        entries = archive.infolist()
+    crt = [entry for entry in entries if entry.filename.startswith(("awscrt/", "_awscrt"))]
+    return (
+        f"; of which awscrt (the native fetcher) imports in {results['awscrt'][0]:.0f} ms alone "
+        f"and adds {sum(e.compress_size for e in crt) / 1e6:.1f} MB to the "
+        f"{env.package.stat().st_size / 1e6:.1f} MB zip, "
+        f"{sum(e.file_size for e in crt) / 1e6:.1f} of its "
+        f"{sum(e.file_size for e in entries) / 1e6:.1f} MB unpacked"
+    )
 
 
 if __name__ == "__main__":

@@ -8,8 +8,11 @@ Modes
     ``cpu``: the per-file work the transform does after a GET (SHA-256 as ``fetch_object`` does
     it, member header, member, base64 entry, response dict), and the Lambda runtime's JSON
     serialization of the response, against ``hashlib.sha256`` + ``base64.b64encode``.
-    ``fetch``: ``process_batch`` over Firehose events against S3 (``AWS_ENDPOINT_URL``) with a
-    fixed latency added to every GET, then the same GETs one after another.
+    ``fetch``: ``process_batch`` over Firehose events against S3 (``AWS_ENDPOINT_URL``, a server
+    that adds a fixed latency to every GET) with the chosen fetcher (``crt``: the function's,
+    ``botocore``: the thread pool), then the same GETs one after another with botocore.
+    ``fetch_cpu``: CPU per file of ``process_batch`` with each fetcher and of a sequential
+    botocore ``get_object`` + read loop over the same objects, in alternating rounds.
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ from typing import Any
 from pipeline import aws
 from pipeline.bundle import BLOCK_SIZE, MemberMetadata, encode_member, member_header
 from pipeline.deadline import Deadline
+from transforms import crt_fetch
 from transforms.batch import process_batch
 from transforms.config import TransformConfig
+from transforms.fetch import BotocoreFetcher, Fetcher
 from transforms.records import (
     Entry,
     base64_length,
@@ -103,51 +108,95 @@ def cpu(files: int, size: int) -> dict[str, float]:
     }
 
 
-def fetch(setup: dict[str, Any]) -> dict[str, float]:
-    latency = float(setup["latency"])
+def _clients(concurrency: int) -> tuple[Any, Any]:
+    s3 = aws.s3(max_attempts=1, max_pool_connections=concurrency + 4)
+    return s3, aws.firehose(max_attempts=1)
 
-    def add_latency(**_: Any) -> None:
-        time.sleep(latency)  # first-byte latency of S3, simulated on the client side
 
+def _fetcher(kind: str, s3: Any, concurrency: int) -> Fetcher:
+    return crt_fetch.fetcher(s3, concurrency) if kind == "crt" else BotocoreFetcher(s3)
+
+
+def _batches(setup: dict[str, Any], kind: str) -> tuple[float, float, int]:
+    """``process_batch`` over every event with the ``kind`` fetcher: (wall s, CPU s, inlined)."""
     settings = TransformConfig(
         archive_bucket="archive",
         delivery_stream_names=("stream",),
         fetch_concurrency=int(setup["concurrency"]),
     )
-    s3 = aws.s3(max_attempts=1, max_pool_connections=settings.fetch_concurrency + 4)
-    firehose = aws.firehose(max_attempts=1)
-    s3.meta.events.register("before-send.s3.GetObject", add_latency)
-    s3.head_bucket(Bucket=setup["bucket"])  # connect before timing
+    s3, firehose = _clients(settings.fetch_concurrency)
+    fetcher = _fetcher(kind, s3, settings.fetch_concurrency)
+    warm = setup["events"][0]  # connect (and build the native client) before timing
+    process_batch(warm, settings, Deadline.after(300), s3, firehose, fetcher=fetcher)
     inlined = 0
     wall, cpu_started = time.perf_counter(), time.process_time()
     for event in setup["events"]:
-        _, summary = process_batch(event, settings, Deadline.after(300), s3, firehose)
+        _, summary = process_batch(
+            event, settings, Deadline.after(300), s3, firehose, fetcher=fetcher
+        )
         inlined += summary.inlined
-    concurrent = (time.perf_counter() - wall, time.process_time() - cpu_started)
-    keys = setup["keys"][: int(setup["sequential_sample"])]
+    return time.perf_counter() - wall, time.process_time() - cpu_started, inlined
+
+
+def _sequential(setup: dict[str, Any], count: int) -> tuple[float, float]:
+    """Plain botocore ``get_object`` + read + SHA-256, one after another: (wall s, CPU s)."""
+    s3, _ = _clients(int(setup["concurrency"]))
+    s3.head_bucket(Bucket=setup["bucket"])  # connect before timing
+    keys = setup["keys"][:count]
     wall, cpu_started = time.perf_counter(), time.process_time()
     for key in keys:
         content = s3.get_object(Bucket=setup["bucket"], Key=key)["Body"].read()
         hashlib.sha256(content).hexdigest()
-    sequential = (time.perf_counter() - wall, time.process_time() - cpu_started)
+    return time.perf_counter() - wall, time.process_time() - cpu_started
+
+
+def fetch(setup: dict[str, Any]) -> dict[str, float]:
+    """Wall clock of the batches (the server adds the latency) and of sequential GETs."""
+    wall, cpu_seconds, inlined = _batches(setup, setup["fetcher"])
+    count = int(setup["sequential_sample"])
+    sequential_wall, sequential_cpu = _sequential(setup, count)
     return {
         "inlined": inlined,
-        "concurrent_wall": concurrent[0],
-        "concurrent_cpu": concurrent[1],
-        "sequential_wall_per_get": sequential[0] / len(keys),
-        "sequential_cpu_per_get": sequential[1] / len(keys),
+        "concurrent_wall": wall,
+        "concurrent_cpu": cpu_seconds,
+        "sequential_wall_per_get": sequential_wall / count,
+        "sequential_cpu_per_get": sequential_cpu / count,
     }
+
+
+def fetch_cpu(setup: dict[str, Any]) -> dict[str, Any]:
+    """CPU of the transform per file (native and botocore fetchers) and of sequential GETs,
+    in alternating rounds; per round and per file."""
+    files = len(setup["keys"])
+    rounds: dict[str, list[float]] = {"sequential": [], "crt": [], "botocore": []}
+    inlined: dict[str, int] = {}
+    for _ in range(int(setup["rounds"])):
+        rounds["sequential"].append(_sequential(setup, files)[1] / files)
+        for kind in ("crt", "botocore"):
+            _, cpu_seconds, inlined[kind] = _batches(setup, kind)
+            rounds[kind].append(cpu_seconds / files)
+    return {"per_file": rounds, "inlined": inlined, "peak_rss_mb": _peak_rss_mb()}
+
+
+def _peak_rss_mb() -> float:
+    """``VmHWM`` of this process (see docs/performance.md: ``ru_maxrss`` is the parent's)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def main() -> None:
     mode = sys.argv[2]
     if mode == "cpu":
         print(json.dumps(cpu(int(sys.argv[3]), int(sys.argv[4]))))
-    elif mode == "fetch":
+    elif mode in ("fetch", "fetch_cpu"):
         with open(sys.argv[3], encoding="utf-8") as source:
-            print(json.dumps(fetch(json.load(source))))
+            setup = json.load(source)
+        print(json.dumps(fetch(setup) if mode == "fetch" else fetch_cpu(setup)))
     else:
-        raise SystemExit(f"unknown mode {mode!r}: use cpu or fetch")
+        raise SystemExit(f"unknown mode {mode!r}: use cpu, fetch or fetch_cpu")
 
 
 if __name__ == "__main__":

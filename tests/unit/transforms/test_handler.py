@@ -32,7 +32,7 @@ ENV = {
 
 
 def test_handler_answers_firehose_and_publishes_metrics(
-    pipeline_aws: PipelineAws,
+    server_aws: PipelineAws,
     lambda_context: LambdaContextStub,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -40,10 +40,10 @@ def test_handler_answers_firehose_and_publishes_metrics(
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
     handler.config.cache_clear()
-    version = pipeline_aws.put("a b+c.txt", b"hello")
+    version = server_aws.put("a b+c.txt", b"hello")  # served over HTTP: the native fetcher
     refs = [
-        reference(pipeline_aws.landing, "a b+c.txt", version, 5),
-        reference(pipeline_aws.landing, "gone.txt", "v", 5),
+        reference(server_aws.landing, "a b+c.txt", version, 5),
+        reference(server_aws.landing, "gone.txt", "v", 5),
     ]
 
     result = handler.lambda_handler(firehose_event(refs), lambda_context)
