@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import templates.config as config_module
 from templates.config import (
     ConfigError,
     available_environments,
@@ -365,3 +366,28 @@ def test_unknown_privatelink_key_is_refused() -> None:
     data = copy.deepcopy(BASE)
     data["access"]["privatelink"]["subnets"] = ["subnet-0123456789abcdef0"]
     assert "access.privatelink.subnets" in _refused(data)
+
+
+@pytest.mark.parametrize(
+    ("machine", "expected"),
+    [("x86_64", "x86_64"), ("AMD64", "x86_64"), ("aarch64", "arm64"), ("arm64", "arm64")],
+)
+def test_host_architecture_is_the_lambda_name_of_this_cpu(
+    monkeypatch: pytest.MonkeyPatch, machine: str, expected: str
+) -> None:
+    monkeypatch.setattr("platform.machine", lambda: machine)
+    assert config_module.host_architecture() == expected
+
+
+def test_a_cpu_lambda_cannot_run_is_refused_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("platform.machine", lambda: "riscv64")
+    with pytest.raises(ValueError, match="set arm64 or x86_64"):
+        config_module.host_architecture()
+
+
+def test_the_local_environment_builds_for_this_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("platform.machine", lambda: "aarch64")
+    assert filled_config("local").functions.architecture == "arm64"
+    monkeypatch.setattr("platform.machine", lambda: "x86_64")
+    assert filled_config("local").functions.architecture == "x86_64"
+    assert filled_config("prod").functions.architecture == "arm64"
