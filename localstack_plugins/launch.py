@@ -34,6 +34,8 @@ docs/localstack.md, "Throughput"):
 - the response serializer parses every timestamp *string* it writes to a header (S3's
   ``Last-Modified`` on every GET/HEAD) with dateutil (~6 % of the CPU while the transform
   fetches); equal strings now share one parse (an LRU cache of a pure function);
+- the response serializer matches the ``Accept`` header against its MIME types with werkzeug
+  for every response (~12 % of the process's CPU in a backlog); equal headers share one match;
 - the in-memory client (``IN_MEMORY_CLIENT=1``: internal requests skip HTTP) reads a response
   body by copying the rest of it for every 8 KiB (quadratic: ~1 GB of copying for a 4 MB
   processor response); it reads it by offset instead.
@@ -216,6 +218,31 @@ def _cache_header_timestamp_parsing() -> None:
     setattr(serializer, "parse_to_aware_datetime", parse_to_aware_datetime)  # noqa: B010
 
 
+def _cache_response_mime_type() -> None:
+    """The response serializer picks its MIME type from the request's ``Accept`` header (or its
+    ``Content-Type``) with werkzeug's ``best_match`` on every response: ~12 % of the LocalStack
+    process's CPU in a 3,000-file backlog (py-spy, GIL samples). The choice is a pure function of
+    the header and the serializer's supported types; equal inputs now share one computation."""
+    from localstack.aws.protocol import serializer
+    from werkzeug.datastructures import MIMEAccept
+    from werkzeug.http import parse_accept_header
+
+    @functools.lru_cache(maxsize=1024)
+    def best_match(accept_header: str | None, supported: tuple[str, ...]) -> str:
+        match = parse_accept_header(accept_header, MIMEAccept).best_match(supported)
+        return str(match or supported[0])
+
+    def get_mime_type(self: Any, headers: Any) -> str:  # the original's choice of header
+        accept_header = None
+        if headers and "Accept" in headers and headers.get("Accept") != "*/*":
+            accept_header = headers.get("Accept")
+        elif headers and headers.get("Content-Type"):
+            accept_header = headers.get("Content-Type") + ", */*"
+        return best_match(accept_header, tuple(self.SUPPORTED_MIME_TYPES))
+
+    serializer.ResponseSerializer._get_mime_type = get_mime_type  # type: ignore[method-assign]
+
+
 def main() -> None:
     owner.install()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
@@ -232,6 +259,7 @@ def main() -> None:
     faults.install()  # inert until a test sets a rule (localstack_plugins/faults)
     _linear_in_memory_response_reads()
     _cache_header_timestamp_parsing()
+    _cache_response_mime_type()
     cfn_retain.install()
     s3_multipart.install()
     from localstack.runtime.main import main as localstack_main

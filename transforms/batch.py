@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 
 from pipeline.aws import CALL_ALLOWANCE_SECONDS
-from pipeline.bundle import BLOCK_SIZE, MemberMetadata, encode_member, member_header
+from pipeline.bundle import BLOCK_SIZE, encode_member, member_header
 from pipeline.deadline import Deadline
 from pipeline.firehose import put_records
 from pipeline.references import ObjectReference, age_seconds
@@ -325,16 +325,7 @@ def _pack_inline(state: _State, index: int, result: FetchResult) -> None:
     if not isinstance(result, Fetched):
         _unfinished(state, index, result)
         return
-    metadata = MemberMetadata(
-        key=reference.key,
-        version_id=result.version_id,
-        etag=result.etag,
-        event_time=reference.event_time,
-        sequencer=reference.sequencer,
-        bucket=reference.bucket,
-        size=len(result.content),
-        sha256=result.sha256,
-    )
+    metadata = result.metadata(reference)
     header = member_header(metadata)
     member_size = len(header) + metadata.size + (-metadata.size % BLOCK_SIZE)
     size = entry_size(record.record_id, "Ok", base64_length(member_size))

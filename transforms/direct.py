@@ -262,16 +262,7 @@ def _add_fetched(
     writer: MultipartWriter, reference: ObjectReference, fetched: Fetched
 ) -> MemberResult:
     """A file fetched whole, as one gzip member at the end of ``writer`` (write errors raise)."""
-    metadata = MemberMetadata(
-        key=reference.key,
-        version_id=fetched.version_id,
-        etag=fetched.etag,
-        event_time=reference.event_time,
-        sequencer=reference.sequencer,
-        bucket=reference.bucket,
-        size=len(fetched.content),
-        sha256=fetched.sha256,
-    )
+    metadata = fetched.metadata(reference)
     gz = _GzipMember(writer)
     write_member(gz, metadata, (fetched.content,))  # at most one part, in memory already
     gz.finish()

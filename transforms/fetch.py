@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.aws import CALL_ALLOWANCE_SECONDS
+from pipeline.bundle import MemberMetadata
 from pipeline.deadline import Backoff, Deadline
 from pipeline.errors import ACCESS_DENIED_CODES, NOT_FOUND_CODES
 from pipeline.references import ObjectReference
@@ -55,6 +56,19 @@ class Fetched:
     etag: str
     version_id: str | None
     retries: int
+
+    def metadata(self, reference: ObjectReference) -> MemberMetadata:
+        """The bundle member metadata of this content, fetched for ``reference``."""
+        return MemberMetadata(
+            key=reference.key,
+            version_id=self.version_id,
+            etag=self.etag,
+            event_time=reference.event_time,
+            sequencer=reference.sequencer,
+            bucket=reference.bucket,
+            size=len(self.content),
+            sha256=self.sha256,
+        )
 
 
 @dataclass(frozen=True, slots=True)
