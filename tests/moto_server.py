@@ -79,5 +79,9 @@ def moto_server_process(
                 time.sleep(0.1)
         yield MotoServer(endpoint, process.pid)
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        process.terminate()  # werkzeug's server can take ~10 s to honour it: no state to keep
+        try:
+            process.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
