@@ -108,6 +108,18 @@ def create_pipeline_resources(
     )
 
 
+def create_function_resources(s3: Any, firehose: Any) -> None:
+    """The three buckets and the stream the functions' tests use (Landing/Archive versioned)."""
+    create_pipeline_resources(
+        s3,
+        firehose,
+        versioned=(LANDING, ARCHIVE),
+        unversioned=(DISTRIBUTION,),
+        stream=STREAM,
+        sink=DELIVERY_SINK,
+    )
+
+
 @pytest.fixture
 def pipeline_aws() -> Iterator[PipelineAws]:
     with mock_aws():
@@ -118,14 +130,7 @@ def pipeline_aws() -> Iterator[PipelineAws]:
             connect_timeout=aws.DEADLINE_CONNECT_TIMEOUT,
             read_timeout=aws.DEADLINE_READ_TIMEOUT,
         )
-        create_pipeline_resources(
-            s3,
-            firehose,
-            versioned=(LANDING, ARCHIVE),
-            unversioned=(DISTRIBUTION,),
-            stream=STREAM,
-            sink=DELIVERY_SINK,
-        )
+        create_function_resources(s3, firehose)
         yield PipelineAws(s3=s3, firehose=firehose)
 
 

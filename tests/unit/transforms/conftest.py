@@ -8,15 +8,7 @@ import pytest
 
 from pipeline import aws
 from tests.moto_server import moto_server
-from tests.unit.conftest import (
-    ARCHIVE,
-    DELIVERY_SINK,
-    DISTRIBUTION,
-    LANDING,
-    STREAM,
-    PipelineAws,
-    create_pipeline_resources,
-)
+from tests.unit.conftest import LANDING, PipelineAws, create_function_resources
 
 
 @pytest.fixture(scope="session")
@@ -34,12 +26,5 @@ def server_aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> PipelineA
     s3 = aws.s3(max_attempts=1, max_pool_connections=40)
     firehose = aws.firehose(max_attempts=1)
     if LANDING not in {bucket["Name"] for bucket in s3.list_buckets()["Buckets"]}:
-        create_pipeline_resources(
-            s3,
-            firehose,
-            versioned=(LANDING, ARCHIVE),
-            unversioned=(DISTRIBUTION,),
-            stream=STREAM,
-            sink=DELIVERY_SINK,
-        )
+        create_function_resources(s3, firehose)
     return PipelineAws(s3=s3, firehose=firehose)
