@@ -29,10 +29,12 @@ from localstack.services.firehose.provider import FirehoseProvider, next_sequenc
 from localstack.utils.aws.arns import extract_account_id_from_arn, extract_region_from_arn
 from localstack.utils.aws.client_types import ServicePrincipal
 
+from localstack_plugins.cloudwatch_batch import MetricBatcher, publish_to_cloudwatch
 from localstack_plugins.firehose import limits, naming
 from localstack_plugins.firehose.config import StreamConfig, s3_destination, stream_config
 from localstack_plugins.firehose.processor import BufferedRecord
 from localstack_plugins.firehose.stream import StreamWorker
+from localstack_plugins.firehose.usage import PutUsage, record_usage
 
 STATE_ROUTE = "/_aggregator/firehose/<stream_name>"
 PROCESSOR_READ_TIMEOUT_SECONDS = 330
@@ -128,6 +130,7 @@ class FaithfulFirehoseProvider(FirehoseProvider):
         self._quotas: dict[str, limits.ThroughputQuota] = {}
         self._workers_lock = threading.Lock()
         self._sinks = _LocalStackSinks()
+        self._metrics = MetricBatcher(publish_to_cloudwatch, name="firehose-metrics")
         ROUTER.add(_StateRoutes(self))
 
     # --- stream lifecycle ------------------------------------------------------------------
@@ -210,8 +213,14 @@ class FaithfulFirehoseProvider(FirehoseProvider):
         raise CommonServiceException(violation.code, violation.message)
 
     def _accept(
-        self, context: RequestContext, stream_name: str, payloads: list[bytes]
+        self,
+        context: RequestContext,
+        stream_name: str,
+        payloads: list[bytes],
+        *,
+        put_record: bool = False,
     ) -> list[PutRecordBatchResponseEntry] | None:
+        """Admit ``payloads`` against the quota (``put_record``: a throttled record fails it)."""
         found = self._worker(context, stream_name)
         if found is None:
             return None
@@ -226,6 +235,7 @@ class FaithfulFirehoseProvider(FirehoseProvider):
         has_processor = config is not None and config.processor is not None
         quota = self._quotas[arn]
         if not quota.admit_call():
+            self._record(context, stream_name, quota, PutUsage(False, 0, 0, len(payloads)))
             raise CommonServiceException(THROTTLED, SLOW_DOWN, status_code=503)
         entries: list[PutRecordBatchResponseEntry] = []
         accepted: list[BufferedRecord] = []
@@ -240,7 +250,23 @@ class FaithfulFirehoseProvider(FirehoseProvider):
             accepted.append(BufferedRecord(record_id, now_ms, data))
             entries.append(PutRecordBatchResponseEntry(RecordId=record_id))
         worker.add(accepted, has_processor)
+        throttled = len(payloads) - len(accepted)
+        succeeded = not (put_record and throttled)
+        usage = PutUsage(succeeded, len(accepted), sum(len(r.data) for r in accepted), throttled)
+        self._record(context, stream_name, quota, usage)
         return entries
+
+    def _record(
+        self,
+        context: RequestContext,
+        stream_name: str,
+        quota: limits.ThroughputQuota,
+        usage: PutUsage,
+    ) -> None:
+        """The call's ``AWS/Firehose`` metrics (usage.py), published with the next flush."""
+        record_usage(
+            self._metrics, context.account_id, context.region, stream_name, quota.quota, usage
+        )
 
     def put_record(
         self, context: RequestContext, delivery_stream_name: str, record: Any, **kwargs: Any
@@ -249,7 +275,7 @@ class FaithfulFirehoseProvider(FirehoseProvider):
         violation = limits.check_record(len(data))
         if violation:
             self._raise(violation)
-        entries = self._accept(context, delivery_stream_name, [data])
+        entries = self._accept(context, delivery_stream_name, [data], put_record=True)
         if entries is None:
             return super().put_record(context, delivery_stream_name, record, **kwargs)
         entry = entries[0]

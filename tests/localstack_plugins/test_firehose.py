@@ -7,6 +7,7 @@ import gzip
 import json
 import re
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
@@ -311,15 +312,56 @@ def test_throughput_quota_fails_records_individually(localstack: str, bucket: st
         region_name=REGION,
         aws_access_key_id="test",
         aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 1}),
+        config=Config(retries={"total_max_attempts": 1}),
     )
     # 1 MB records back to back outrun a 1 MiB/s refill whatever the machine's pace: within a few
     # calls one finds the quota spent and the whole call fails
+    accepted = 0
     with pytest.raises(ClientError) as throttled:
         for _ in range(5):
             no_retry.put_record(DeliveryStreamName=stream, Record={"Data": b"q" * 1_000_000})
+            accepted += 1
     assert throttled.value.response["Error"]["Code"] == "ServiceUnavailableException"
     assert throttled.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+
+    # what an operator sees: Firehose's own ingestion metrics in CloudWatch (AWS/Firehose)
+    expected = {
+        ("IncomingRecords", "Sum"): 2 + accepted,
+        ("IncomingBytes", "Sum"): 800_000 + accepted * 1_000_000,
+        ("IncomingPutRequests", "Sum"): 1 + accepted,
+        ("ThrottledRecords", "Sum"): 3,
+        ("BytesPerSecondLimit", "Maximum"): 1024 * 1024,
+        ("PutRequestsPerSecondLimit", "Maximum"): 1000,
+        ("RecordsPerSecondLimit", "Maximum"): 100_000,
+    }
+    deadline = time.monotonic() + 15
+    while (found := _firehose_metrics(localstack, stream, expected)) != expected:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.5)  # CloudWatch gets the emulator's metrics once a second
+    assert found == expected
+
+
+def _firehose_metrics(
+    endpoint: str, stream: str, wanted: Mapping[tuple[str, str], float]
+) -> dict[tuple[str, str], float]:
+    cloudwatch = client("cloudwatch", endpoint)
+    now = time.time()
+    found: dict[tuple[str, str], float] = {}
+    for metric, statistic in wanted:
+        points = cloudwatch.get_metric_statistics(
+            Namespace="AWS/Firehose",
+            MetricName=metric,
+            Dimensions=[{"Name": "DeliveryStreamName", "Value": stream}],
+            StartTime=now - 600,
+            EndTime=now + 60,
+            Period=3600,
+            Statistics=[statistic],
+        )["Datapoints"]
+        values = [point[statistic] for point in points]
+        if values:
+            found[(metric, statistic)] = sum(values) if statistic == "Sum" else max(values)
+    return found
 
 
 def test_gzip_key_naming_and_prefix_expressions(localstack: str, bucket: str) -> None:
