@@ -12,7 +12,7 @@ Clients come from a plain botocore session, not boto3: the functions use no boto
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack, cast
 
 import botocore.session
 from botocore.config import Config
@@ -32,6 +32,20 @@ DEADLINE_READ_TIMEOUT = 3.0
 #: No deadline-bound call starts with less time than this left: one hung connect plus one hung
 #: read still end before the deadline, so no call outlives the invocation.
 CALL_ALLOWANCE_SECONDS = DEADLINE_CONNECT_TIMEOUT + DEADLINE_READ_TIMEOUT
+
+
+class Timeouts(TypedDict, total=False):
+    """The connect and read timeouts (s) of a client."""
+
+    connect_timeout: float
+    read_timeout: float
+
+
+class ClientOptions(Timeouts, total=False):
+    """What a caller of :func:`s3` or :func:`firehose` may set (:func:`client` has the defaults)."""
+
+    max_attempts: int
+    max_pool_connections: int
 
 
 def client_config(
@@ -62,7 +76,6 @@ def _session() -> botocore.session.Session:
     return botocore.session.get_session()
 
 
-@functools.cache
 def client(
     service_name: str,
     *,
@@ -71,11 +84,24 @@ def client(
     connect_timeout: float = CONNECT_TIMEOUT,
     read_timeout: float = READ_TIMEOUT,
 ) -> Any:
-    """A cached client for ``service_name``.
+    """A cached client for ``service_name``: one per configuration, however the call spells it.
 
     ``max_attempts=1`` turns botocore's own retries off, for callers that retry themselves within
     a deadline (the transform's fetches, the Firehose partial-failure loop).
     """
+    return _cached_client(
+        service_name, max_attempts, max_pool_connections, connect_timeout, read_timeout
+    )
+
+
+@functools.cache
+def _cached_client(
+    service_name: str,
+    max_attempts: int,
+    max_pool_connections: int,
+    connect_timeout: float,
+    read_timeout: float,
+) -> Any:
     config = client_config(
         max_attempts=max_attempts,
         max_pool_connections=max_pool_connections,
@@ -85,38 +111,14 @@ def client(
     return _session().create_client(service_name, config=config)
 
 
-def s3(
-    *,
-    max_attempts: int = 3,
-    max_pool_connections: int = 10,
-    connect_timeout: float = CONNECT_TIMEOUT,
-    read_timeout: float = READ_TIMEOUT,
-) -> S3Client:
+def s3(**options: Unpack[ClientOptions]) -> S3Client:
     """The S3 client (typed)."""
-    result: S3Client = client(
-        "s3",
-        max_attempts=max_attempts,
-        max_pool_connections=max_pool_connections,
-        connect_timeout=connect_timeout,
-        read_timeout=read_timeout,
-    )
-    return result
+    return cast("S3Client", client("s3", **options))
 
 
-def firehose(
-    *,
-    max_attempts: int = 3,
-    connect_timeout: float = CONNECT_TIMEOUT,
-    read_timeout: float = READ_TIMEOUT,
-) -> FirehoseClient:
+def firehose(**options: Unpack[ClientOptions]) -> FirehoseClient:
     """The Firehose client (typed)."""
-    result: FirehoseClient = client(
-        "firehose",
-        max_attempts=max_attempts,
-        connect_timeout=connect_timeout,
-        read_timeout=read_timeout,
-    )
-    return result
+    return cast("FirehoseClient", client("firehose", **options))
 
 
 def credentials() -> Credentials:
@@ -129,5 +131,5 @@ def credentials() -> Credentials:
 
 def reset_clients() -> None:
     """Forget cached clients and the session (tests switching between mocked environments)."""
-    client.cache_clear()
+    _cached_client.cache_clear()
     _session.cache_clear()

@@ -43,8 +43,9 @@ from scripts.changeset import (
 )
 from scripts.package import build_package
 from scripts.session import LOCAL_ENV, EnvSession
+from scripts.target import ConfiguredTarget, account_id, add_target_arguments
 from templates.bootstrap import ARTIFACTS_OUTPUT, build_bootstrap_template
-from templates.config import EnvironmentConfig, available_environments, load_config
+from templates.config import EnvironmentConfig, load_config
 from templates.functions import ARTIFACTS_BUCKET_PARAMETER, CODE_KEY_PARAMETER
 from templates.names import artifacts_stack_name
 from templates.stack import build_template
@@ -108,11 +109,6 @@ def stack_tags(config: EnvironmentConfig) -> dict[str, str]:
 
 def termination_protected(config: EnvironmentConfig) -> bool:
     return config.name != LOCAL_ENV
-
-
-def account_id(session: EnvSession) -> str:
-    """The account the credentials belong to (LocalStack answers 000000000000)."""
-    return str(session.client("sts").get_caller_identity()["Account"])
 
 
 @dataclass(frozen=True)
@@ -221,14 +217,6 @@ def deploy(env_name: str, endpoint_url: str | None = None) -> dict[str, str]:
 # ------------------------------------------------------------------------------------ reviews
 
 
-def where_line(config: EnvironmentConfig, session: EnvSession, account: str) -> str:
-    endpoint = f", endpoint {session.endpoint_url}" if session.endpoint_url else ""
-    profile = f", profile {session.profile}" if session.profile else ""
-    return (
-        f"environment {config.name}: account {account}, region {session.region}{endpoint}{profile}"
-    )
-
-
 def show_changes(name: str, changes: Sequence[Change], out: TextIO, color: bool) -> None:
     out.write(f"\n{name}: {len(changes)} change(s)\n{render_changes(changes, color)}\n")
     dangerous = [change.logical_id for change in changes if change.dangerous]
@@ -273,14 +261,7 @@ def discarding_review(out: TextIO, quiet: bool = False) -> Review:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--env", required=True, help="environment, one of: " + ", ".join(available_environments())
-    )
-    parser.add_argument(
-        "--endpoint-url",
-        default=None,
-        help="AWS API endpoint (default: AWS_ENDPOINT_URL; LocalStack for env local)",
-    )
+    add_target_arguments(parser)
     parser.add_argument(
         "--yes", action="store_true", help="execute without asking (CI; env local never asks)"
     )
@@ -296,13 +277,11 @@ def run(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO | Non
     started = time.monotonic()
     stdin = stdin or sys.stdin
     out = out or sys.stdout
-    config = load_config(args.env)
-    session = EnvSession.from_args(args)
-    account = account_id(session)
+    target = ConfiguredTarget.load(args)
     if not args.json:
-        out.write(where_line(config, session, account) + "\n")
+        out.write(target.where + "\n")
     # the local stack holds nothing worth a question: its change sets are shown, not confirmed
-    assume_yes = args.yes or config.name == LOCAL_ENV
+    assume_yes = args.yes or target.config.name == LOCAL_ENV
     review = terminal_review(
         stdin,
         out if not args.json else sys.stderr,
@@ -311,7 +290,7 @@ def run(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO | Non
     )
     # with --json, stdout carries only the document: progress lines go to stderr
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
-        plan = deploy_stacks(config, session, review, account=account)
+        plan = deploy_stacks(target.config, target.session, review, account=target.account)
     decisions = {stack.decision for stack in plan.stacks}
     if args.json:
         print(json.dumps(plan.to_dict()), file=out)

@@ -16,9 +16,8 @@ import time
 from typing import Any, TextIO
 
 from scripts.changeset import DeployError, ask, stack_status
-from scripts.deploy import account_id
 from scripts.session import EnvSession, stack_name, stack_outputs
-from templates.config import available_environments
+from scripts.target import Target, add_target_arguments
 from templates.names import artifacts_stack_name
 
 HELP = "delete the pipeline stack after confirmation; the buckets and their data are retained"
@@ -63,14 +62,7 @@ def confirmed(session: EnvSession, account: str, stdin: TextIO, out: TextIO) -> 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--env", required=True, help="environment, one of: " + ", ".join(available_environments())
-    )
-    parser.add_argument(
-        "--endpoint-url",
-        default=None,
-        help="AWS API endpoint (default: AWS_ENDPOINT_URL; LocalStack for env local)",
-    )
+    add_target_arguments(parser)
     parser.add_argument("--yes", action="store_true", help="delete without asking (CI)")
     parser.add_argument("--json", action="store_true", help="the result as JSON")
 
@@ -78,12 +70,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO | None = None) -> int:
     stdin = stdin or sys.stdin
     out = out or sys.stdout
-    session = EnvSession.from_args(args, interactive=True)
-    account = account_id(session)
-    if not args.yes and not confirmed(session, account, stdin, out):
+    target = Target.from_args(args, interactive=True)
+    if not args.yes and not confirmed(target.session, target.account, stdin, out):
         out.write("destroy cancelled: nothing deleted\n")
         return 1
-    retained = destroy(session)
+    retained = destroy(target.session)
     report: dict[str, Any] = {
         "stack": stack_name(args.env),
         "deleted": True,

@@ -15,35 +15,27 @@ import contextlib
 import json
 import sys
 
-from scripts.deploy import account_id, deploy_stacks, discarding_review, where_line
-from scripts.session import EnvSession
-from templates.config import available_environments, load_config
+from scripts.deploy import deploy_stacks, discarding_review
+from scripts.target import ConfiguredTarget, add_target_arguments
 
 HELP = "show the change sets a deploy would execute (nothing is created or uploaded)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--env", required=True, help="environment, one of: " + ", ".join(available_environments())
-    )
-    parser.add_argument(
-        "--endpoint-url",
-        default=None,
-        help="AWS API endpoint (default: AWS_ENDPOINT_URL; LocalStack for env local)",
-    )
+    add_target_arguments(parser)
     parser.add_argument("--json", action="store_true", help="the change sets as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load_config(args.env)
-    session = EnvSession.from_args(args, interactive=True)
-    account = account_id(session)
+    target = ConfiguredTarget.load(args, interactive=True)
     if not args.json:
-        print(where_line(config, session, account))
+        print(target.where)
     review = discarding_review(sys.stdout, quiet=args.json)
     # with --json, stdout carries only the document: progress lines go to stderr
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
-        plan = deploy_stacks(config, session, review, account=account, dry_run=True)
+        plan = deploy_stacks(
+            target.config, target.session, review, account=target.account, dry_run=True
+        )
     if args.json:
         print(json.dumps(plan.to_dict()))
     return 0

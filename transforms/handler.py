@@ -33,7 +33,10 @@ def config() -> TransformConfig:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = config()
     deadline = Deadline.from_context(context, settings.safety_margin_seconds)
-    timeouts = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, "read_timeout": READ_TIMEOUT_SECONDS}
+    timeouts: aws.Timeouts = {
+        "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        "read_timeout": READ_TIMEOUT_SECONDS,
+    }
     s3 = aws.s3(max_attempts=1, max_pool_connections=settings.fetch_concurrency + 4, **timeouts)
     firehose = aws.firehose(max_attempts=1, **timeouts)
     fetcher = crt_fetch.fetcher(s3, settings.fetch_concurrency)

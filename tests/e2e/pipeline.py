@@ -177,27 +177,32 @@ def function_named(pipeline: Pipeline, part: str) -> str:
     return str(sorted(matches, key=len)[0])
 
 
-def transform_summaries(pipeline: Pipeline, since_ms: int) -> list[dict[str, Any]]:
-    """The transform's ``batch processed`` summaries logged since ``since_ms`` (CloudWatch Logs:
-    what an operator reads; the same counts feed the FilesDeferred/... metrics)."""
+def log_lines(pipeline: Pipeline, part: str, since_ms: int, message: str) -> list[dict[str, Any]]:
+    """The structured log lines of function ``part`` with this ``message`` since ``since_ms``."""
     logs = pipeline.session.client("logs")
-    group = f"/aws/lambda/{function_named(pipeline, 'transform')}"
-    summaries: list[dict[str, Any]] = []
+    group = f"/aws/lambda/{function_named(pipeline, part)}"
+    lines: list[dict[str, Any]] = []
     for page in logs.get_paginator("filter_log_events").paginate(
         logGroupName=group, startTime=since_ms
     ):
         for event in page.get("events", []):
-            message = str(event.get("message", ""))
-            if '"batch processed"' not in message:
+            text = str(event.get("message", ""))
+            if f'"{message}"' not in text:
                 continue
             try:
-                line = json.loads(message[message.index("{") :])
+                line = json.loads(text[text.index("{") :])
             except ValueError:
                 continue
-            summary = line.get("summary")
-            if isinstance(summary, dict):
-                summaries.append(summary)
-    return summaries
+            if line.get("message") == message:
+                lines.append(line)
+    return lines
+
+
+def transform_summaries(pipeline: Pipeline, since_ms: int) -> list[dict[str, Any]]:
+    """The transform's ``batch processed`` summaries logged since ``since_ms`` (CloudWatch Logs:
+    what an operator reads; the same counts feed the FilesDeferred/... metrics)."""
+    lines = log_lines(pipeline, "transform", since_ms, "batch processed")
+    return [line["summary"] for line in lines if isinstance(line.get("summary"), dict)]
 
 
 def delete_bucket(s3: Any, bucket: str, timeout: float = 20.0) -> None:

@@ -11,10 +11,11 @@ metrics). docs/reliability.md holds the table. Files are small: the module runs 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from tests.e2e.pipeline import (
     Pipeline,
     error_output_references,
     function_named,
+    log_lines,
     specs,
     transform_summaries,
 )
@@ -90,52 +92,102 @@ def _failures(summaries: list[dict[str, Any]], reason: str) -> int:
     return sum(int(s.get("failures", {}).get(reason, 0)) for s in summaries)
 
 
-def _in_error_output(pipeline: Pipeline, record: UploadRecord, timeout: float = 60) -> None:
+def _total(summaries: list[dict[str, Any]], count: str) -> int:
+    """The sum of one of the summaries' counts (``fetch_retries``, ``deferred``, ``failed``)."""
+    return sum(int(s.get(count, 0)) for s in summaries)
+
+
+def _wait_until(done: Callable[[], bool], timeout: float, failure: str, poll: float = 1) -> None:
+    """Poll ``done`` every ``poll`` s until it holds; after ``timeout`` s, fail with ``failure``."""
     deadline = time.monotonic() + timeout
-    while True:
-        parked = {
-            (ref.get("key"), ref.get("version_id"))
-            for ref in error_output_references(pipeline.s3, pipeline.archive)
-        }
-        if record.identity in parked:
-            return
-        assert time.monotonic() < deadline, f"{record.key} never reached the error output"
-        time.sleep(1)  # poll interval for the error output
+    while not done():
+        assert time.monotonic() < deadline, failure
+        time.sleep(poll)
+
+
+def _parked(pipeline: Pipeline) -> set[tuple[Any, Any]]:
+    """The (key, version) of every reference in the error output."""
+    return {
+        (ref.get("key"), ref.get("version_id"))
+        for ref in error_output_references(pipeline.s3, pipeline.archive)
+    }
+
+
+def _in_error_output(pipeline: Pipeline, record: UploadRecord, timeout: float = 60) -> None:
+    _wait_until(
+        lambda: record.identity in _parked(pipeline),
+        timeout,
+        f"{record.key} never reached the error output",
+    )
+
+
+def _redrive(pipeline: Pipeline, capsys: pytest.CaptureFixture[str], *command: str) -> list[Any]:
+    """``aggregator redrive <command> --json``: its JSON lines."""
+    capsys.readouterr()
+    arguments = ["redrive", *command, "--env", "local", "--endpoint-url", pipeline.endpoint_url]
+    cli_main([*arguments, "--json", "--no-progress"])
+    out = capsys.readouterr().out
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
 def _redrive_errors(pipeline: Pipeline, capsys: pytest.CaptureFixture[str]) -> list[Any]:
     """``aggregator redrive errors`` over the whole error output (earlier tests' MISSING
     references make it exit non-zero: the outcome for our file is what is asserted)."""
-    capsys.readouterr()
-    arguments = ["redrive", "errors", "--env", "local", "--endpoint-url", pipeline.endpoint_url]
-    cli_main([*arguments, "--json", "--no-progress"])
-    out = capsys.readouterr().out
-    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return _redrive(pipeline, capsys, "errors")
+
+
+def _landing_get_fault(pipeline: Pipeline, key_prefix: str, **fault: Any) -> dict[str, Any]:
+    """A rule on the transform's GETs from Landing under ``key_prefix``; ``fault`` holds its
+    ``error``, ``count`` or ``latency_seconds``."""
+    return {
+        "service": "s3",
+        "operation": "GetObject",
+        "bucket": pipeline.landing,
+        "key_prefix": key_prefix,
+        **fault,
+    }
+
+
+def _configure(client: Any, function: str, timeout: int, variables: dict[str, str]) -> None:
+    client.update_function_configuration(
+        FunctionName=function, Timeout=timeout, Environment={"Variables": variables}
+    )
+    client.get_waiter("function_updated_v2").wait(
+        FunctionName=function, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+
+
+@contextlib.contextmanager
+def _transform_configured(
+    pipeline: Pipeline, faults: FaultHook, timeout: int, **variables: str
+) -> Iterator[str]:
+    """The transform (its name is yielded) with ``timeout`` and these environment ``variables``
+    for the block; then the faults are cleared and the function's configuration restored."""
+    client = pipeline.session.client("lambda")
+    transform = function_named(pipeline, "transform")
+    original = client.get_function_configuration(FunctionName=transform)
+    saved = dict(original["Environment"]["Variables"])
+    _configure(client, transform, timeout, {**saved, **variables})
+    try:
+        yield transform
+    finally:
+        faults.clear()
+        _configure(client, transform, int(original["Timeout"]), saved)
 
 
 def test_landing_get_slowdown_burst_is_retried(
     pipeline: Pipeline, faults: FaultHook, tmp_path: Path
 ) -> None:
     scenario = pipeline.scenario("fault-slowdown", tmp_path)
-    [rule] = faults.add(
-        {
-            "service": "s3",
-            "operation": "GetObject",
-            "bucket": pipeline.landing,
-            "key_prefix": scenario.prefix,
-            "error": {"code": "SlowDown", "status": 503, "message": "Please reduce your rate."},
-            "count": 12,
-        }
-    )
+    slowdown = {"code": "SlowDown", "status": 503, "message": "Please reduce your rate."}
+    [rule] = faults.add(_landing_get_fault(pipeline, scenario.prefix, error=slowdown, count=12))
     since = _since_ms()
     records = scenario.upload(specs(scenario.prefix, FileKind.TEXT, [2_000] * 8, seed=81))
     outcome = scenario.deliver(records)
     assert faults.rules()[rule]["injected"] == 12
     assert outcome.delivery.duplicates == 0
-    summaries = _summaries_until(
-        pipeline, since, lambda s: sum(int(x.get("fetch_retries", 0)) for x in s) >= 12
-    )
-    assert sum(int(s.get("fetch_retries", 0)) for s in summaries) >= 12  # FetchRetries moved
+    summaries = _summaries_until(pipeline, since, lambda s: _total(s, "fetch_retries") >= 12)
+    assert _total(summaries, "fetch_retries") >= 12  # FetchRetries moved
 
 
 def test_firehose_throttling_of_put_record_batch_is_retried(
@@ -162,15 +214,8 @@ def test_access_denied_is_parked_with_its_reason_then_redriven(
 ) -> None:
     scenario = pipeline.scenario("fault-denied", tmp_path)
     files = specs(scenario.prefix, FileKind.TEXT, [1_500] * 4, seed=83)
-    faults.add(
-        {
-            "service": "s3",
-            "operation": "GetObject",
-            "bucket": pipeline.landing,
-            "key_prefix": files[0].key,
-            "error": {"code": "AccessDenied", "status": 403, "message": "Access Denied"},
-        }
-    )
+    denied = {"code": "AccessDenied", "status": 403, "message": "Access Denied"}
+    faults.add(_landing_get_fault(pipeline, files[0].key, error=denied))
     since = _since_ms()
     records = scenario.upload(files)
     victim, others = records[0], records[1:]
@@ -190,23 +235,11 @@ def test_a_file_that_never_finishes_ends_in_the_error_output_not_in_a_loop(
 ) -> None:
     """Every GET of one file is throttled: it is deferred MAX_DEFERRALS times (here 1, with a
     short transform timeout so each attempt gives up quickly), then ProcessingFailed."""
-    lambda_client = pipeline.session.client("lambda")
-    transform = function_named(pipeline, "transform")
-    original = lambda_client.get_function_configuration(FunctionName=transform)
-    variables = dict(original["Environment"]["Variables"])
-    _configure(lambda_client, transform, 25, {**variables, "MAX_DEFERRALS": "1"})
-    try:
+    with _transform_configured(pipeline, faults, 25, MAX_DEFERRALS="1"):
         scenario = pipeline.scenario("fault-never", tmp_path)
         files = specs(scenario.prefix, FileKind.TEXT, [1_000] * 3, seed=84)
-        [rule] = faults.add(
-            {
-                "service": "s3",
-                "operation": "GetObject",
-                "bucket": pipeline.landing,
-                "key_prefix": files[0].key,
-                "error": {"code": "SlowDown", "status": 503},
-            }
-        )
+        slowdown = {"code": "SlowDown", "status": 503}
+        [rule] = faults.add(_landing_get_fault(pipeline, files[0].key, error=slowdown))
         since = _since_ms()
         records = scenario.upload(files)
         victim = records[0]
@@ -217,22 +250,10 @@ def test_a_file_that_never_finishes_ends_in_the_error_output_not_in_a_loop(
         )
         assert _failures(summaries, "too-many-deferrals") == 1  # FilesDeferredTooOften moved
         # deferred exactly MAX_DEFERRALS (1) times, then given up on: no loop
-        assert sum(int(s.get("deferred", 0)) for s in summaries) == 1
+        assert _total(summaries, "deferred") == 1
         assert faults.rules()[rule]["injected"] > 2
-    finally:
-        faults.clear()
-        _configure(lambda_client, transform, int(original["Timeout"]), variables)
     _redrive_errors(pipeline, capsys)
     scenario.deliver(records, timeout=180)
-
-
-def _configure(client: Any, function: str, timeout: int, variables: dict[str, str]) -> None:
-    client.update_function_configuration(
-        FunctionName=function, Timeout=timeout, Environment={"Variables": variables}
-    )
-    client.get_waiter("function_updated_v2").wait(
-        FunctionName=function, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-    )
 
 
 def test_a_processor_that_keeps_failing_parks_its_batch_for_redrive(
@@ -252,45 +273,21 @@ def test_a_processor_that_keeps_failing_parks_its_batch_for_redrive(
         }
     )
     records = scenario.upload(specs(scenario.prefix, FileKind.TEXT, [1_200] * 3, seed=85))
-    deadline = time.monotonic() + 60
-    while faults.rules()[rule]["injected"] < 4:
-        assert time.monotonic() < deadline, "the processor was not invoked four times"
-        time.sleep(0.5)  # poll interval of the fault counters
-    parked = 0
-    deadline = time.monotonic() + 60
-    while parked == 0:
-        identities = {
-            (ref.get("key"), ref.get("version_id"))
-            for ref in error_output_references(pipeline.s3, pipeline.archive)
-        }
-        parked = sum(record.identity in identities for record in records)
-        assert parked or time.monotonic() < deadline, "the failed batch never reached errors/"
-        time.sleep(1)  # poll interval for the error output
+    _wait_until(
+        lambda: faults.rules()[rule]["injected"] >= 4,
+        60,
+        "the processor was not invoked four times",
+        poll=0.5,
+    )
+    _wait_until(
+        lambda: not _parked(pipeline).isdisjoint(record.identity for record in records),
+        60,
+        "the failed batch never reached errors/",
+    )
     faults.clear()
     _redrive_errors(pipeline, capsys)
     outcome = scenario.deliver(records)
     assert outcome.delivery.duplicates == 0
-
-
-def _log_lines(pipeline: Pipeline, part: str, since_ms: int, message: str) -> list[dict[str, Any]]:
-    """The structured log lines of function ``part`` with this ``message`` since ``since_ms``."""
-    logs = pipeline.session.client("logs")
-    group = f"/aws/lambda/{function_named(pipeline, part)}"
-    lines: list[dict[str, Any]] = []
-    for page in logs.get_paginator("filter_log_events").paginate(
-        logGroupName=group, startTime=since_ms
-    ):
-        for event in page.get("events", []):
-            text = str(event.get("message", ""))
-            if f'"{message}"' not in text:
-                continue
-            try:
-                line = json.loads(text[text.index("{") :])
-            except ValueError:
-                continue
-            if line.get("message") == message:
-                lines.append(line)
-    return lines
 
 
 def _distribution_copy_fault(
@@ -315,8 +312,8 @@ def _assert_retried_after_tagging(pipeline: Pipeline, since: int, failures: int)
     """
     deadline = time.monotonic() + 30
     while True:
-        failed = _log_lines(pipeline, "copier", since, "bundle not staged")
-        staged = _log_lines(pipeline, "copier", since, "bundle staged")
+        failed = log_lines(pipeline, "copier", since, "bundle not staged")
+        staged = log_lines(pipeline, "copier", since, "bundle staged")
         keys = {str(line.get("key")) for line in failed}
         retried = [line for line in staged if line.get("key") in keys]
         if len(failed) >= failures and len(retried) >= len(keys):
@@ -378,18 +375,16 @@ def test_a_distribution_write_denied_for_a_while_is_parked_in_the_dlq_then_redri
     since = _since_ms()
     records = scenario.upload(specs(scenario.prefix, FileKind.BINARY, [2_000] * 4, seed=87))
     # retries after 1x and 2x LAMBDA_RETRY_BASE_DELAY (5 s here): the DLQ in ~20 s
-    deadline = time.monotonic() + 240
-    while _queue_depth(pipeline, queue) <= before:
-        assert time.monotonic() < deadline, "the denied copier event never reached its DLQ"
-        time.sleep(1)  # poll interval of the queue depth
+    _wait_until(
+        lambda: _queue_depth(pipeline, queue) > before,
+        240,
+        "the denied copier event never reached its DLQ",
+    )
     assert faults.rules()[rule]["injected"] == 3
     assert not scenario.tracker.wait_for(records, 0).delivered  # nothing staged meanwhile
     faults.clear()  # the policy is fixed
 
-    capsys.readouterr()
-    arguments = ["redrive", "dlq", "--function", "copier", "--env", "local"]
-    cli_main([*arguments, "--endpoint-url", pipeline.endpoint_url, "--json", "--no-progress"])
-    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    lines = _redrive(pipeline, capsys, "dlq", "--function", "copier")
     assert [line["action"] for line in lines].count("reinvoked") >= 1, lines
     outcome = scenario.deliver(records)
     assert outcome.delivery.duplicates == 0
@@ -405,35 +400,20 @@ def test_a_processor_invocation_that_would_time_out_mid_batch_defers_and_answers
     timeout 25 s for the test). The transform's deadline-bound clients give up on them (3 s read
     timeout), it answers before its timeout with that file deferred (re-put) and the others
     delivered; once S3 is fast again the file is delivered: no ``Task timed out``, each once."""
-    lambda_client = pipeline.session.client("lambda")
-    transform = function_named(pipeline, "transform")
-    original = lambda_client.get_function_configuration(FunctionName=transform)
-    variables = dict(original["Environment"]["Variables"])
-    _configure(lambda_client, transform, 25, variables)
-    try:
+    with _transform_configured(pipeline, faults, 25) as transform:
         scenario = pipeline.scenario("fault-timeout", tmp_path)
         files = specs(scenario.prefix, FileKind.TEXT, [1_000] * 3, seed=88)
-        [rule] = faults.add(
-            {
-                "service": "s3",
-                "operation": "GetObject",
-                "bucket": pipeline.landing,
-                "key_prefix": files[0].key,
-                "latency_seconds": 40.0,
-            }
-        )
+        [rule] = faults.add(_landing_get_fault(pipeline, files[0].key, latency_seconds=40.0))
         since = _since_ms()
         records = scenario.upload(files)
-        summaries = _summaries_until(
-            pipeline, since, lambda s: sum(int(x.get("deferred", 0)) for x in s) >= 1, 90
-        )
-        assert sum(int(s.get("deferred", 0)) for s in summaries) >= 1  # FilesDeferred moved
+        summaries = _summaries_until(pipeline, since, lambda s: _total(s, "deferred") >= 1, 90)
+        assert _total(summaries, "deferred") >= 1  # FilesDeferred moved
         assert faults.rules()[rule]["injected"] >= 1
         faults.clear()  # S3 is fast again
         outcome = scenario.deliver(records, timeout=120)
         assert outcome.delivery.duplicates == 0
         summaries = transform_summaries(pipeline, since)
-        assert sum(int(s.get("failed", 0)) for s in summaries) == 0
+        assert _total(summaries, "failed") == 0
         logs = pipeline.session.client("logs")
         timed_out = [
             event["message"]
@@ -444,6 +424,3 @@ def test_a_processor_invocation_that_would_time_out_mid_batch_defers_and_answers
             if "Task timed out" in str(event.get("message", ""))  # Lambda's timeout line
         ]
         assert not timed_out, timed_out
-    finally:
-        faults.clear()
-        _configure(lambda_client, transform, int(original["Timeout"]), variables)
