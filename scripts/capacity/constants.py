@@ -51,7 +51,8 @@ class Quotas:
     firehose_bytes_per_second: float
     #: Concurrent processor (transform) invocations Firehose runs for one stream. NOT CONFIRMED:
     #: no AWS page found on 2026-12-01 states it; 5 is the figure the project's issue #15 brief
-    #: gives. The LocalStack plugin runs the processor serially (1). Override when measured.
+    #: gives; the faithful Firehose plugin runs 5 at once (FIREHOSE_PROCESSOR_CONCURRENCY). Override
+    #: when measured.
     processor_concurrency_per_stream: float
     #: Lambda concurrent executions per account and region, default (LAMBDA_QUOTAS_URL: "1,000";
     #: new accounts may start lower; adjustable). Shared by every function in the account.
