@@ -88,7 +88,7 @@ class LevelResult:
     def describe(self) -> str:
         return (
             f"{self.level:.2f}x: offered {self.offered:.2f} files/s, ingested "
-            f"{self.ingested:.2f}/s, throttled {self.throttled_share:.1%}, backlog "
+            f"{self.ingested:.2f}/s, {self.throttled_share:.1%} of record puts throttled, backlog "
             f"{self.backlog}, p95 {self.p95_latency:.0f} s"
         )
 
@@ -157,10 +157,12 @@ def main() -> None:
     quotas, _ = limits_for(two, REGION)
     rate = SCALE_OUT_LEVEL * predicted
     worst = worst_case_latency(model, _load(rate, 2), quotas, rate).total
+    two_streams_break = capacity_report(two, _load(1.0, 2)).first_to_break.break_files_per_second
     one_stream = next(r for r in results if r.level == SCALE_OUT_LEVEL)
     print(
         f"bench capacity_scale_out: {scale_out.files} files at {scale_out.offered:.2f} files/s "
-        f"({SCALE_OUT_LEVEL:g} x one stream's predicted break) through 2 streams: throttled "
+        f"({SCALE_OUT_LEVEL:g} x one stream's predicted break; the model's break for two: "
+        f"{two_streams_break:.2f} files/s) through 2 streams: throttled "
         f"{scale_out.throttled_share:.1%} (one stream: {one_stream.throttled_share:.1%}), backlog "
         f"{scale_out.backlog} (one stream: {one_stream.backlog}), every file delivered and "
         f"verified, p95 {scale_out.p95_latency:.0f} s (model's worst case "
@@ -206,10 +208,14 @@ def _level(
     )
     streams = delivery_stream_names(pipeline.outputs)
     cloudwatch = pipeline.session.client("cloudwatch")
-    started = time.time()
-    records = scenario.upload(files, rate=rate, concurrency=8)
-    ended = time.time()
-    outcome = scenario.deliver(records, timeout=DRAIN_TIMEOUT_SECONDS)
+    scenario.tracker.start()  # sightings (and latency) while the uploads run
+    try:
+        started = time.time()
+        records = scenario.upload(files, rate=rate, concurrency=8)
+        ended = time.time()
+        outcome = scenario.deliver(records, timeout=DRAIN_TIMEOUT_SECONDS)
+    finally:
+        scenario.tracker.stop()
     ingested = _ingested_once_published(cloudwatch, streams, started, len(records))
     drained = time.time()
     ingested_during = _firehose_sum(cloudwatch, streams, "IncomingRecords", started, ended)
@@ -242,20 +248,27 @@ def _ingested_once_published(
 def _firehose_sum(
     cloudwatch: Any, streams: Sequence[str], metric: str, start: float, end: float
 ) -> float:
-    """Sum of an ``AWS/Firehose`` metric over the streams between ``start`` and ``end``."""
+    """Sum of an ``AWS/Firehose`` metric over the streams for ``start <= t <= end``.
+
+    One-second periods: the emulator publishes each second's sums, stamped with the second
+    they were flushed in (at most a second after the calls).
+    """
     total = 0.0
-    period = 60 * math.ceil((end - start + 1) / 60)
     for stream in streams:
         points = cloudwatch.get_metric_statistics(
             Namespace="AWS/Firehose",
             MetricName=metric,
             Dimensions=[{"Name": "DeliveryStreamName", "Value": stream}],
-            StartTime=datetime.fromtimestamp(start, UTC),
-            EndTime=datetime.fromtimestamp(end + 1, UTC),
-            Period=period,
+            StartTime=datetime.fromtimestamp(math.floor(start), UTC),
+            EndTime=datetime.fromtimestamp(math.ceil(end) + 1, UTC),
+            Period=1,
             Statistics=["Sum"],
         )["Datapoints"]
-        total += sum(point["Sum"] for point in points)
+        total += sum(
+            point["Sum"]
+            for point in points
+            if math.floor(start) <= point["Timestamp"].timestamp() <= math.ceil(end)
+        )
     return total
 
 
