@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from localstack_plugins import direct_services
+
 LOG = logging.getLogger(__name__)
 FLUSH_SECONDS = 1.0
 #: PutMetricData takes at most 1,000 metric data items per request (CloudWatch API reference)
@@ -122,7 +124,10 @@ def _item(key: MetricKey, statistics: _Statistics, stamp: datetime) -> dict[str,
 def publish_to_cloudwatch(
     account: str, region: str, namespace: str, items: list[dict[str, Any]]
 ) -> None:
-    """One ``PutMetricData`` through LocalStack's internal client of ``account`` and ``region``."""
+    """One ``PutMetricData`` of ``account`` and ``region``: handed to the CloudWatch provider
+    directly (:mod:`localstack_plugins.direct_services`), else through an internal client."""
+    if direct_services.put_metric_data(account, region, namespace, items):
+        return
     from localstack.aws.connect import connect_to
 
     client: Any = connect_to(aws_access_key_id=account, region_name=region).cloudwatch

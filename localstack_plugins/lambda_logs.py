@@ -8,7 +8,8 @@ few requests as CloudWatch Logs allows (10,000 events, 1,048,576 bytes counting 
 event). The stored events are the same; they appear up to ``BATCH_SECONDS`` later (on AWS, Lambda
 logs also reach CloudWatch Logs seconds after the invocation). Log lines in CloudWatch's Embedded
 Metric Format are also published as metrics (:mod:`localstack_plugins.lambda_emf`), as CloudWatch
-Logs does on AWS.
+Logs does on AWS. Both reach their service without an internal client's request round trip
+(:mod:`localstack_plugins.direct_services`) unless only LocalStack's provider can take them.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ import functools
 import logging
 import queue
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from localstack_plugins import lambda_emf
+from localstack_plugins import direct_services, lambda_emf
 
 LOG = logging.getLogger(__name__)
 MAX_EVENTS = 10_000
@@ -55,15 +56,25 @@ def batches(events: list[Event]) -> Iterator[list[Event]]:
         yield batch
 
 
-def _put(client: Any, group: str, stream: str, events: list[Event]) -> None:
+def _put(
+    client: Callable[[], Any],
+    account: str,
+    region: str,
+    group: str,
+    stream: str,
+    events: list[Event],
+) -> None:
     for batch in batches(events):
+        if direct_services.put_log_events(account, region, group, stream, batch):
+            continue
+        logs = client()
         try:
-            client.put_log_events(logGroupName=group, logStreamName=stream, logEvents=batch)
-        except client.exceptions.ResourceNotFoundException:
-            with contextlib.suppress(client.exceptions.ResourceAlreadyExistsException):
-                client.create_log_group(logGroupName=group)
-            client.create_log_stream(logGroupName=group, logStreamName=stream)
-            client.put_log_events(logGroupName=group, logStreamName=stream, logEvents=batch)
+            logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=batch)
+        except logs.exceptions.ResourceNotFoundException:
+            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                logs.create_log_group(logGroupName=group)
+            logs.create_log_stream(logGroupName=group, logStreamName=stream)
+            logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=batch)
 
 
 @functools.cache
@@ -72,6 +83,20 @@ def _cloudwatch(account: str, region: str) -> Any:
     from localstack.aws.connect import connect_to
 
     return connect_to(aws_access_key_id=account, region_name=region).cloudwatch
+
+
+class _MetricsPublisher:
+    """``put_metric_data`` of the account and region: direct, else the internal client."""
+
+    def __init__(self, account: str, region: str) -> None:
+        self._account = account
+        self._region = region
+
+    def put_metric_data(self, Namespace: str, MetricData: list[dict[str, Any]]) -> None:
+        if not direct_services.put_metric_data(self._account, self._region, Namespace, MetricData):
+            _cloudwatch(self._account, self._region).put_metric_data(
+                Namespace=Namespace, MetricData=MetricData
+            )
 
 
 def _publish_metrics(handler: Any, items: list[Any], shutdown: object) -> None:
@@ -86,7 +111,7 @@ def _publish_metrics(handler: Any, items: list[Any], shutdown: object) -> None:
         return
     account = str(handler.role_arn).split(":")[4]
     try:
-        lambda_emf.publish(_cloudwatch(account, str(handler.region)), data)
+        lambda_emf.publish(_MetricsPublisher(account, str(handler.region)), data)
     except Exception as error:  # noqa: BLE001 - like a rejected EMF document on AWS: logged
         LOG.warning("EMF metrics of %s not published: %s", handler.region, error)
 
@@ -97,11 +122,16 @@ def install() -> None:
     from localstack.utils.aws.client_types import ServicePrincipal
 
     def run_log_loop(self: Any, *args: Any, **kwargs: Any) -> None:
-        client = connect_to.with_assumed_role(
-            region_name=self.region,
-            role_arn=self.role_arn,
-            service_principal=ServicePrincipal("lambda"),
-        ).logs
+        account = str(self.role_arn).split(":")[4]
+
+        @functools.cache
+        def client() -> Any:  # the function's role, as LocalStack's own loop; only when needed
+            return connect_to.with_assumed_role(
+                region_name=self.region,
+                role_arn=self.role_arn,
+                service_principal=ServicePrincipal("lambda"),
+            ).logs
+
         while not self._shutdown_event.is_set():
             items = [self.log_queue.get()]
             window_ends = time.monotonic() + BATCH_SECONDS
@@ -122,7 +152,7 @@ def install() -> None:
                 if not events:
                     continue
                 try:
-                    _put(client, group, stream, events)
+                    _put(client, account, str(self.region), group, stream, events)
                 except Exception as error:  # noqa: BLE001 - like LocalStack: log and go on
                     LOG.warning(
                         "Error saving logs to group %s in %s: %s", group, self.region, error

@@ -6,7 +6,8 @@ invocations per second that is a large share of the process's CPU. :func:`instal
 version manager count into a :class:`~localstack_plugins.cloudwatch_batch.MetricBatcher`
 instead: one ``PutMetricData`` per second with each function's counts. The stored data points,
 and so ``Sum``/``SampleCount`` for any period, are the same; only the timestamps are rounded to
-the flush second (AWS itself aggregates Lambda metrics per minute).
+the flush second (AWS itself aggregates Lambda metrics per minute). The request skips the internal
+client's round trip (:mod:`localstack_plugins.direct_services`).
 """
 
 from __future__ import annotations
