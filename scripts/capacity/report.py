@@ -8,7 +8,13 @@ import math
 from typing import Any
 
 from scripts.capacity.constants import AS_OF, MIB
-from scripts.capacity.model import SLO_P95_SECONDS, CapacityReport, Latency, Resource
+from scripts.capacity.model import (
+    NEAR_LIMIT_RATIO,
+    SLO_P95_SECONDS,
+    CapacityReport,
+    Latency,
+    Resource,
+)
 
 
 def _number(value: float) -> str:
@@ -28,7 +34,7 @@ def _bytes_rate(value: float) -> str:
 def _resource_line(item: Resource) -> str:
     use = _bytes_rate(item.use) if item.unit == "bytes/s" else f"{_number(item.use)} {item.unit}"
     limit = _bytes_rate(item.limit) if item.unit == "bytes/s" else _number(item.limit)
-    flag = "OVER " if item.exceeded else ""
+    flag = "OVER " if item.exceeded else "NEAR " if item.near else ""
     return (
         f"  {flag}{item.name}: {use} of {limit} ({item.utilisation:.1%}) at {item.evaluated_at}; "
         + (
@@ -69,6 +75,15 @@ def render_text(report: CapacityReport) -> str:
         f"of {flow.bundle_bytes / MIB:,.1f} MiB",
         "limits (use of limit at the load, and the total files/s where it breaks):",
         *(_resource_line(item) for item in report.resources),
+        *(
+            [
+                f"  NEAR: at {NEAR_LIMIT_RATIO:.0%} or more of a per-second limit on average; "
+                "arrivals clump, so expect throttled retries and added latency before 100 % "
+                "(docs/capacity.md)"
+            ]
+            if any(item.near for item in report.resources)
+            else []
+        ),
         f"first to break: {first.name} at {_number(first.break_files_per_second)} files/s "
         f"({first.evaluated_at}; {first.headroom:.1f}x the given load); carried by: "
         f"{first.config_that_carries_it}",
@@ -104,6 +119,7 @@ def as_json(report: CapacityReport) -> dict[str, Any]:
             **dataclasses.asdict(resource),
             "utilisation": resource.utilisation,
             "exceeded": resource.exceeded,
+            "near_limit": resource.near,
             "headroom": resource.headroom,
         }
         for resource in report.resources

@@ -155,3 +155,17 @@ def test_the_stream_count_defaults_to_the_config(
     assert "3 stream(s)" in capsys.readouterr().out  # 2,000 files/s: over one stream's bytes/s
     assert main(["capacity", "--env", "prod", "--burst", "2000", "--streams", "1"]) == 1
     assert "1 stream(s)" in capsys.readouterr().out
+
+
+def test_a_load_near_a_limit_is_flagged_but_carried(capsys: pytest.CaptureFixture[str]) -> None:
+    # prod's first limit, Firehose bytes/s in eu-west-2, breaks at ~761 files/s: 650 is ~85 %
+    assert main(["capacity", "--env", "prod", "--burst", "650"]) == 0
+    out = capsys.readouterr().out
+    assert "NEAR firehose bytes/s" in out
+    assert "OVER" not in out
+    assert "NEAR: at 80% or more of a per-second limit" in out
+
+
+def test_a_light_load_is_not_flagged(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["capacity", "--env", "prod"]) == 0
+    assert "NEAR" not in capsys.readouterr().out
