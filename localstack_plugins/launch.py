@@ -247,7 +247,7 @@ def _cache_response_mime_type() -> None:
 
 
 def _lighter_twisted_requests() -> None:
-    """Two costs twisted pays on the reactor thread for every request, for nothing:
+    """Three costs twisted pays on the reactor thread for every request, for nothing:
 
     - the access log: ``HTTPFactory.log`` formats a combined-log line per request and writes it
       to twisted's global log, which nothing in LocalStack observes (the lines sit in twisted's
