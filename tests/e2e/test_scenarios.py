@@ -123,8 +123,8 @@ def test_overwrite_of_the_same_key_delivers_both_versions(
 def test_ten_thousand_file_backlog(pipeline: Pipeline, tmp_path: Path) -> None:
     # Measured on the 2-core machine (docs/localstack.md "Throughput"): the call took 453 s and,
     # after the 2026-12-01 LocalStack CPU fixes, 475 s alone and 396-445 s in full fresh-clone
-    # `make test` runs; the upload runs ~28 files/s and slows as the backlog grows (bounded by the CPU
-    # that LocalStack, the Lambda workers and this client need per file on two cores).
+    # `make test` runs; the upload runs ~28 files/s and slows as the backlog grows (bounded by
+    # the CPU that LocalStack, the Lambda workers and this client need per file on two cores).
     scenario = pipeline.scenario("backlog", tmp_path)
     mix = plan_mix(MixConfig(count=10_000, seed=10_000, prefix=scenario.prefix, large_size=None))
     started = time.monotonic()
