@@ -12,6 +12,7 @@ aggregates its service metrics per minute).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -128,7 +129,12 @@ def publish_to_cloudwatch(
     directly (:mod:`localstack_plugins.direct_services`), else through an internal client."""
     if direct_services.put_metric_data(account, region, namespace, items):
         return
+    _cloudwatch(account, region).put_metric_data(Namespace=namespace, MetricData=items)
+
+
+@functools.cache
+def _cloudwatch(account: str, region: str) -> Any:
+    """One internal CloudWatch client per account and region (a client costs a request parser)."""
     from localstack.aws.connect import connect_to
 
-    client: Any = connect_to(aws_access_key_id=account, region_name=region).cloudwatch
-    client.put_metric_data(Namespace=namespace, MetricData=items)
+    return connect_to(aws_access_key_id=account, region_name=region).cloudwatch

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from localstack_plugins import direct_services, lambda_emf
+from localstack_plugins.cloudwatch_batch import publish_to_cloudwatch
 
 LOG = logging.getLogger(__name__)
 MAX_EVENTS = 10_000
@@ -77,26 +78,15 @@ def _put(
             logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=batch)
 
 
-@functools.cache
-def _cloudwatch(account: str, region: str) -> Any:
-    """One internal CloudWatch client per account and region (a client costs a request parser)."""
-    from localstack.aws.connect import connect_to
-
-    return connect_to(aws_access_key_id=account, region_name=region).cloudwatch
-
-
 class _MetricsPublisher:
-    """``put_metric_data`` of the account and region: direct, else the internal client."""
+    """``put_metric_data`` of the account and region, as :func:`lambda_emf.publish` calls it."""
 
     def __init__(self, account: str, region: str) -> None:
         self._account = account
         self._region = region
 
     def put_metric_data(self, Namespace: str, MetricData: list[dict[str, Any]]) -> None:
-        if not direct_services.put_metric_data(self._account, self._region, Namespace, MetricData):
-            _cloudwatch(self._account, self._region).put_metric_data(
-                Namespace=Namespace, MetricData=MetricData
-            )
+        publish_to_cloudwatch(self._account, self._region, Namespace, MetricData)
 
 
 def _publish_metrics(handler: Any, items: list[Any], shutdown: object) -> None:

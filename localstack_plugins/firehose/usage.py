@@ -11,8 +11,7 @@ and the stream's current quota as ``PutRequestsPerSecondLimit``, ``RecordsPerSec
 Our choice where the guide is silent: every record of a call that failed as a whole (over the
 request rate, or a ``PutRecord`` whose record did not fit) counts in ``ThrottledRecords`` and the
 call not in ``IncomingPutRequests``; a ``PutRecordBatch`` answered with per-record failures is a
-successful request. A limit switched off in the
-emulator (``0``) is not published.
+successful request. A limit switched off in the emulator (``0``) is not published.
 """
 
 from __future__ import annotations
