@@ -170,7 +170,10 @@ def test_logs_reach_cloudwatch(localstack: str, function: str) -> None:
     group = "/aws/lambda/" + function.rsplit(":", 1)[-1]
 
     def found() -> bool:
-        events = logs.filter_log_events(logGroupName=group).get("events", [])
+        try:
+            events = logs.filter_log_events(logGroupName=group).get("events", [])
+        except logs.exceptions.ResourceNotFoundException:
+            return False  # the group is created with the function's first shipped logs
         return any(payload["request_id"] in e["message"] for e in events)
 
     wait_for(found, timeout=20, what="the invocation's logs in CloudWatch Logs")
