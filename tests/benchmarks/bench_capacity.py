@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from localstack_plugins.firehose.limits import DEFAULT_QUOTA, QUOTA_ENVIRONMENT
+from localstack_plugins.firehose.usage import NAMESPACE as FIREHOSE_NAMESPACE
 from pipeline.routing import stream_for
 from scripts import local
 from scripts.capacity.model import (
@@ -172,23 +173,26 @@ def main() -> None:
 
 
 def _print_model_line(limit: str, predicted: float, results: Sequence[LevelResult]) -> None:
-    onset = next((r for r in results if r.throttles), None)
     overloaded = [r for r in results if r.level > 1.0]
     plateau = max((r.ingested for r in overloaded), default=math.nan)
-    onset_text = (
-        f"throttling began at {onset.level:g} x (none below)"
-        if onset is not None and all(not r.throttles for r in results if r.level < onset.level)
-        else "throttling never began"
-        if onset is None
-        else f"throttling first at {onset.level:g} x but not monotonic"
-    )
     within = abs(plateau / predicted - 1) <= TOLERANCE
     print(
         f"bench capacity_model: predicted break {predicted:.2f} files/s ({limit}, quota 1/{SCALE} "
         f"of {REGION}); observed ingest plateau {plateau:.2f} files/s = "
         f"{plateau / predicted:.2f} x predicted ({'within' if within else 'OUTSIDE'} "
-        f"+-{TOLERANCE:.0%}); {onset_text}; levels: " + "; ".join(r.describe() for r in results)
+        f"+-{TOLERANCE:.0%}); {_onset(results)}; levels: "
+        + "; ".join(r.describe() for r in results)
     )
+
+
+def _onset(results: Sequence[LevelResult]) -> str:
+    """The lowest level that throttled (levels ascend), and whether every higher one did."""
+    onset = next((r for r in results if r.throttles), None)
+    if onset is None:
+        return "throttling never began"
+    steady = all(r.throttles for r in results if r.level >= onset.level)
+    above = "and at every level above" if steady else "but NOT at every level above"
+    return f"throttling began at {onset.level:g} x (none below, {above})"
 
 
 def _level(
@@ -256,7 +260,7 @@ def _firehose_sum(
     total = 0.0
     for stream in streams:
         points = cloudwatch.get_metric_statistics(
-            Namespace="AWS/Firehose",
+            Namespace=FIREHOSE_NAMESPACE,
             MetricName=metric,
             Dimensions=[{"Name": "DeliveryStreamName", "Value": stream}],
             StartTime=datetime.fromtimestamp(math.floor(start), UTC),

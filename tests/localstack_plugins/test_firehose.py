@@ -15,6 +15,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from localstack_plugins.firehose.usage import NAMESPACE as FIREHOSE_NAMESPACE
 from tests.localstack_plugins.support import (
     REGION,
     ROLE_ARN,
@@ -350,7 +351,7 @@ def _firehose_metrics(
     found: dict[tuple[str, str], float] = {}
     for metric, statistic in wanted:
         points = cloudwatch.get_metric_statistics(
-            Namespace="AWS/Firehose",
+            Namespace=FIREHOSE_NAMESPACE,
             MetricName=metric,
             Dimensions=[{"Name": "DeliveryStreamName", "Value": stream}],
             StartTime=now - 600,
