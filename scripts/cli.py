@@ -53,12 +53,20 @@ COMMANDS: dict[str, str] = {
     "capacity": "scripts.capacity",
 }
 
-EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_TEMPORARY, EXIT_INTERRUPTED = 0, 1, 2, 75, 130
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_LOCKED, EXIT_TEMPORARY, EXIT_INTERRUPTED = (
+    0,
+    1,
+    2,
+    3,
+    75,
+    130,
+)
 #: the exit-code table of the CLI contract (also printed by `aggregator --help`)
 EXIT_CODES: dict[int, str] = {
     EXIT_OK: "success (for checks: nothing wrong found)",
     EXIT_PROBLEM: "a problem was found or an operation failed",
     EXIT_USAGE: "usage or configuration error",
+    EXIT_LOCKED: "consume: another consumer holds this output folder or ledger; nothing touched",
     EXIT_TEMPORARY: "temporary: run the same command again later",
     EXIT_INTERRUPTED: "interrupted",
 }

@@ -12,18 +12,28 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from scripts.consumer.drain import BUNDLE_PREFIX, DrainOptions, DrainSummary, drain, state_dir
+from scripts.cli import EXIT_LOCKED, EXIT_OK, EXIT_PROBLEM, EXIT_TEMPORARY, EXIT_USAGE
+from scripts.consumer.drain import (
+    BUNDLE_PREFIX,
+    DrainOptions,
+    DrainSummary,
+    HostProblem,
+    drain,
+    state_dir,
+)
+from scripts.consumer.hostfaults import HostFaultError, host_operation
 
 LOG = logging.getLogger("aggregator.consumer")
 
 HELP = "download, verify and unpack bundles from Distribution into a directory (exactly once)"
 
-EXIT_OK = 0
-#: a bundle was rejected, failed, or not deleted; or (``--once``) Distribution could not be listed
-EXIT_BUNDLE_PROBLEMS = 1
-EXIT_CONFIG = 2
-#: another consumer is running on the same output folder (or ledger); nothing was touched
-EXIT_LOCKED = 3
+# The codes are the CLI's one table (scripts/cli.py); what each means for this command:
+#: a bundle was rejected, failed, or not deleted; (``--once``) Distribution could not be listed;
+#: a permanent host fault (read-only, permission, cross-device, I/O error, corrupt ledger)
+EXIT_BUNDLE_PROBLEMS = EXIT_PROBLEM
+EXIT_CONFIG = EXIT_USAGE
+#: (``--once``) a transient host fault (no space, no inodes, ledger locked): run again later
+EXIT_HOST_TRANSIENT = EXIT_TEMPORARY
 #: daemon mode: wait after a failed pass grows 1, 2, 4 ... s, capped at the poll interval
 _FIRST_BACKOFF = 1.0
 LOCK_NAME = "consumer.lock"
@@ -79,15 +89,33 @@ def run(args: argparse.Namespace) -> int:
         print(f"aggregator consume: {error}", file=sys.stderr)
         return EXIT_CONFIG
     output: Path = args.output.absolute()
-    output.mkdir(parents=True, exist_ok=True)
-    ledger_path: Path = args.ledger or state_dir(output) / "ledger.db"
+    stop = threading.Event()
+    _install_stop_handler(stop)
+    backoff = _FIRST_BACKOFF
+    while True:
+        try:
+            return _open_and_loop(args, client, bucket, output, stop)
+        except HostFaultError as fault:  # at start: the output, the lock or the ledger
+            code = _host_fault(HostProblem.of(fault), args.once)
+            if code is not None:
+                return code
+        wait = min(backoff, args.interval)
+        backoff *= 2
+        if stop.wait(wait):
+            return EXIT_OK
 
+
+def _open_and_loop(
+    args: argparse.Namespace, client: Any, bucket: str, output: Path, stop: threading.Event
+) -> int:
+    """Take the output folder's lock, open the ledger, then poll; raises a start-up host fault."""
     from scripts.consumer.ledger import Ledger
     from scripts.consumer.lock import ConsumerLockedError, exclusive
     from scripts.consumer.paths import UnsafePathError
 
-    stop = threading.Event()
-    _install_stop_handler(stop)
+    with host_operation(output):
+        output.mkdir(parents=True, exist_ok=True)
+    ledger_path: Path = args.ledger or state_dir(output) / "ledger.db"
     locks = [state_dir(output) / LOCK_NAME, ledger_path.with_name(ledger_path.name + ".lock")]
     try:
         with exclusive(locks), Ledger(ledger_path) as ledger:
@@ -96,11 +124,29 @@ def run(args: argparse.Namespace) -> int:
                 LOG.info("rejections forgotten", extra={"count": forgotten})
             return _loop(args, client, bucket, output, ledger, stop)
     except ConsumerLockedError as error:
-        print(f"consume: {error}", file=sys.stderr)
+        print(f"aggregator consume: {error}", file=sys.stderr)
         return EXIT_LOCKED
     except UnsafePathError as error:  # the state folder itself is a link: refuse to start
-        print(f"consume: {error}", file=sys.stderr)
+        print(f"aggregator consume: {error}", file=sys.stderr)
         return EXIT_CONFIG
+
+
+def _host_fault(problem: HostProblem, once: bool) -> int | None:
+    """Report a host fault in one line; the exit code, or None when the daemon should retry."""
+    retry = problem.transient and not once
+    then = "retrying with backoff" if retry else "stopping"
+    print(
+        f"aggregator consume: HOST FAULT ({problem.kind}; bundle kept in Distribution, {then}): "
+        f"{problem.message}",
+        file=sys.stderr,
+    )
+    LOG.error(
+        "host fault",
+        extra={"kind": problem.kind, "path": problem.path, "transient": problem.transient},
+    )
+    if retry:
+        return None
+    return EXIT_HOST_TRANSIENT if problem.transient else EXIT_BUNDLE_PROBLEMS
 
 
 def _loop(
@@ -139,8 +185,17 @@ def _loop(
             if stop.wait(wait):
                 return EXIT_OK
             continue
-        backoff = _FIRST_BACKOFF
         _report(summary, bucket, output, as_json=args.json)
+        if summary.host_fault is not None:
+            code = _host_fault(summary.host_fault, args.once)
+            if code is not None:
+                return code
+            wait = min(backoff, args.interval)
+            backoff *= 2
+            if stop.wait(wait):
+                return EXIT_OK
+            continue
+        backoff = _FIRST_BACKOFF
         if args.once or stop.is_set():
             return EXIT_OK if summary.ok else EXIT_BUNDLE_PROBLEMS
         if stop.wait(args.interval):

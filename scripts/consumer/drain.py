@@ -13,9 +13,16 @@ downloaded or deleted. Per bundle, in this order (each step is crash-safe, see d
    written again; a file found on disk but not in the ledger (the run before was killed between
    rename and record) is adopted if its SHA-256 matches; any damage, an empty bundle or a link in
    the output folder rejects the bundle (the members verified before it stay recorded);
-4. after each batch: flush (files and directories fsync'd), then record the batch in the ledger;
-   when all members are recorded, mark the bundle ``done``;
+4. after each batch: flush (files and directories fsync'd), then record in the ledger exactly
+   the files the writer confirmed durable in that batch; a batch whose flush fails is forgotten
+   whole and never recorded (its files on disk are adopted by a later run); when all members are
+   recorded, mark the bundle ``done``;
 5. delete the bundle from Distribution.
+
+A host fault (no space, no inodes, read-only, permission, cross-device, I/O error, a damaged or
+locked ledger; :mod:`.hostfaults`) stops the pass at once: the bundle is kept, nothing of the
+failed step is recorded, and the summary carries the classified fault. A pre-flight check
+(:mod:`.preflight`) runs before anything is listed or downloaded.
 """
 
 from __future__ import annotations
@@ -39,8 +46,10 @@ from pipeline.bundle import (
     version_identity,
 )
 from pipeline.errors import NOT_FOUND_CODES
+from scripts.consumer import preflight
 from scripts.consumer.download import BundleRejectedError
 from scripts.consumer.faults import crash_point
+from scripts.consumer.hostfaults import HostFaultError, from_os_error, host_operation
 from scripts.consumer.ledger import DeliveredFile, Ledger
 from scripts.consumer.paths import UnsafePathError, relative_name
 from scripts.consumer.prefetch import Fetch, Prefetcher
@@ -51,6 +60,8 @@ from templates.config import BUNDLE_ROOT
 LOG = logging.getLogger("aggregator.consumer")
 
 STATE_DIR_NAME = ".~consumer"  # '~' never appears in a member name's folders: no key collides
+#: the writer's temporary files, inside the state folder (so on the output's file system)
+STAGING = f"{STATE_DIR_NAME}/tmp"  # noqa: S108 - a folder of ours inside the output
 #: where bundles live in Distribution (the copier stages them there)
 BUNDLE_PREFIX = BUNDLE_ROOT
 #: only keys with this suffix are bundles; anything else under the prefix is skipped and counted
@@ -82,6 +93,20 @@ class BundleProblem:
 
 
 @dataclass(frozen=True, slots=True)
+class HostProblem:
+    """The host fault that stopped a pass (see :mod:`.hostfaults`)."""
+
+    kind: str
+    path: str
+    message: str
+    transient: bool
+
+    @classmethod
+    def of(cls, fault: HostFaultError) -> HostProblem:
+        return cls(fault.kind.name.lower(), fault.path, str(fault), fault.transient)
+
+
+@dataclass(frozen=True, slots=True)
 class DrainSummary:
     bundles_listed: int = 0
     bundles_delivered: int = 0
@@ -94,12 +119,16 @@ class DrainSummary:
     rejected: tuple[BundleProblem, ...] = ()
     failed: tuple[BundleProblem, ...] = ()
     undeleted: tuple[BundleProblem, ...] = ()  # delivered, but the delete was refused or failed
+    host_fault: HostProblem | None = None  # the host fault that stopped this pass, if any
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        """True when every bundle was delivered and deleted (none rejected, failed, left over)."""
-        return not self.rejected and not self.failed and not self.undeleted
+        """True when every bundle was delivered and deleted (none rejected, failed, left over)
+        and no host fault stopped the pass."""
+        return (
+            not self.rejected and not self.failed and not self.undeleted and self.host_fault is None
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -133,6 +162,7 @@ class _Counters:
     size: int = 0
     rejected: list[BundleProblem] = field(default_factory=list)
     failed: list[BundleProblem] = field(default_factory=list)
+    host_fault: HostProblem | None = None
     undeleted: list[BundleProblem] = field(default_factory=list)
 
 
@@ -197,22 +227,62 @@ def drain(
     progress: Progress | None = None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> DrainSummary:
-    """Deliver every bundle currently in ``bucket`` into ``output_dir``, exactly once per file."""
+    """Deliver every bundle currently in ``bucket`` into ``output_dir``, exactly once per file.
+
+    A host fault (pre-flight or mid-pass) ends the pass; it is in the summary's ``host_fault``.
+    """
     options = options or DrainOptions()
     started = time.monotonic()
     output_dir = output_dir.absolute()
-    tmp_dir = state_dir(output_dir) / "tmp"
     counters = _Counters()
-    bundles, skipped = list_candidates(client, bucket, options.prefix)
-    if skipped:
-        LOG.warning(
-            "objects that are not bundles skipped (never downloaded or deleted)",
-            extra={"count": skipped, "prefix": options.prefix, "suffix": BUNDLE_SUFFIX},
+    bundles: list[ListedBundle] = []
+    skipped = 0
+    try:
+        preflight.check(output_dir, output_dir / STAGING, ledger.path)
+        bundles, skipped = list_candidates(client, bucket, options.prefix)
+        _deliver_all(
+            client, bucket, output_dir, bundles, ledger, options, progress, should_stop, counters
         )
+    except HostFaultError as fault:
+        counters.host_fault = HostProblem.of(fault)
+        LOG.error(  # noqa: TRY400 - a classified outcome: the reason is the message, no traceback
+            "host fault: pass stopped, the bundle in hand is kept in Distribution",
+            extra={"kind": counters.host_fault.kind, "path": fault.path, "reason": str(fault)},
+        )
+    return DrainSummary(
+        bundles_listed=len(bundles),
+        bundles_delivered=counters.delivered,
+        bundles_duplicate=counters.duplicate_bundles,
+        bundles_skipped=skipped,
+        files_written=counters.written,
+        files_duplicate=counters.duplicate_files,
+        files_adopted=counters.adopted,
+        bytes_written=counters.size,
+        rejected=tuple(counters.rejected),
+        failed=tuple(counters.failed),
+        undeleted=tuple(counters.undeleted),
+        host_fault=counters.host_fault,
+        seconds=round(time.monotonic() - started, 3),
+    )
+
+
+def _deliver_all(
+    client: Any,
+    bucket: str,
+    output_dir: Path,
+    bundles: list[ListedBundle],
+    ledger: Ledger,
+    options: DrainOptions,
+    progress: Progress | None,
+    should_stop: Callable[[], bool],
+    counters: _Counters,
+) -> None:
+    """The bundles in order, the next one downloading while this one unpacks; a host fault or a
+    stop request ends the loop (raised, or a clean break)."""
     if progress is not None:
         progress.start(len(bundles), sum(b.size for b in bundles))
-    staging = f"{STATE_DIR_NAME}/tmp"  # noqa: S108 - a folder of ours inside the output
-    with DurableWriter(output_dir, staging, threads=options.threads) as writer:
+    tmp_dir = state_dir(output_dir) / "tmp"
+    with DurableWriter(output_dir, STAGING, threads=options.threads) as writer:
         leftovers = writer.discard_staging()  # before any download writes into tmp_dir
         if leftovers:
             LOG.info("removed temporary files of an interrupted run", extra={"count": leftovers})
@@ -241,20 +311,6 @@ def drain(
                 if progress is not None:
                     files_after = counters.written + counters.duplicate_files + counters.adopted
                     progress.advance(1, files_after - files_before, listed.size)
-    return DrainSummary(
-        bundles_listed=len(bundles),
-        bundles_delivered=counters.delivered,
-        bundles_duplicate=counters.duplicate_bundles,
-        bundles_skipped=skipped,
-        files_written=counters.written,
-        files_duplicate=counters.duplicate_files,
-        files_adopted=counters.adopted,
-        bytes_written=counters.size,
-        rejected=tuple(counters.rejected),
-        failed=tuple(counters.failed),
-        undeleted=tuple(counters.undeleted),
-        seconds=round(time.monotonic() - started, 3),
-    )
 
 
 def _one_ahead(
@@ -294,6 +350,11 @@ def _deliver_one(
         except BundleRejectedError as error:
             _reject(ledger, listed, str(error), counters)
             return
+        except OSError as error:  # writing the temporary copy: a host fault stops the pass
+            fault = from_os_error(error, state_dir(writer.output_dir) / "tmp")
+            if fault is not None:
+                raise fault from error
+            raise
         crash_point("verified")
         if ledger.bundle_state(bundle.sha256) != "done":
             ledger.begin_bundle(bundle.sha256, listed.key)
@@ -332,10 +393,6 @@ def _deliver_one(
         _fail(listed, f"{type(error).__name__}: {error}", counters)
 
 
-class InsufficientSpaceError(OSError):
-    """The output file system has too little free space for a member: the bundle is kept."""
-
-
 class StopRequestedError(Exception):
     """The consumer was asked to stop: the files so far are recorded, the bundle is kept."""
 
@@ -343,9 +400,11 @@ class StopRequestedError(Exception):
 class _Unpack:
     """One bundle's unpack: decides per member (duplicate, adopt, write) and records in batches.
 
-    A member is recorded in the ledger only after its batch is durable (:meth:`flush`). When the
-    bundle turns out damaged, the members verified before the damage stay written and recorded
-    (they are correct files; the rejected bundle keeps them only as duplicates).
+    A member is recorded in the ledger only after its batch is durable, and only if the writer
+    confirmed it durable in that very batch (:meth:`flush`). When the bundle turns out damaged,
+    the members verified before the damage stay written and recorded (they are correct files; the
+    rejected bundle keeps them only as duplicates). When anything else fails — a host fault, a
+    failed flush — nothing more is recorded: the batch in hand is abandoned.
     """
 
     def __init__(
@@ -370,17 +429,27 @@ class _Unpack:
         self.duplicates = 0
 
     def run(self, handle: BinaryIO) -> None:
-        members = 0
         try:
-            for member in read_bundle(handle):
-                if members and self._should_stop():
-                    raise StopRequestedError("stop requested")
-                members += 1
-                self._one(member)
-            if members == 0:
-                raise BundleIntegrityError("bundle holds no member (an empty bundle is rejected)")
-        finally:
+            self._unpack(handle)
+        except _KEEP_VERIFIED:
             self.flush()  # the members verified so far are good: keep them recorded
+            raise
+        except BaseException:
+            self._writer.abandon()  # a failure of ours or of the host: record nothing more
+            self._batch, self._batch_bytes = [], 0
+            self._pending.clear()
+            raise
+        self.flush()
+
+    def _unpack(self, handle: BinaryIO) -> None:
+        members = 0
+        for member in read_bundle(handle):
+            if members and self._should_stop():
+                raise StopRequestedError("stop requested")
+            members += 1
+            self._one(member)
+        if members == 0:
+            raise BundleIntegrityError("bundle holds no member (an empty bundle is rejected)")
 
     def _one(self, member: BundleMember) -> None:
         meta = member.metadata
@@ -412,22 +481,20 @@ class _Unpack:
         """A file on disk but not in the ledger (a run killed before recording): keep it."""
         _verify_only(member)
         meta = member.metadata
-        if _file_sha256(self._writer.open_existing(relative)) != meta.sha256:
+        with host_operation(self._writer.output_dir / relative):
+            on_disk = _file_sha256(self._writer.open_existing(relative))
+        if on_disk != meta.sha256:
             raise ConflictError(
                 f"{relative} exists in the output folder with other content than key "
                 f"{meta.key!r}: move it away, then run the consumer again"
             )
+        self._writer.adopt(relative)
         self._counters.adopted += 1
         LOG.info("file already on disk; recorded", extra={"key": meta.key})
 
     def _write(self, member: BundleMember, relative: str) -> None:
         meta = member.metadata
-        free = self._writer.free_bytes()
-        if meta.size > free:
-            raise InsufficientSpaceError(
-                f"member {member.name!r} needs {meta.size:,} bytes but the output file system "
-                f"has {max(free, 0):,} free: free at least that much; the bundle is kept"
-            )
+        self._writer.ensure_room(member.name, meta.size)
         if meta.size <= self._options.small_file_max:
             self._writer.submit(relative, member.read())
         else:
@@ -458,14 +525,25 @@ class _Unpack:
             self.flush()
 
     def flush(self) -> None:
-        """Make the batch durable, then record it."""
-        self._writer.flush()
-        if self._batch:
-            crash_point("renamed")
-            self._ledger.record_files(self._batch)
-            crash_point("recorded")
-        self._batch, self._batch_bytes = [], 0
+        """Make the batch durable, then record what the writer confirmed durable in it.
+
+        The batch is taken out first: if the flush fails, it is gone, and no later call can
+        record it."""
+        batch, self._batch, self._batch_bytes = self._batch, [], 0
         self._pending.clear()
+        durable = self._writer.flush()
+        confirmed = [delivered for delivered in batch if delivered.path in durable]
+        if len(confirmed) != len(batch):  # a bug, never a host fault: refuse to record it
+            missing = sorted({d.path for d in batch} - durable)
+            raise RuntimeError(f"writer did not confirm {len(missing)} file(s): {missing[:3]}")
+        if confirmed:
+            crash_point("renamed")
+            self._ledger.record_files(confirmed)
+            crash_point("recorded")
+
+
+#: failures after which the members verified so far are kept and recorded (a rejection or a stop)
+_KEEP_VERIFIED = (BundleIntegrityError, ConflictError, UnsafePathError, StopRequestedError)
 
 
 def _check_same_delivery(meta: MemberMetadata, delivered_sha256: str) -> None:

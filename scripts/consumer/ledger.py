@@ -9,18 +9,27 @@
   download the same damaged object again and again (it is still reported every pass).
 
 SQLite runs in WAL mode with ``synchronous=FULL``: a committed transaction survives a crash or
-power loss.
+power loss. Every SQLite error (a full disk, an I/O error, a file that is not a database or is
+malformed, a lock held by another process) leaves this module as a classified
+:class:`~scripts.consumer.hostfaults.HostFaultError` naming the ledger file; a transaction that
+fails is rolled back, so the ledger never holds half a batch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pipeline.bundle import NULL_VERSION, version_identity
+from scripts.consumer.hostfaults import host_operation
+
+#: how long a statement waits for a lock another process holds on the ledger before it fails
+DEFAULT_BUSY_SECONDS = 30.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -75,17 +84,23 @@ def _version(version_id: str | None) -> str:
 class Ledger:
     """Exactly-once bookkeeping for the consumer (one writer process at a time)."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, busy_seconds: float = DEFAULT_BUSY_SECONDS) -> None:
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        self._adopt_null_versions()
+        with host_operation(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=busy_seconds)
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.executescript(_SCHEMA)
+                self._adopt_null_versions()
+            except BaseException:
+                self._db.close()
+                raise
 
     def close(self) -> None:
-        self._db.close()
+        with host_operation(self.path):
+            self._db.close()
 
     def __enter__(self) -> Ledger:
         return self
@@ -96,10 +111,10 @@ class Ledger:
     # ---------------------------------------------------------------------------------- files
 
     def delivered(self, key: str, version_id: str | None) -> DeliveredFile | None:
-        row = self._db.execute(
+        row = self._query(
             "SELECT sha256, size, path, bundle_key FROM files WHERE key = ? AND version = ?",
             (key, _version(version_id)),
-        ).fetchone()
+        )
         if row is None:
             return None
         return DeliveredFile(key, version_id, row[0], row[1], row[2], row[3])
@@ -122,7 +137,7 @@ class Ledger:
     # -------------------------------------------------------------------------------- bundles
 
     def bundle_state(self, sha256: str) -> str | None:
-        row = self._db.execute("SELECT state FROM bundles WHERE sha256 = ?", (sha256,)).fetchone()
+        row = self._query("SELECT state FROM bundles WHERE sha256 = ?", (sha256,))
         return None if row is None else str(row[0])
 
     def begin_bundle(self, sha256: str, bundle_key: str) -> None:
@@ -145,9 +160,9 @@ class Ledger:
     # ------------------------------------------------------------------------------- rejected
 
     def rejection(self, bundle_key: str, etag: str) -> str | None:
-        row = self._db.execute(
+        row = self._query(
             "SELECT reason FROM rejected WHERE bundle_key = ? AND etag = ?", (bundle_key, etag)
-        ).fetchone()
+        )
         return None if row is None else str(row[0])
 
     def reject(self, bundle_key: str, etag: str, reason: str) -> None:
@@ -174,16 +189,22 @@ class Ledger:
             )
             self._db.execute("DELETE FROM files WHERE version = ''")
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+    def _query(self, sql: str, parameters: tuple[str, ...]) -> tuple[Any, ...] | None:
+        with host_operation(self.path):
+            row: tuple[Any, ...] | None = self._db.execute(sql, parameters).fetchone()
+            return row
 
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One ``BEGIN IMMEDIATE`` … ``COMMIT``; rolled back on any error (the error is raised,
+        classified). A failed ``COMMIT`` is rolled back too: nothing of it stays."""
+        with host_operation(self.path):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                raise

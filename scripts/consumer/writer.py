@@ -3,7 +3,14 @@
 Each file is written to a temporary file in the consumer's staging directory (on the same
 filesystem as the output, so ``rename(2)`` is atomic), ``fsync``'d, renamed into place, and the
 directories whose entries changed are ``fsync``'d before :meth:`DurableWriter.flush` returns. Only
-after ``flush`` may the caller record the files as delivered.
+after ``flush`` may the caller record the files as delivered, and only those ``flush`` returns:
+it answers with the targets it made durable in this batch, or raises (a
+:class:`~scripts.consumer.hostfaults.HostFaultError` for a host fault) and forgets the whole
+batch, so nothing of a failed batch can be recorded by a later call.
+
+**The host is untrusted.** Every local ``OSError`` with a host cause (no space, no inodes,
+read-only, permission, cross-device, I/O) leaves this module as a classified
+:class:`~scripts.consumer.hostfaults.HostFaultError` naming the path.
 
 **Link-safe.** Every path is walked relative to an open descriptor of the output directory, one
 component at a time, with ``O_NOFOLLOW``: directories are created with ``mkdir(dir_fd=...)`` and
@@ -29,6 +36,7 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from scripts.consumer.hostfaults import FaultKind, HostFaultError, host_operation
 from scripts.consumer.paths import UnsafePathError
 
 _FILE_MODE = 0o644
@@ -36,6 +44,7 @@ _DIR_MODE = 0o755
 DEFAULT_THREADS = 16
 DEFAULT_MAX_INFLIGHT_BYTES = 64 * 1024 * 1024
 _UNIT_BYTES = 64 * 1024  # granularity of the in-flight memory budget
+_INODES_PER_FILE = 2  # the temporary file and, for a new folder, its directory
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -57,15 +66,24 @@ class DurableWriter:
         threads: int = DEFAULT_THREADS,
         max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES,
     ) -> None:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        self._root_fd = os.open(output_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self._output_dir = output_dir
+        self._staging_path = output_dir / staging
+        with host_operation(output_dir):
+            output_dir.mkdir(parents=True, exist_ok=True)
+            self._root_fd = os.open(output_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self._dirs: dict[str, int] = {}  # folder (relative) -> open descriptor, until flush
-        self._staging_fd = self._open_dir(staging)
+        with host_operation(self._staging_path):
+            self._staging_fd = self._open_dir(staging)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="writer")
         self._budget_units = max(1, max_inflight_bytes // _UNIT_BYTES)
         self._inflight = threading.BoundedSemaphore(self._budget_units)
         self._futures: list[Future[None]] = []
+        self._targets: list[str] = []  # written (or adopted) in this batch, durable after flush
         self._unflushed_bytes = 0
+
+    @property
+    def output_dir(self) -> Path:
+        return self._output_dir
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -82,11 +100,12 @@ class DurableWriter:
     def discard_staging(self) -> int:
         """Delete temporary files left by an interrupted run; returns how many were removed."""
         removed = 0
-        for name in os.listdir(self._staging_fd):  # noqa: PTH208 - a descriptor, not a path
-            info = os.stat(name, dir_fd=self._staging_fd, follow_symlinks=False)
-            if not stat.S_ISDIR(info.st_mode):
-                os.unlink(name, dir_fd=self._staging_fd)
-                removed += 1
+        with host_operation(self._staging_path):
+            for name in os.listdir(self._staging_fd):  # noqa: PTH208 - a descriptor, not a path
+                info = os.stat(name, dir_fd=self._staging_fd, follow_symlinks=False)
+                if not stat.S_ISDIR(info.st_mode):
+                    os.unlink(name, dir_fd=self._staging_fd)
+                    removed += 1
         return removed
 
     def free_bytes(self) -> int:
@@ -94,13 +113,34 @@ class DurableWriter:
         info = os.fstatvfs(self._staging_fd)
         return info.f_bavail * info.f_frsize - self._unflushed_bytes
 
+    def ensure_room(self, name: str, size: int) -> None:
+        """Raise a :class:`HostFaultError` unless a file of ``size`` bytes fits: free bytes
+        (less what is written but not flushed) and a free inode, on the output file system."""
+        free = self.free_bytes()
+        if size > free:
+            raise HostFaultError(
+                FaultKind.NO_SPACE,
+                self._output_dir,
+                f"member {name!r} needs {size:,} bytes but the output file system has "
+                f"{max(free, 0):,} free; the bundle is kept",
+            )
+        info = os.fstatvfs(self._staging_fd)
+        if info.f_files > 0 and info.f_favail < _INODES_PER_FILE:
+            raise HostFaultError(
+                FaultKind.NO_INODES,
+                self._output_dir,
+                f"member {name!r} needs an inode but the output file system has "
+                f"{info.f_favail} free; the bundle is kept",
+            )
+
     def existing(self, relative: str) -> int | None:
         """Size of the regular file at ``relative``, None if absent; a link there is refused."""
-        parent, leaf = self._parent(relative)
-        try:
-            info = os.stat(leaf, dir_fd=parent, follow_symlinks=False)
-        except FileNotFoundError:
-            return None
+        with host_operation(self._output_dir / relative):
+            parent, leaf = self._parent(relative)
+            try:
+                info = os.stat(leaf, dir_fd=parent, follow_symlinks=False)
+            except FileNotFoundError:
+                return None
         if not stat.S_ISREG(info.st_mode):
             raise LinkInTheWayError(
                 f"{relative} in the output folder is a symbolic link or not a regular file: "
@@ -110,17 +150,30 @@ class DurableWriter:
 
     def open_existing(self, relative: str) -> int:
         """A read descriptor of the regular file at ``relative`` (never through a link)."""
-        parent, leaf = self._parent(relative)
-        try:
-            return os.open(leaf, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
-        except OSError as error:
-            if error.errno == errno.ELOOP:
-                raise LinkInTheWayError(f"{relative} in the output folder is a link") from error
-            raise
+        with host_operation(self._output_dir / relative):
+            parent, leaf = self._parent(relative)
+            try:
+                return os.open(leaf, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+            except OSError as error:
+                if error.errno == errno.ELOOP:
+                    raise LinkInTheWayError(f"{relative} in the output folder is a link") from error
+                raise
+
+    def adopt(self, relative: str) -> None:
+        """Take the file already at ``relative`` into this batch: it is ``fsync``'d, and its
+        folder with the batch's, so it is as durable as a written one once :meth:`flush` returns."""
+        with host_operation(self._output_dir / relative):
+            fd = self.open_existing(relative)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self._targets.append(relative)
 
     def submit(self, relative: str, content: bytes) -> None:
         """Queue ``content`` to be written to ``relative`` (durable only after :meth:`flush`)."""
-        parent, leaf = self._parent(relative)
+        with host_operation(self._output_dir / relative):
+            parent, leaf = self._parent(relative)
         units = self._units(len(content))
         for _ in range(units):
             self._inflight.acquire()
@@ -128,6 +181,7 @@ class DurableWriter:
         future = self._pool.submit(self._write_bytes, parent, leaf, content)
         future.add_done_callback(lambda _f: self._release(units))
         self._futures.append(future)
+        self._targets.append(relative)
 
     def write_stream(self, relative: str, chunks: Iterable[bytes]) -> None:
         """Write ``chunks`` to ``relative`` now, in this thread (durable only after :meth:`flush`).
@@ -135,30 +189,47 @@ class DurableWriter:
         If ``chunks`` raises (e.g. a failed checksum), the temporary file is removed and the
         target is left untouched.
         """
-        parent, leaf = self._parent(relative)
-        temp = self._temp_name()
-        fd = os.open(temp, _NEW_FILE_FLAGS, _FILE_MODE, dir_fd=self._staging_fd)
-        try:
-            with os.fdopen(fd, "wb", closefd=True) as handle:
-                for chunk in chunks:
-                    handle.write(chunk)
-                    self._unflushed_bytes += len(chunk)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.rename(temp, leaf, src_dir_fd=self._staging_fd, dst_dir_fd=parent)
-        except BaseException:
-            _unlink_quietly(temp, self._staging_fd)
-            raise
+        with host_operation(self._output_dir / relative):
+            parent, leaf = self._parent(relative)
+            temp = self._temp_name()
+            fd = os.open(temp, _NEW_FILE_FLAGS, _FILE_MODE, dir_fd=self._staging_fd)
+            try:
+                with os.fdopen(fd, "wb", closefd=True) as handle:
+                    for chunk in chunks:
+                        handle.write(chunk)
+                        self._unflushed_bytes += len(chunk)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.rename(temp, leaf, src_dir_fd=self._staging_fd, dst_dir_fd=parent)
+            except BaseException:
+                _unlink_quietly(temp, self._staging_fd)
+                raise
+        self._targets.append(relative)
 
-    def flush(self) -> None:
-        """Wait for queued writes, then make every changed directory durable."""
+    def flush(self) -> frozenset[str]:
+        """Wait for queued writes, make every changed directory durable, and return the targets
+        made durable in this batch. On any failure the whole batch is forgotten (its targets are
+        never returned, by this call or a later one) and the error is raised."""
         futures, self._futures = self._futures, []
-        errors = [error for error in (f.exception() for f in futures) if error is not None]
-        if errors:
+        targets, self._targets = self._targets, []
+        try:
+            errors = [error for error in (f.exception() for f in futures) if error is not None]
+            with host_operation(self._output_dir):
+                if errors:
+                    raise errors[0]
+                for fd in self._dirs.values():
+                    os.fsync(fd)
+        finally:
             self._close_dirs()
-            raise errors[0]
-        for fd in self._dirs.values():
-            os.fsync(fd)
+            self._unflushed_bytes = 0
+        return frozenset(targets)
+
+    def abandon(self) -> None:
+        """Forget the batch without recording anything: wait for queued writes (whatever they
+        did), drop their targets. What they put on disk is adopted by the next run."""
+        futures, self._futures, self._targets = self._futures, [], []
+        for future in futures:
+            future.exception()
         self._close_dirs()
         self._unflushed_bytes = 0
 
@@ -215,7 +286,8 @@ class DurableWriter:
 
     def _close_dirs(self) -> None:
         for fd in self._dirs.values():
-            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.close(fd)
         self._dirs.clear()
 
     @staticmethod

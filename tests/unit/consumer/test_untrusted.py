@@ -176,8 +176,10 @@ def test_too_little_free_space_keeps_the_bundle_and_says_how_much(
     summary = drain(s3, BUCKET, output, ledger)
 
     assert summary.rejected == ()
-    assert [p.key for p in summary.failed] == [GOOD_KEY]
-    assert f"needs {len(GOOD.content)} bytes" in summary.failed[0].reason
+    assert summary.host_fault is not None
+    assert (summary.host_fault.kind, summary.host_fault.transient) == ("no_space", True)
+    assert f"needs {len(GOOD.content)} bytes" in summary.host_fault.message
+    assert not summary.ok
     assert files_on_disk(output) == {}
     assert [b.key for b in list_bundles(s3, BUCKET)] == [GOOD_KEY]
 
