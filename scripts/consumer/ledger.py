@@ -84,11 +84,12 @@ def _version(version_id: str | None) -> str:
 class Ledger:
     """Exactly-once bookkeeping for the consumer (one writer process at a time)."""
 
-    def __init__(self, path: Path, busy_seconds: float = DEFAULT_BUSY_SECONDS) -> None:
+    def __init__(self, path: Path, busy_seconds: float | None = None) -> None:
         self.path = path
+        timeout = DEFAULT_BUSY_SECONDS if busy_seconds is None else busy_seconds
         with host_operation(path):
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=busy_seconds)
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=timeout)
             try:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")
