@@ -46,7 +46,7 @@ def tmpfs(where: Path, size: str = "64m", nr_inodes: int | None = None) -> Itera
 
 
 def remount(where: Path, options: str) -> None:
-    """Change the options of the mount at ``where`` (``size=…``, ``nr_inodes=…``, ``ro``, ``rw``)."""
+    """Change the options of the mount at ``where`` (``size=…``, ``nr_inodes=…``, ``ro``)."""
     _run("mount", "-o", f"remount,{options}", str(where))
 
 

@@ -110,9 +110,7 @@ def test_a_folder_that_refuses_writes_mid_batch_records_nothing_of_that_batch(
 
 
 @needs_mount
-def test_no_inodes_left_mid_bundle_is_transient_and_loses_nothing(
-    s3: Any, tmp_path: Path
-) -> None:
+def test_no_inodes_left_mid_bundle_is_transient_and_loses_nothing(s3: Any, tmp_path: Path) -> None:
     sources = _sources(3000, size=4)
     stage(s3, BUCKET, KEY, build_bundle(sources))
     with hostfs.tmpfs(tmp_path / "out", size="64m", nr_inodes=300) as output:
@@ -129,9 +127,7 @@ def test_no_inodes_left_mid_bundle_is_transient_and_loses_nothing(
 
 
 @needs_mount
-def test_no_space_left_mid_bundle_is_transient_and_loses_nothing(
-    s3: Any, tmp_path: Path
-) -> None:
+def test_no_space_left_mid_bundle_is_transient_and_loses_nothing(s3: Any, tmp_path: Path) -> None:
     sources = _sources(3000, size=1000)  # each takes a 4 KiB page of tmpfs: 12 MB > 4 MiB
     stage(s3, BUCKET, KEY, build_bundle(sources))
     with hostfs.tmpfs(tmp_path / "out", size="4m") as output:
