@@ -16,6 +16,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 
 from scripts import consume
+from scripts.cli import EXIT_LOCKED, EXIT_OK
 from scripts.consumer.drain import list_bundles, state_dir
 from scripts.consumer.lock import exclusive
 from tests.unit.consumer.bundles import SourceFile, build_bundle, files_on_disk, stage
@@ -50,12 +51,12 @@ def test_a_second_consumer_on_the_same_folder_exits_at_once_touching_nothing(
     in_flight.write_bytes(b"the first consumer's temporary file")
 
     with exclusive([state_dir(output) / consume.LOCK_NAME]):  # the first consumer
-        assert consume.run(_args(output, "--once")) == consume.EXIT_LOCKED
+        assert consume.run(_args(output, "--once")) == EXIT_LOCKED
 
     assert "another consumer" in capsys.readouterr().err
     assert in_flight.read_bytes() == b"the first consumer's temporary file"
     assert [b.key for b in list_bundles(s3, BUCKET)] == ["bundles/a.gz"]
-    assert consume.run(_args(output, "--once")) == consume.EXIT_OK  # the lock died with it
+    assert consume.run(_args(output, "--once")) == EXIT_OK  # the lock died with it
 
 
 def test_a_consumer_sharing_the_ledger_is_refused_too(
@@ -64,7 +65,7 @@ def test_a_consumer_sharing_the_ledger_is_refused_too(
     ledger = tmp_path / "shared" / "ledger.db"
     with exclusive([ledger.with_name("ledger.db.lock")]):
         args = _args(tmp_path / "other-output", "--once", "--ledger", str(ledger))
-        assert consume.run(args) == consume.EXIT_LOCKED
+        assert consume.run(args) == EXIT_LOCKED
 
 
 def test_text_and_json_summaries_count_delivered_duplicates_rejected_skipped(
@@ -126,7 +127,7 @@ def test_daemon_survives_a_failed_listing_and_stops_cleanly_on_sigterm(
 
     s3.meta.events.register("before-call.s3.ListObjectsV2", list_objects)
 
-    assert consume.run(_args(output, "--interval", "0.05")) == consume.EXIT_OK
+    assert consume.run(_args(output, "--interval", "0.05")) == EXIT_OK
 
     assert len(listings) == 3  # failed, retried (delivered), then stopped during the third
     assert "retrying" in capsys.readouterr().err
@@ -144,6 +145,6 @@ def test_sigint_stops_between_files_leaving_the_rest_for_the_next_run(
 
     s3.meta.events.register("before-call.s3.DeleteObject", interrupt)  # while bundle 1 ends
 
-    assert consume.run(_args(output, "--interval", "60")) == consume.EXIT_OK
+    assert consume.run(_args(output, "--interval", "60")) == EXIT_OK
     assert files_on_disk(output) == {"a~v1": b"1"}
     assert [b.key for b in list_bundles(s3, BUCKET)] == ["bundles/2.gz"]

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from scripts import consume
-from scripts.cli import EXIT_PROBLEM, EXIT_TEMPORARY
+from scripts.cli import EXIT_OK, EXIT_PROBLEM, EXIT_TEMPORARY
 from scripts.consumer import ledger as ledger_module
 from scripts.consumer.drain import DrainOptions, DrainSummary, drain, list_bundles, state_dir
 from scripts.consumer.hostfaults import FaultKind, HostFaultError
@@ -234,7 +234,7 @@ def test_a_ledger_locked_by_another_process_is_transient(
         holder.close()
     _one_clean_line(capsys, str(ledger_path), FaultKind.LEDGER_LOCKED.value)
     _assert_kept(s3)
-    assert consume.run(_args(output, "--once")) == consume.EXIT_OK
+    assert consume.run(_args(output, "--once")) == EXIT_OK
 
 
 @needs_mount
@@ -290,7 +290,7 @@ def test_the_daemon_retries_a_full_disk_and_delivers_once_space_is_freed(
     with hostfs.tmpfs(tmp_path / "out", size="4m") as output:
         state_dir(output).mkdir()
         hostfs.fill(output)
-        assert consume.run(_args(output, "--interval", "0.05")) == consume.EXIT_OK
+        assert consume.run(_args(output, "--interval", "0.05")) == EXIT_OK
         assert faults == ["no_space", "no_space"]
         assert "retrying with backoff" in capsys.readouterr().err
         assert set(files_on_disk(output)) == {f"{s.key}~v1" for s in sources}

@@ -35,6 +35,7 @@ from moto.core import set_initial_no_auth_action_count
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
 from scripts import consume
+from scripts.cli import EXIT_OK
 from scripts.consumer.drain import drain, list_bundles
 from scripts.consumer.ledger import Ledger
 from scripts.consumer.paths import destination
@@ -254,7 +255,7 @@ def test_cli_with_the_consumer_role_needs_an_explicit_bucket(
     assert "DescribeStacks" in error and "AccessDenied" in error
     assert "pass --bucket" in error
 
-    assert consume.run(_cli_args(output, bucket=bucket)) == consume.EXIT_OK
+    assert consume.run(_cli_args(output, bucket=bucket)) == EXIT_OK
     summary = json.loads(capsys.readouterr().out)
     assert (summary["ok"], summary["files_written"]) == (True, len(ALL_FILES))
     _assert_every_file_delivered(output)
