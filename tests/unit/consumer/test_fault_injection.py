@@ -176,9 +176,10 @@ def test_any_failure_point_loses_nothing_and_deletes_nothing_early(
         try:
             patch.setattr(writer_module, "os", _FaultyOs(fault))
             with Ledger(ledger_path) as ledger:
-                patch.setattr(ledger, "_db", _FaultyDb(ledger._db, fault))
+                real_db = ledger._db  # the fault goes in front of SQLite
+                patch.setattr(ledger, "_db", _FaultyDb(real_db, fault))
                 faulted = drain(s3, BUCKET, output, ledger, _OPTIONS)
-                patch.setattr(ledger, "_db", ledger._db._db)
+                patch.setattr(ledger, "_db", real_db)
             if fault.fired:
                 assert faulted.host_fault is not None, faulted
             _assert_rows_on_disk(output, ledger_path)
