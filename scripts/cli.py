@@ -66,7 +66,7 @@ EXIT_CODES: dict[int, str] = {
     EXIT_OK: "success (for checks: nothing wrong found)",
     EXIT_PROBLEM: "a problem was found or an operation failed",
     EXIT_USAGE: "usage or configuration error",
-    EXIT_LOCKED: "another consumer holds this output folder or ledger (consume); nothing was touched",
+    EXIT_LOCKED: "another consumer holds this output folder or ledger (consume); nothing touched",
     EXIT_TEMPORARY: "temporary: run the same command again later",
     EXIT_INTERRUPTED: "interrupted",
 }
