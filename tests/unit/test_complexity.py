@@ -37,11 +37,14 @@ def reason_lines(source: str) -> set[int]:
 
 def offenders(source: str, where: str, limit: int = LIMIT) -> list[str]:
     """``where::name (CC n, line l)`` for each function above ``limit`` without a reason."""
-    reasons = reason_lines(source)
+    complex_ = [
+        block
+        for block in add_inner_blocks(cc_visit(source))
+        if isinstance(block, Function) and block.complexity > limit
+    ]
+    reasons = reason_lines(source) if complex_ else set()
     found = []
-    for block in add_inner_blocks(cc_visit(source)):
-        if not isinstance(block, Function) or block.complexity <= limit:
-            continue
+    for block in complex_:
         if any(block.lineno <= line <= block.endline for line in reasons):
             continue
         name = f"{block.classname}.{block.name}" if block.classname else block.name
