@@ -135,10 +135,10 @@ def _dimension_sets(
     for names in sets:
         if not isinstance(names, list) or len(names) > MAX_DIMENSIONS_PER_SET:
             return None
+        if not all(isinstance(name, str) for name in names):
+            return None
         values = [document.get(name) for name in names]
-        if not all(isinstance(name, str) for name in names) or not all(
-            isinstance(value, str) and value for value in values
-        ):
+        if not all(isinstance(value, str) and value for value in values):
             return None
         dimension_sets.append(tuple(zip(names, values, strict=True)))  # type: ignore[arg-type]
     return dimension_sets or [()]
@@ -157,7 +157,9 @@ def _metric(
     unit = metric.get("Unit", "None")
     resolution = metric.get("StorageResolution", 60)
     numbers = _values(document.get(metric["Name"]))
-    if unit not in UNITS or resolution not in (1, 60) or numbers is None:
+    if not isinstance(unit, str) or unit not in UNITS:
+        return None
+    if resolution not in (1, 60) or numbers is None:
         return None
     return [
         MetricDatum(namespace, metric["Name"], str(unit), dims, numbers, timestamp, int(resolution))
