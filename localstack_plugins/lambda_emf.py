@@ -103,6 +103,7 @@ def _values(raw: object) -> tuple[float, ...] | None:
 def _directive(
     document: dict[str, Any], directive: object, timestamp: datetime
 ) -> list[MetricDatum] | None:
+    """The metric data of one ``CloudWatchMetrics`` directive (None: the document is invalid)."""
     if not isinstance(directive, dict):
         return None
     namespace, sets, metrics = (
@@ -114,34 +115,56 @@ def _directive(
         return None
     if not isinstance(metrics, list) or len(metrics) > MAX_METRICS_PER_DIRECTIVE:
         return None
+    dimension_sets = _dimension_sets(document, sets)
+    if dimension_sets is None:
+        return None
+    data: list[MetricDatum] = []
+    for metric in metrics:
+        found = _metric(document, metric, namespace, dimension_sets, timestamp)
+        if found is None:
+            return None
+        data.extend(found)
+    return data
+
+
+def _dimension_sets(
+    document: dict[str, Any], sets: list[Any]
+) -> list[tuple[tuple[str, str], ...]] | None:
+    """Each dimension set with the document's values (one empty set when there are none)."""
     dimension_sets: list[tuple[tuple[str, str], ...]] = []
     for names in sets:
         if not isinstance(names, list) or len(names) > MAX_DIMENSIONS_PER_SET:
             return None
+        if not all(isinstance(name, str) for name in names):
+            return None
         values = [document.get(name) for name in names]
-        if not all(isinstance(name, str) for name in names) or not all(
-            isinstance(value, str) and value for value in values
-        ):
+        if not all(isinstance(value, str) and value for value in values):
             return None
         dimension_sets.append(tuple(zip(names, values, strict=True)))  # type: ignore[arg-type]
-    if not dimension_sets:
-        dimension_sets.append(())
-    data: list[MetricDatum] = []
-    for metric in metrics:
-        if not isinstance(metric, dict) or not isinstance(metric.get("Name"), str):
-            return None
-        unit = metric.get("Unit", "None")
-        resolution = metric.get("StorageResolution", 60)
-        numbers = _values(document.get(metric["Name"]))
-        if unit not in UNITS or resolution not in (1, 60) or numbers is None:
-            return None
-        data.extend(
-            MetricDatum(
-                namespace, metric["Name"], str(unit), dims, numbers, timestamp, int(resolution)
-            )
-            for dims in dimension_sets
-        )
-    return data
+    return dimension_sets or [()]
+
+
+def _metric(
+    document: dict[str, Any],
+    metric: object,
+    namespace: str,
+    dimension_sets: list[tuple[tuple[str, str], ...]],
+    timestamp: datetime,
+) -> list[MetricDatum] | None:
+    """One metric definition, once per dimension set (None: it is invalid)."""
+    if not isinstance(metric, dict) or not isinstance(metric.get("Name"), str):
+        return None
+    unit = metric.get("Unit", "None")
+    resolution = metric.get("StorageResolution", 60)
+    numbers = _values(document.get(metric["Name"]))
+    if not isinstance(unit, str) or unit not in UNITS:
+        return None
+    if resolution not in (1, 60) or numbers is None:
+        return None
+    return [
+        MetricDatum(namespace, metric["Name"], str(unit), dims, numbers, timestamp, int(resolution))
+        for dims in dimension_sets
+    ]
 
 
 def parse_document(line: str) -> list[MetricDatum]:

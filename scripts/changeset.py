@@ -263,6 +263,32 @@ def _create_change_set(
     return change_set_id, parse_changes(described)
 
 
+@dataclass(frozen=True)
+class StackPlan:
+    """What to do with a stack, decided from its current status alone."""
+
+    change_set_type: str  # CREATE | UPDATE
+    #: a previous creation failed (ROLLBACK_COMPLETE): delete that stack first
+    delete_failed_first: bool = False
+
+
+def plan_stack(name: str, status: str | None) -> StackPlan:
+    """Decide from ``status`` (None: no stack) how to apply a template; a busy stack is refused."""
+    if status == "ROLLBACK_COMPLETE":
+        return StackPlan("CREATE", delete_failed_first=True)
+    if status is not None and status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
+        raise DeployError(f"{name} is busy ({status}): wait for it to finish, then deploy again")
+    return StackPlan("CREATE" if status in (None, "REVIEW_IN_PROGRESS") else "UPDATE")
+
+
+def outcome_error(name: str, final: str, events: Sequence[dict[str, Any]]) -> DeployError | None:
+    """The error for a stack that ended in ``final`` (None: it succeeded), with every reason."""
+    if final in SUCCESS:
+        return None
+    reasons = _failures(list(events)) or ["  (no resource reported a reason; see the console)"]
+    return DeployError(f"{name} ended in {final}; failed resources:\n" + "\n".join(reasons))
+
+
 def apply_stack(
     cloudformation: Any,
     name: str,
@@ -281,15 +307,11 @@ def apply_stack(
     """
     started = time.monotonic()
     say = tqdm.write
-    status = stack_status(cloudformation, name)
-    if status == "ROLLBACK_COMPLETE":
+    plan = plan_stack(name, stack_status(cloudformation, name))
+    if plan.delete_failed_first:
         _delete_failed_creation(cloudformation, name, say)
-        status = None
-    if status is not None and status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
-        raise DeployError(f"{name} is busy ({status}): wait for it to finish, then deploy again")
-    change_set_type = "CREATE" if status in (None, "REVIEW_IN_PROGRESS") else "UPDATE"
     created = _create_change_set(
-        cloudformation, name, template, parameters or {}, change_set_type, tags
+        cloudformation, name, template, parameters or {}, plan.change_set_type, tags
     )
     if created is None:
         say(f"{name}: no changes")
@@ -298,25 +320,64 @@ def apply_stack(
     change_set_id, rows = created
     decision = review(name, rows) if review else Decision.APPLY
     if decision is not Decision.APPLY:
-        kept = decision is Decision.KEEP
-        if not kept:
-            _discard(cloudformation, name, change_set_id, change_set_type)
-        current = _outputs(cloudformation, name) if change_set_type == "UPDATE" else {}
-        return StackResult(
-            name,
-            False,
-            current,
-            time.monotonic() - started,
-            tuple(rows),
-            decision,
-            change_set_id if kept else None,
-        )
-    changes = len(rows)
-    say(f"{name}: {change_set_type.lower()} with {changes} resource change(s)")
+        return _not_applied(cloudformation, name, plan, change_set_id, rows, decision, started)
+    say(f"{name}: {plan.change_set_type.lower()} with {len(rows)} resource change(s)")
+    final, events = _execute(
+        cloudformation, name, change_set_id, plan, len(rows), show_progress=show_progress
+    )
+    error = outcome_error(name, final, events)
+    if error is not None:
+        raise error
+    _protect(cloudformation, name, termination_protection)
+    seconds = time.monotonic() - started
+    say(f"{name}: {final} in {seconds:.1f} s")
+    return StackResult(
+        name, True, _outputs(cloudformation, name), seconds, tuple(rows), Decision.APPLY
+    )
+
+
+def _not_applied(
+    cloudformation: Any,
+    name: str,
+    plan: StackPlan,
+    change_set_id: str,
+    rows: Sequence[Change],
+    decision: Decision,
+    started: float,
+) -> StackResult:
+    """The review kept or discarded the change set: carry that out, report the stack as it is."""
+    kept = decision is Decision.KEEP
+    if not kept:
+        _discard(cloudformation, name, change_set_id, plan.change_set_type)
+    current = _outputs(cloudformation, name) if plan.change_set_type == "UPDATE" else {}
+    return StackResult(
+        name,
+        False,
+        current,
+        time.monotonic() - started,
+        tuple(rows),
+        decision,
+        change_set_id if kept else None,
+    )
+
+
+def _execute(
+    cloudformation: Any,
+    name: str,
+    change_set_id: str,
+    plan: StackPlan,
+    changes: int,
+    *,
+    show_progress: bool,
+) -> tuple[str, list[dict[str, Any]]]:
+    """Execute the change set, showing its events until the stack is stable.
+
+    Returns the stack's final status and every event of this deploy.
+    """
     # tolerate clock skew: look back a little, but never show events from before this deploy
     since = datetime.now(UTC) - timedelta(seconds=120)
     seen: set[str] = set()
-    if change_set_type == "UPDATE":
+    if plan.change_set_type == "UPDATE":
         _new_events(cloudformation, name, since, seen)  # mark earlier events as seen
     all_events: list[dict[str, Any]] = []
     cloudformation.execute_change_set(ChangeSetName=change_set_id)
@@ -337,16 +398,7 @@ def apply_stack(
         for event in _new_events(cloudformation, name, since, seen):  # the last few events
             all_events.append(event)
             bar.write(_format_event(event))
-    final = stack_status(cloudformation, name) or "DELETE_COMPLETE"
-    if final not in SUCCESS:
-        reasons = _failures(all_events) or ["  (no resource reported a reason; see the console)"]
-        raise DeployError(f"{name} ended in {final}; failed resources:\n" + "\n".join(reasons))
-    _protect(cloudformation, name, termination_protection)
-    seconds = time.monotonic() - started
-    say(f"{name}: {final} in {seconds:.1f} s")
-    return StackResult(
-        name, True, _outputs(cloudformation, name), seconds, tuple(rows), Decision.APPLY
-    )
+    return stack_status(cloudformation, name) or "DELETE_COMPLETE", all_events
 
 
 def _protect(cloudformation: Any, name: str, enabled: bool) -> None:

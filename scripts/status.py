@@ -319,37 +319,65 @@ def _iso(value: Any) -> str:
 
 
 def render(report: StatusReport) -> str:
-    """The one-screen text view."""
-    lines = [f"s3-aggregator-{report.environment}   (collected {report.collected_at})", ""]
-    for s in report.streams:
-        lines.append(
-            f"stream        {s.name}: {s.state}; buffer {s.buffer_mb} MB / {s.buffer_seconds} s; "
-            f"processor buffer {s.processor_buffer_mb} MB / {s.processor_buffer_seconds} s"
-        )
-    lines.append(f"last bundle   {report.last_bundle_time or 'none in the last 48 h'}")
-    if report.backlog is not None:
-        b = report.backlog
-        age = "-" if b.oldest_age_seconds is None else _duration(b.oldest_age_seconds)
-        lines.append(f"distribution  {b.count} bundle(s) waiting, {b.bytes:,} bytes, oldest {age}")
-    dlqs = ", ".join(f"{name} {depth}" for name, depth in report.dlq_depths.items()) or "-"
-    lines.append(f"DLQs          {dlqs}")
-    if report.error_output is not None:
-        e = report.error_output
-        newest = f" (newest {e.newest_key} at {e.newest_time})" if e.newest_key else ""
-        lines.append(f"error output  {e.count} object(s){newest}")
-    lines.append(f"alarms        {len(report.alarms_firing)} in ALARM")
-    lines.extend(f"  ALARM  {a.name}: {a.reason} (since {a.updated})" for a in report.alarms_firing)
-    lines.extend(f"  {a.updated}  {a.name}: {a.reason}" for a in report.alarm_changes_24h[:10])
-    moved = [m for m in report.metrics if m.value or m.statistic == "Maximum"]
+    """The one-screen text view: one line (or a few) per section, in a fixed order."""
+    lines = [
+        f"s3-aggregator-{report.environment}   (collected {report.collected_at})",
+        "",
+        *map(_stream_line, report.streams),
+        f"last bundle   {report.last_bundle_time or 'none in the last 48 h'}",
+        *_backlog_lines(report.backlog),
+        _dlq_line(report.dlq_depths),
+        *_error_output_lines(report.error_output),
+        *_alarm_lines(report),
+        _metrics_line(report.metrics),
+        *(f"ERROR         {problem}" for problem in report.problems),
+        "",
+        "health        " + ("OK" if report.healthy else "ATTENTION NEEDED"),
+    ]
+    return "\n".join(lines)
+
+
+def _stream_line(s: StreamStatus) -> str:
+    return (
+        f"stream        {s.name}: {s.state}; buffer {s.buffer_mb} MB / {s.buffer_seconds} s; "
+        f"processor buffer {s.processor_buffer_mb} MB / {s.processor_buffer_seconds} s"
+    )
+
+
+def _backlog_lines(b: Backlog | None) -> list[str]:
+    if b is None:
+        return []
+    age = "-" if b.oldest_age_seconds is None else _duration(b.oldest_age_seconds)
+    return [f"distribution  {b.count} bundle(s) waiting, {b.bytes:,} bytes, oldest {age}"]
+
+
+def _dlq_line(depths: dict[str, int]) -> str:
+    dlqs = ", ".join(f"{name} {depth}" for name, depth in depths.items()) or "-"
+    return f"DLQs          {dlqs}"
+
+
+def _error_output_lines(e: ErrorOutput | None) -> list[str]:
+    if e is None:
+        return []
+    newest = f" (newest {e.newest_key} at {e.newest_time})" if e.newest_key else ""
+    return [f"error output  {e.count} object(s){newest}"]
+
+
+def _alarm_lines(report: StatusReport) -> list[str]:
+    return [
+        f"alarms        {len(report.alarms_firing)} in ALARM",
+        *(f"  ALARM  {a.name}: {a.reason} (since {a.updated})" for a in report.alarms_firing),
+        *(f"  {a.updated}  {a.name}: {a.reason}" for a in report.alarm_changes_24h[:10]),
+    ]
+
+
+def _metrics_line(metrics: tuple[MetricTotal, ...]) -> str:
+    moved = [m for m in metrics if m.value or m.statistic == "Maximum"]
     shown = ", ".join(
         f"{m.name} {'max ' if m.statistic == 'Maximum' else ''}{_number_text(m.value)}"
         for m in moved
     )
-    lines.append(f"metrics (1 h) {shown or '-'}")
-    lines.extend(f"ERROR         {problem}" for problem in report.problems)
-    lines.append("")
-    lines.append("health        " + ("OK" if report.healthy else "ATTENTION NEEDED"))
-    return "\n".join(lines)
+    return f"metrics (1 h) {shown or '-'}"
 
 
 def _number_text(value: float) -> str:

@@ -84,6 +84,7 @@ def _year(value: int, count: int) -> str:
 
 
 def _field(letter: str, count: int, moment: datetime) -> str:
+    # complexity: a flat dispatch, one branch per DateTimeFormatter letter (issue 20 moves it)
     hour12 = moment.hour % 12
     if letter in "uy":
         return _year(moment.year, count)

@@ -268,6 +268,7 @@ class StreamWorker:
                 self._lock.notify_all()
 
     def _process(self, config: StreamConfig, batch: list[BufferedRecord]) -> None:
+        # complexity: invoke-with-retries, then sort the results; not split yet (issue 20, item 5)
         processor = config.processor
         assert processor is not None
         attempts = 0

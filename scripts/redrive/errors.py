@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -39,7 +39,7 @@ from pipeline.errors import ACCESS_DENIED_CODES, NOT_FOUND_CODES
 from pipeline.firehose import put_records
 from pipeline.references import ObjectReference, iso_now
 from pipeline.routing import stream_for
-from scripts.redrive.documents import FailedReference, parse_error_object
+from scripts.redrive.documents import FailedReference, UnreadableLine, parse_error_object
 from scripts.replay import restore_state
 from scripts.session import error_code, error_reason
 
@@ -181,6 +181,61 @@ def select_objects(
     return [o for o in objects if in_hour_range(name_time(o.key) or o.last_modified, since, end)]
 
 
+# ------------------------------------------------------------------------------------ planning
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectPlan:
+    """What one readable error object holds, decided before anything is re-put."""
+
+    #: references found in the object (duplicates included)
+    references: int
+    #: references already re-put in this run or earlier in this object
+    duplicates: int
+    #: (line, reference) present in Landing: these are re-put
+    recoverable: tuple[tuple[int, ObjectReference], ...]
+    #: lines that are not references, and references whose check found a problem
+    problems: tuple[Problem, ...]
+
+    def outcome(self, key: str, rejected: Collection[bytes] = ()) -> ObjectOutcome:
+        """The outcome once the recoverable references were put, status ``would-redrive``.
+
+        ``rejected``: the records Firehose still refused after retries (none for a dry run).
+        """
+        problems = [
+            *self.problems,
+            *(
+                Problem("put-failed", line, "rejected by Firehose after retries", ref)
+                for line, ref in self.recoverable
+                if ref.to_record() in rejected
+            ),
+        ]
+        problems.sort(key=lambda p: p.line)
+        put = len(self.recoverable) - len(rejected)
+        return ObjectOutcome(
+            key, "would-redrive", self.references, put, self.duplicates, tuple(problems)
+        )
+
+
+def plan_object(
+    references: int,
+    unreadable: Iterable[UnreadableLine],
+    duplicates: int,
+    checked: Iterable[tuple[int, ObjectReference, Problem | None]],
+) -> ObjectPlan:
+    """Sort an object's references into recoverable ones and problems (pure)."""
+    checked = list(checked)
+    return ObjectPlan(
+        references=references,
+        duplicates=duplicates,
+        recoverable=tuple((line, ref) for line, ref, problem in checked if problem is None),
+        problems=(
+            *(Problem("unreadable", u.line, u.reason) for u in unreadable),
+            *(problem for _, _, problem in checked if problem is not None),
+        ),
+    )
+
+
 # ------------------------------------------------------------------------------------ redrive
 
 
@@ -198,49 +253,54 @@ class Redriver:
 
     def redrive(self, item: ErrorObject) -> ObjectOutcome:
         """Advance one error object as far as it can go; never raises for a per-object problem."""
-        bucket, key = self._target.archive_bucket, item.key
-        tag_map, tag_error = self._tags(key)
-        if tag_map.get(MARKER_TAG) == MARKER_DONE:
-            counts = tag_map.get(COUNTS_TAG, "")
-            when = tag_map.get(REDRIVEN_AT_TAG, "?")
-            return ObjectOutcome(key, "already-redriven", detail=f"at {when} {counts}".strip())
-        archived = self._archived(item)
-        if archived:
-            return ObjectOutcome(key, "archived", detail=archived)
-        if tag_error:
-            return ObjectOutcome(key, "unreadable-object", detail=f"GetObjectTagging: {tag_error}")
-        try:
-            body = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except (ClientError, BotoCoreError) as error:
-            reason = error_reason(error)
-            return ObjectOutcome(key, "unreadable-object", detail=f"GetObject: {reason}")
+        tag_map, stopped = self._admit(item)
+        if stopped is not None:
+            return stopped
+        body = self._read(item.key)
+        if isinstance(body, ObjectOutcome):
+            return body
         found, unreadable = parse_error_object(body)
-        problems = [Problem("unreadable", u.line, u.reason) for u in unreadable]
         candidates, duplicates = self._new_references(found)
-        checked = self._check(candidates)
-        recoverable = [(line, ref) for line, ref, problem in checked if problem is None]
-        problems.extend(problem for _, _, problem in checked if problem is not None)
-        put = len(recoverable)
-        if not self._settings.dry_run:
-            rejected = self._put([ref for _, ref in recoverable])
-            problems.extend(
-                Problem("put-failed", line, "rejected by Firehose after retries", ref)
-                for line, ref in recoverable
-                if ref.to_record() in rejected
-            )
-            put -= len(rejected)
-        else:
-            self._put_this_run.update(ref.identity() for _, ref in recoverable)
-        problems.sort(key=lambda p: p.line)
-        outcome = ObjectOutcome(key, "would-redrive", len(found), put, duplicates, tuple(problems))
+        plan = plan_object(len(found), unreadable, duplicates, self._check(candidates))
         if self._settings.dry_run:
-            return outcome
-        if any(p.kind in TRANSIENT for p in problems):
+            self._put_this_run.update(ref.identity() for _, ref in plan.recoverable)
+            return plan.outcome(item.key)
+        outcome = plan.outcome(item.key, self._put([ref for _, ref in plan.recoverable]))
+        if any(p.kind in TRANSIENT for p in outcome.problems):
             return _replace(outcome, "incomplete", "run the same command again to retry")
-        marked = self._mark(key, tag_map, outcome)
+        marked = self._mark(item.key, tag_map, outcome)
         if marked:
             return _replace(outcome, "not-marked", marked)
         return _replace(outcome, "redriven", "")
+
+    def _admit(self, item: ErrorObject) -> tuple[dict[str, str], ObjectOutcome | None]:
+        """The object's tags, and the outcome that stops it before reading (None: read it).
+
+        Stops: tagged done by an earlier run, archived and not restored, tags unreadable.
+        """
+        tag_map, tag_error = self._tags(item.key)
+        if tag_map.get(MARKER_TAG) == MARKER_DONE:
+            counts = tag_map.get(COUNTS_TAG, "")
+            when = tag_map.get(REDRIVEN_AT_TAG, "?")
+            detail = f"at {when} {counts}".strip()
+            return tag_map, ObjectOutcome(item.key, "already-redriven", detail=detail)
+        archived = self._archived(item)
+        if archived:
+            return tag_map, ObjectOutcome(item.key, "archived", detail=archived)
+        if tag_error:
+            detail = f"GetObjectTagging: {tag_error}"
+            return tag_map, ObjectOutcome(item.key, "unreadable-object", detail=detail)
+        return tag_map, None
+
+    def _read(self, key: str) -> bytes | ObjectOutcome:
+        """The object's body, or its ``unreadable-object`` outcome."""
+        bucket = self._target.archive_bucket
+        try:
+            body: bytes = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except (ClientError, BotoCoreError) as error:
+            reason = error_reason(error)
+            return ObjectOutcome(key, "unreadable-object", detail=f"GetObject: {reason}")
+        return body
 
     def _tags(self, key: str) -> tuple[dict[str, str], str]:
         """The object's tags, or why they could not be read (some stores refuse archived ones)."""

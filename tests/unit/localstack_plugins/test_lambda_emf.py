@@ -87,6 +87,22 @@ def test_each_dimension_set_gives_one_metric() -> None:
                 ],
             }
         },
+        {  # a dimension name that is not a string (a list: unhashable)
+            "_aws": {
+                "Timestamp": 1,
+                "CloudWatchMetrics": [
+                    {"Namespace": "N", "Dimensions": [[["service"]]], "Metrics": []}
+                ],
+            }
+        },
+        {  # a unit that is not a string
+            "_aws": {
+                "Timestamp": 1,
+                "CloudWatchMetrics": [
+                    {"Namespace": "N", "Dimensions": [], "Metrics": [{"Name": "M", "Unit": []}]}
+                ],
+            }
+        },
     ],
 )
 def test_invalid_documents_yield_nothing(broken: dict[str, Any]) -> None:
