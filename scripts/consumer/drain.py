@@ -364,6 +364,9 @@ def _deliver_one(
                 with bundle.path.open("rb") as handle:
                     unpack.run(handle)
             except (BundleIntegrityError, ConflictError, UnsafePathError) as error:
+                fault = _host_cause(error, bundle.path)
+                if fault is not None:  # the local copy could not be read: not the bundle's fault
+                    raise fault from error
                 _reject(ledger, listed, str(error), counters)
                 return
             crash_point("unpacked")
@@ -540,6 +543,19 @@ class _Unpack:
             crash_point("renamed")
             self._ledger.record_files(confirmed)
             crash_point("recorded")
+
+
+def _host_cause(error: BaseException, path: Path) -> HostFaultError | None:
+    """The host fault behind a reader error (an I/O error reading the local copy), if any: the
+    reader turns every read error into a ``BundleIntegrityError``, which would reject the bundle."""
+    cause = error.__cause__
+    while cause is not None:
+        if isinstance(cause, OSError):
+            fault = from_os_error(cause, path)
+            if fault is not None:
+                return fault
+        cause = cause.__cause__
+    return None
 
 
 #: failures after which the members verified so far are kept and recorded (a rejection or a stop)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import errno
 import hashlib
 import logging
 import os
@@ -19,7 +20,7 @@ import signal
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import pytest
 
@@ -295,3 +296,40 @@ def test_the_daemon_retries_a_full_disk_and_delivers_once_space_is_freed(
         assert "retrying with backoff" in capsys.readouterr().err
         assert set(files_on_disk(output)) == {f"{s.key}~v1" for s in sources}
     assert list_bundles(s3, BUCKET) == []
+
+
+def test_an_io_error_reading_the_local_copy_is_a_host_fault_not_a_rejection(
+    s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader turns every read error into a BundleIntegrityError; one caused by the disk
+    (EIO on the downloaded copy) must not reject — and so remember — a good bundle."""
+    from pipeline.bundle import read_bundle as real_reader
+    from scripts.consumer import drain as drain_module
+
+    class FailingDisk:
+        def __init__(self, handle: Any) -> None:
+            self._handle, self._read = handle, 0
+
+        def read(self, size: int = -1) -> bytes:
+            if self._read > 100:
+                raise OSError(errno.EIO, os.strerror(errno.EIO))
+            chunk: bytes = self._handle.read(size)
+            self._read += len(chunk)
+            return chunk
+
+    monkeypatch.setattr(
+        drain_module, "read_bundle", lambda h: real_reader(cast("BinaryIO", FailingDisk(h)))
+    )
+    output, ledger_path = tmp_path / "out", tmp_path / "ledger.db"
+    sources = _sources(50, size=200)
+    stage(s3, BUCKET, KEY, build_bundle(sources))
+
+    summary = _drain(s3, output, ledger_path)
+
+    assert summary.rejected == ()
+    assert summary.host_fault is not None
+    assert (summary.host_fault.kind, summary.host_fault.transient) == ("io_error", False)
+    with Ledger(ledger_path) as ledger:
+        assert ledger.rejection(KEY, list_bundles(s3, BUCKET)[0].etag) is None
+    monkeypatch.setattr(drain_module, "read_bundle", real_reader)
+    _recover_and_check(s3, output, ledger_path, sources)
