@@ -30,7 +30,6 @@ from pipeline.references import ObjectReference, age_seconds
 from transforms.config import RESPONSE_LIMIT_BYTES, TransformConfig
 from transforms.direct import Bundled, direct_bundle_key, write_direct_bundle
 from transforms.fetch import (
-    BotocoreFetcher,
     Denied,
     Failed,
     Fetched,
@@ -207,17 +206,18 @@ def process_batch(
     s3: S3Client,
     firehose: FirehoseClient,
     now: datetime | None = None,
-    fetcher: Fetcher | None = None,
+    *,
+    fetcher: Fetcher,
 ) -> tuple[dict[str, list[dict[str, str]]], BatchSummary]:
     """The processor response for one Firehose event, and what happened.
 
     Inline files are read by ``fetcher`` (the function passes the native one,
-    :mod:`transforms.crt_fetch`); by default, botocore ``get_object`` calls on a thread pool.
+    :mod:`transforms.crt_fetch`).
     """
     budget = min(settings.response_budget_bytes, RESPONSE_LIMIT_BYTES)
     state, routes = _plan(event, settings, now or datetime.now(UTC), budget)
     work_deadline = Deadline(deadline.expires_at - settings.reput_reserve_seconds, deadline.clock)
-    _fetch_and_pack(state, routes, work_deadline, s3, fetcher or BotocoreFetcher(s3))
+    _fetch_and_pack(state, routes, work_deadline, s3, fetcher)
     _shrink_to_budget(state, budget, lambda index: state.defer(index))
     _reput_deferred(state, deadline, firehose)
     entries = _answer(state, budget)
