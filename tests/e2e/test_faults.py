@@ -16,6 +16,7 @@ import json
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ from tests.e2e.pipeline import (
     specs,
     transform_summaries,
 )
+from transforms.crt_fetch import MAX_STALLED_ATTEMPTS
+from transforms.outcomes import DEFERRED_METRIC
 
 pytestmark = pytest.mark.e2e
 
@@ -393,22 +396,38 @@ def test_a_distribution_write_denied_for_a_while_is_parked_in_the_dlq_then_redri
     _assert_carried_our_files(outcome, keys)
 
 
-def test_a_processor_invocation_that_would_time_out_mid_batch_defers_and_answers(
+def test_a_stalled_landing_get_is_cancelled_at_the_stall_bound_and_the_batch_answers(
     pipeline: Pipeline, faults: FaultHook, tmp_path: Path
 ) -> None:
     """Landing GETs of one file hang longer than the whole invocation (40 s each, transform
-    timeout 25 s for the test). The transform's deadline-bound clients give up on them (3 s read
-    timeout), it answers before its timeout with that file deferred (re-put) and the others
-    delivered; once S3 is fast again the file is delivered: no ``Task timed out``, each once."""
-    with _transform_configured(pipeline, faults, 25) as transform:
-        scenario = pipeline.scenario("fault-timeout", tmp_path)
+    timeout 25 s, ``FETCH_STALL_SECONDS=2`` for the test). The native fetcher cancels each GET
+    after 2 s without a byte and tries again, at most ``MAX_STALLED_ATTEMPTS`` times in one
+    invocation, then defers the file: the batch answers in seconds with the others delivered
+    (``FilesDeferred`` moves in CloudWatch); once S3 is fast the file is delivered, each once,
+    and no invocation timed out."""
+    with _transform_configured(pipeline, faults, 25, FETCH_STALL_SECONDS="2") as transform:
+        scenario = pipeline.scenario("fault-stall", tmp_path)
         files = specs(scenario.prefix, FileKind.TEXT, [1_000] * 3, seed=88)
         [rule] = faults.add(_landing_get_fault(pipeline, files[0].key, latency_seconds=40.0))
         since = _since_ms()
         records = scenario.upload(files)
         summaries = _summaries_until(pipeline, since, lambda s: _total(s, "deferred") >= 1, 90)
-        assert _total(summaries, "deferred") >= 1  # FilesDeferred moved
-        assert faults.rules()[rule]["injected"] >= 1
+        assert _total(summaries, "deferred") >= 1
+        stalled = [
+            line
+            for line in log_lines(pipeline, "transform", since, "record deferred")
+            if line.get("key") == files[0].key
+        ]
+        assert stalled, "the stalled file was not deferred"
+        reason = str(stalled[0].get("reason"))
+        assert f"stalled {MAX_STALLED_ATTEMPTS} times" in reason, reason
+        assert "no byte of the response for 2 s" in reason, reason
+        assert faults.rules()[rule]["injected"] >= MAX_STALLED_ATTEMPTS
+        _wait_until(
+            lambda: _metric_sum(pipeline, transform, DEFERRED_METRIC, since) >= 1,
+            60,
+            f"{DEFERRED_METRIC} of {transform} did not move in CloudWatch",
+        )
         faults.clear()  # S3 is fast again
         outcome = scenario.deliver(records, timeout=120)
         assert outcome.delivery.duplicates == 0
@@ -424,3 +443,22 @@ def test_a_processor_invocation_that_would_time_out_mid_batch_defers_and_answers
             if "Task timed out" in str(event.get("message", ""))  # Lambda's timeout line
         ]
         assert not timed_out, timed_out
+
+
+def _metric_sum(pipeline: Pipeline, function: str, metric: str, since_ms: int) -> float:
+    """The sum of a function's metric in CloudWatch since ``since_ms`` (the namespace and the
+    ``service`` dimension its Powertools metrics are published with: its environment)."""
+    variables = pipeline.session.client("lambda").get_function_configuration(FunctionName=function)[
+        "Environment"
+    ]["Variables"]
+    start = datetime.fromtimestamp(since_ms / 1000, UTC) - timedelta(minutes=1)
+    points = pipeline.session.client("cloudwatch").get_metric_statistics(
+        Namespace=variables["POWERTOOLS_METRICS_NAMESPACE"],
+        MetricName=metric,
+        Dimensions=[{"Name": "service", "Value": variables["POWERTOOLS_SERVICE_NAME"]}],
+        StartTime=start,
+        EndTime=datetime.now(UTC) + timedelta(minutes=5),
+        Period=3600,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    return sum(float(point.get("Sum", 0.0)) for point in points)
