@@ -38,13 +38,8 @@ from transforms import crt_fetch
 from transforms.batch import process_batch
 from transforms.config import DEFAULT_FETCH_STALL_SECONDS, TransformConfig
 from transforms.fetch import Fetcher
-from transforms.records import (
-    Entry,
-    base64_length,
-    entry_size,
-    ok_entry,
-    response,
-)
+from transforms.records import Entry, ok_entry
+from transforms.response import ok_entry_size, response
 
 #: awslambdaric on python3.12+/3.13 serializes the handler's result with this encoder
 _RUNTIME_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=True)
@@ -67,7 +62,7 @@ def _entries(contents: list[bytes]) -> list[Entry]:
         )
         header = member_header(metadata)
         member_size = len(header) + metadata.size + (-metadata.size % BLOCK_SIZE)
-        entry_size(record_id, "Ok", base64_length(member_size))
+        ok_entry_size(record_id, member_size)
         entries.append(ok_entry(record_id, encode_member(metadata, content, header=header)))
     return entries
 

@@ -34,7 +34,8 @@ from tests.unit.transforms.helpers import (
 )
 from transforms.batch import BatchSummary, process_batch
 from transforms.config import TransformConfig
-from transforms.records import serialized_size, source_stream
+from transforms.records import source_stream
+from transforms.response import serialized_size
 
 #: a minute after the helpers' S3 event time: references are fresh, far from max_reference_age
 NOW = datetime(2026, 1, 2, 3, 5, 5, tzinfo=UTC)
