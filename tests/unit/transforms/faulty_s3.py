@@ -7,6 +7,8 @@ matches its request line, in which case the proxy answers it instead, the way S3
 
 - ``stall``: the request is read and then nothing is ever sent back (a hung front end; the
   connection stays open until the client gives up);
+- ``stall_mid_body``: moto's answer is sent up to half of its body, then nothing more (a
+  connection that dies mid-transfer without a reset);
 - ``error``: an S3 XML error with its status (``SlowDown`` 503, ``AccessDenied`` 403, ...);
 - ``latency_seconds``: the request is passed through after that long (a slow first byte).
 
@@ -35,6 +37,7 @@ class Fault:
 
     match: str
     stall: bool = False
+    stall_mid_body: bool = False
     error: tuple[int, str] | None = None
     latency_seconds: float = 0.0
     count: int | None = None
@@ -101,7 +104,14 @@ class FaultyS3:
                     continue
                 if fault is not None:
                     time.sleep(fault.latency_seconds)  # the injected fault: a slow first byte
-                client.sendall(self._forward(request))
+                answer = self._forward(request)
+                if fault is not None and fault.stall_mid_body:
+                    head, _, body = answer.partition(_HEAD_END)
+                    client.sendall(head + _HEAD_END + body[: len(body) // 2])
+                    while client.recv(65536):  # hold it: the rest never comes
+                        pass
+                    return
+                client.sendall(answer)
                 return  # moto closed its connection: close the client's too
 
     def _forward(self, request: bytes) -> bytes:

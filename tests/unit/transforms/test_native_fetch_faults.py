@@ -104,6 +104,23 @@ def test_a_stalled_get_is_cancelled_and_fetched_on_retry_within_the_stall_bound(
     assert elapsed < STALL_SECONDS + 3.0  # one stall bound, not the 50 s of work deadline
 
 
+def test_a_get_stalled_mid_body_is_cancelled_and_fetched_on_retry(
+    native_fetch_aws: NativeFetchAws,
+) -> None:
+    """Headers and half of the body arrive, then nothing: the bound counts from the last byte."""
+    aws = native_fetch_aws.aws
+    body = b"0123456789" * 20_000
+    ref = upload(aws, "stall-mid-body/big.bin", body)
+    stall = native_fetch_aws.proxy.add(Fault("stall-mid-body/", stall_mid_body=True, count=1))
+
+    response, summary, elapsed = run(native_fetch_aws, [ref], seconds=60.0)
+
+    assert stall.seen == 1
+    assert results(response) == ["Ok"] and contents(response) == [body]
+    assert summary.fetch_retries == 1
+    assert elapsed < STALL_SECONDS + 3.0
+
+
 def test_a_get_that_stalls_every_time_is_deferred_after_bounded_retries(
     native_fetch_aws: NativeFetchAws,
 ) -> None:
