@@ -27,10 +27,9 @@ from pipeline.bundle import BLOCK_SIZE, encode_member, member_header
 from pipeline.deadline import Deadline
 from pipeline.firehose import put_records
 from pipeline.references import ObjectReference, age_seconds
-from transforms.config import RESPONSE_LIMIT_BYTES, TransformConfig
+from transforms.config import TransformConfig
 from transforms.direct import Bundled, direct_bundle_key, write_direct_bundle
 from transforms.fetch import (
-    BotocoreFetcher,
     Denied,
     Failed,
     Fetched,
@@ -41,21 +40,17 @@ from transforms.fetch import (
     SizeMismatch,
 )
 from transforms.outcomes import FailureReason
-from transforms.plan import Route, group_direct, minimal_entry_size, plan_batch
+from transforms.plan import Route, group_direct, plan_batch
 from transforms.records import (
     Entry,
     InputRecord,
-    base64_length,
     decode_records,
     dropped_entry,
-    entry_size,
     failed_entry,
     ok_entry,
-    response,
-    response_size,
-    serialized_size,
     source_stream,
 )
+from transforms.response import ResponseBudget, cost, ok_entry_size, response, serialized_size
 
 if TYPE_CHECKING:
     from mypy_boto3_firehose import FirehoseClient
@@ -92,9 +87,9 @@ class _State:
     records: Sequence[InputRecord]
     settings: TransformConfig
     now: datetime
-    budget: int
+    #: what every record's entry costs, against the response budget (the one place it is kept)
+    budget: ResponseBudget
     entries: list[Entry | None]
-    sizes: list[int]
     #: the stream that invoked: deferred references go back to it, direct bundles carry its name
     stream: str = ""
     #: index -> the record to re-put (the reference with attempt + 1)
@@ -108,19 +103,11 @@ class _State:
     retries: int = 0
     #: set once the deferred records were re-put: no more deferring after that
     reput_done: bool = False
-    _total: int = -1
-
-    def total(self) -> int:
-        if self._total < 0:
-            self._total = response_size(self.sizes)
-        return self._total
 
     def set(self, index: int, entry: Entry, size: int = -1) -> None:
-        if size < 0:
-            size = entry_size(entry.record_id, entry.result, len(entry.data))
-        self._total = self.total() + size - self.sizes[index]
+        """Record ``index``'s entry is now ``entry`` (its cost ``size``, computed if not given)."""
+        self.budget.charge(index, cost(entry) if size < 0 else size)
         self.entries[index] = entry
-        self.sizes[index] = size
         if entry.result != "Dropped":
             self.deferred.pop(index, None)
 
@@ -186,7 +173,7 @@ class _State:
         demote Ok entries, last first: deferred before the re-put, failed after it (rare, only
         when Firehose kept rejecting re-puts). Nothing is ever blanked."""
         index = len(self.entries) - 1
-        while self.total() > self.budget and index >= 0:
+        while self.budget.over() and index >= 0:
             entry = self.entries[index]
             if index != keep and entry is not None and entry.result == "Ok":
                 if self.reput_done:
@@ -207,25 +194,25 @@ def process_batch(
     s3: S3Client,
     firehose: FirehoseClient,
     now: datetime | None = None,
-    fetcher: Fetcher | None = None,
+    *,
+    fetcher: Fetcher,
 ) -> tuple[dict[str, list[dict[str, str]]], BatchSummary]:
     """The processor response for one Firehose event, and what happened.
 
     Inline files are read by ``fetcher`` (the function passes the native one,
-    :mod:`transforms.crt_fetch`); by default, botocore ``get_object`` calls on a thread pool.
+    :mod:`transforms.crt_fetch`).
     """
-    budget = min(settings.response_budget_bytes, RESPONSE_LIMIT_BYTES)
-    state, routes = _plan(event, settings, now or datetime.now(UTC), budget)
+    state, routes = _plan(event, settings, now or datetime.now(UTC))
     work_deadline = Deadline(deadline.expires_at - settings.reput_reserve_seconds, deadline.clock)
-    _fetch_and_pack(state, routes, work_deadline, s3, fetcher or BotocoreFetcher(s3))
-    _shrink_to_budget(state, budget, lambda index: state.defer(index))
+    _fetch_and_pack(state, routes, work_deadline, s3, fetcher)
+    _shrink_to_budget(state, lambda index: state.defer(index))
     _reput_deferred(state, deadline, firehose)
-    entries = _answer(state, budget)
+    entries = _answer(state)
     return response(entries), _summary(state, entries)
 
 
 def _plan(
-    event: dict[str, Any], settings: TransformConfig, now: datetime, budget: int
+    event: dict[str, Any], settings: TransformConfig, now: datetime
 ) -> tuple[_State, tuple[Route, ...]]:
     records = decode_records(event)
     routes = plan_batch(
@@ -237,9 +224,8 @@ def _plan(
         records=records,
         settings=settings,
         now=now,
-        budget=budget,
+        budget=ResponseBudget(records, settings.response_budget_bytes),
         entries=[None] * len(records),
-        sizes=[minimal_entry_size(record) for record in records],
         stream=source_stream(event, settings.delivery_stream_names),
     )
     for index, route in enumerate(routes):
@@ -250,13 +236,13 @@ def _plan(
     return state, routes
 
 
-def _answer(state: _State, budget: int) -> list[Entry]:
+def _answer(state: _State) -> list[Entry]:
     entries = [entry for entry in state.entries if entry is not None]
     if len(entries) != len(state.records):  # every record has exactly one entry: a bug otherwise
         raise AssertionError("a record was left without a response entry")
-    size = serialized_size(entries)
-    if size > budget:  # failures make room by demoting Ok entries: a bug otherwise
-        raise AssertionError(f"processor response of {size} bytes exceeds {budget}")
+    size = serialized_size(entries)  # counted again from the entries, not from the budget
+    if size > state.budget.limit:  # failures make room by demoting Ok entries: a bug otherwise
+        raise AssertionError(f"processor response of {size} bytes exceeds {state.budget.limit}")
     return entries
 
 
@@ -328,8 +314,8 @@ def _pack_inline(state: _State, index: int, result: FetchResult) -> None:
     metadata = result.metadata(reference)
     header = member_header(metadata)
     member_size = len(header) + metadata.size + (-metadata.size % BLOCK_SIZE)
-    size = entry_size(record.record_id, "Ok", base64_length(member_size))
-    if state.total() + size - state.sizes[index] > state.settings.response_budget_bytes:
+    size = ok_entry_size(record.record_id, member_size)
+    if not state.budget.fits(index, size):
         state.defer(index)  # the header grew past the estimate (a long version id): later
         return
     member = encode_member(metadata, result.content, header=header)
@@ -390,10 +376,10 @@ def _deliver_direct(
     )
 
 
-def _shrink_to_budget(state: _State, budget: int, demote: Callable[[int], None]) -> None:
+def _shrink_to_budget(state: _State, demote: Callable[[int], None]) -> None:
     """Demote Ok entries, last first, until the response fits (a guard: the plan should fit)."""
     index = len(state.entries) - 1
-    while state.total() > budget and index >= 0:
+    while state.budget.over() and index >= 0:
         entry = state.entries[index]
         if entry is not None and entry.result == "Ok":
             demote(index)

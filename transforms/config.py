@@ -15,6 +15,8 @@ from transforms.prefix import validate as validate_prefix
 RESPONSE_LIMIT_BYTES = 6_000_000
 DEFAULT_INLINE_MAX_BYTES = 1024 * 1024
 DEFAULT_FETCH_CONCURRENCY = 32
+#: An inline GET receiving no byte for this long is cancelled and retried (crt_fetch.py)
+DEFAULT_FETCH_STALL_SECONDS = 5
 #: Content (the referenced sizes) of one direct bundle before the next one is started; a file
 #: larger than this is a bundle alone. 128 MiB is the largest buffer Firehose itself writes
 #: (BufferingHints SizeInMBs ≤ 128), so consumers sized for Firehose's bundles need nothing
@@ -58,6 +60,8 @@ class TransformConfig:
     direct_bundle_max_bytes: int = DEFAULT_DIRECT_BUNDLE_MAX_BYTES
     #: parallel GETs for inline files
     fetch_concurrency: int = DEFAULT_FETCH_CONCURRENCY
+    #: seconds without a byte after which an inline GET is cancelled and retried
+    fetch_stall_seconds: float = DEFAULT_FETCH_STALL_SECONDS
     #: ceiling of the serialized processor response
     response_budget_bytes: int = RESPONSE_LIMIT_BYTES
     #: seconds kept back from the invocation's remaining time to answer Firehose
@@ -99,6 +103,7 @@ class TransformConfig:
             *DIRECT_BUNDLE_MAX_BYTES_RANGE,
         )
         concurrency = _integer(env, "FETCH_CONCURRENCY", DEFAULT_FETCH_CONCURRENCY, 1, 256)
+        stall = _integer(env, "FETCH_STALL_SECONDS", DEFAULT_FETCH_STALL_SECONDS, 1, 60)
         budget = _integer(
             env, "RESPONSE_BUDGET_BYTES", RESPONSE_LIMIT_BYTES, 100_000, RESPONSE_LIMIT_BYTES
         )
@@ -123,6 +128,7 @@ class TransformConfig:
             inline_max_bytes=inline_max,
             direct_bundle_max_bytes=direct_max,
             fetch_concurrency=concurrency,
+            fetch_stall_seconds=stall,
             response_budget_bytes=budget,
             max_deferrals=max_deferrals,
             max_reference_age_seconds=max_age,

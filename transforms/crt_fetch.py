@@ -11,8 +11,14 @@ so the Python work per file is one request object and two callbacks. Nothing els
   :func:`transforms.fetch.call_with_retries` with its backoff (the client's own retries are off);
   a transport failure is retried like botocore's connection errors;
 - **deadline**: no GET is started with less than ``CALL_ALLOWANCE_SECONDS`` left; waiting for a
-  result stops at the deadline and cancels what is still running (a retry waits at most the
-  allowance), so no request outlives the invocation;
+  result stops at the deadline and cancels what is still running, so no request outlives the
+  invocation;
+- **stall bound**: a GET that receives nothing (no headers, no body bytes) for ``stall_seconds``
+  (``FETCH_STALL_SECONDS``, transforms/config.py) while it is waited for is cancelled and started
+  again, at most :data:`MAX_STALLED_ATTEMPTS` times per file; then the file is deferred. The
+  client exposes no read timeout (``awscrt`` 0.38's ``S3Client`` takes only
+  ``connect_timeout_ms``), so the bound is kept here from the response callbacks: one hung GET
+  costs its batch a few seconds, not the rest of the invocation;
 - **capped reads**: a ``Content-Length`` other than the referenced size stops the response at its
   headers (:class:`~transforms.fetch.SizeMismatch`); a body is never taken past size + 1 bytes;
 - **version-pinned GETs** (``versionId``), and the **response checksum** S3 stores for the object
@@ -31,9 +37,10 @@ import contextlib
 import functools
 import hashlib
 import re
+import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import TimeoutError as FutureTimeoutError
+from concurrent.futures import wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
@@ -60,6 +67,9 @@ from transforms.fetch import (
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+#: Attempts of one file that may stall (each cancelled after ``stall_seconds`` without a byte)
+#: before it is deferred: with the default 5 s bound a hung file holds its batch at most ~15 s.
+MAX_STALLED_ATTEMPTS = 3
 #: The key of the presigned URL that tells where a bucket's objects are addressed.
 _PROBE_KEY = "crt-endpoint-probe"
 _ERROR_FIELD = re.compile(rb"<(Code|Message)>(?:<!\[CDATA\[)?(.*?)(?:\]\]>)?</\1>", re.DOTALL)
@@ -75,6 +85,10 @@ _CHECKSUMS: dict[str, Callable[[bytes], bytes]] = {
 
 class ChecksumMismatchError(OSError):
     """The body does not match the checksum S3 stored for the object (retried)."""
+
+
+class StalledError(OSError):
+    """No byte of the response for ``stall_seconds``: the GET was cancelled (retried)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +133,7 @@ class _TooLongError(Exception):
 class _Get:
     """One GET in flight: the callbacks keep the headers and at most ``limit`` body bytes."""
 
-    __slots__ = ("chunks", "headers", "limit", "received", "request", "size")
+    __slots__ = ("chunks", "headers", "limit", "progress_at", "received", "request", "size")
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -128,8 +142,11 @@ class _Get:
         self.chunks: list[bytes] = []
         self.headers: dict[str, str] = {}
         self.request: crt_s3.S3Request | None = None
+        #: monotonic time of the last sign of life (start, headers, body bytes)
+        self.progress_at = time.monotonic()
 
     def on_headers(self, status_code: int, headers: list[tuple[str, str]], **_: Any) -> None:
+        self.progress_at = time.monotonic()
         if status_code // 100 != 2:
             return  # the client reports the error (with its body) when the request is done
         self.headers = {name.lower(): value for name, value in headers}
@@ -138,19 +155,41 @@ class _Get:
             raise _SizeDiffersError(int(length))
 
     def on_body(self, chunk: Any, **_: Any) -> None:
+        self.progress_at = time.monotonic()
         self.received += len(chunk)
         if self.received > self.limit:
             raise _TooLongError
         self.chunks.append(bytes(chunk))
 
-    def outcome(self, timeout: float) -> Attempt:
-        """Wait up to ``timeout`` s; the content, ETag and version id, or the actual size."""
+    def wait(self, timeout: float, stall_seconds: float) -> None:
+        """Wait until the GET is done; cancel it at ``timeout`` s (:class:`DeadlineReachedError`)
+        or after ``stall_seconds`` without a byte (:class:`StalledError`).
+
+        The stall clock starts when the wait does at the latest: a GET of the batch queued
+        for a connection while earlier files were collected is not counted as stalled for it.
+        """
         assert self.request is not None
+        future = self.request.finished_future
+        now = time.monotonic()
+        end = now + timeout
+        self.progress_at = max(self.progress_at, now)
+        while not future.done():
+            now = time.monotonic()
+            stall_at = self.progress_at + stall_seconds
+            if now >= end:
+                self.request.cancel()
+                raise DeadlineReachedError("deadline reached while waiting for the GET")
+            if now >= stall_at:
+                self.request.cancel()
+                raise StalledError(f"no byte of the response for {stall_seconds:g} s")
+            wait((future,), min(end, stall_at) - now)
+
+    def outcome(self, timeout: float, stall_seconds: float) -> Attempt:
+        """Wait (:meth:`wait`); the content, ETag and version id, or the actual size."""
+        assert self.request is not None
+        self.wait(timeout, stall_seconds)
         try:
-            self.request.finished_future.result(timeout)
-        except FutureTimeoutError:
-            self.request.cancel()
-            raise DeadlineReachedError("deadline reached while waiting for the GET") from None
+            self.request.finished_future.result(0)
         except _SizeDiffersError as error:
             return error.size
         except _TooLongError:
@@ -190,11 +229,18 @@ def _verify_checksum(headers: dict[str, str], content: bytes) -> None:
 
 
 class CrtFetcher:
-    """The native fetcher: one ``awscrt`` S3 client per process, endpoints from botocore."""
+    """The native fetcher: one ``awscrt`` S3 client per process, endpoints from botocore.
 
-    def __init__(self, s3: S3Client, concurrency: int) -> None:
+    ``stall_seconds``: a GET that receives nothing for this long is cancelled and retried (see
+    the module docstring, "stall bound").
+    """
+
+    def __init__(self, s3: S3Client, concurrency: int, stall_seconds: float) -> None:
+        if stall_seconds <= 0:
+            raise ValueError(f"stall_seconds must be positive, got {stall_seconds}")
         self._s3 = s3
         self._concurrency = concurrency
+        self._stall_seconds = stall_seconds
         self._endpoints: dict[str, Endpoint] = {}
         self._clients: dict[bool, crt_s3.S3Client] = {}
         self._signing = crt_s3.create_default_s3_signing_config(
@@ -265,13 +311,24 @@ class CrtFetcher:
         backoff: Backoff | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> FetchResult:
-        """The first attempt's outcome; retried (one request at a time) while it may succeed."""
+        """The first attempt's outcome; retried (one request at a time) while it may succeed.
+
+        A stalled attempt is retried like a transport failure, at most
+        :data:`MAX_STALLED_ATTEMPTS` times in all; then the file is out of time (deferred).
+        """
         pending = [first]
+        stalls = [0]
 
         def attempt() -> Attempt:
-            if pending:  # started with the batch: it may wait for a free connection
-                return pending.pop().outcome(deadline.remaining())
-            return self.start(reference).outcome(min(deadline.remaining(), CALL_ALLOWANCE_SECONDS))
+            # the first was started with the batch (it may have waited for a free connection)
+            get = pending.pop() if pending else self.start(reference)
+            try:
+                return get.outcome(deadline.remaining(), self._stall_seconds)
+            except StalledError as error:
+                stalls[0] += 1
+                if stalls[0] >= MAX_STALLED_ATTEMPTS:
+                    raise DeadlineReachedError(f"stalled {stalls[0]} times: {error}") from None
+                raise
 
         outcome, retries = call_with_retries(
             attempt,
@@ -295,6 +352,6 @@ def _botocore_credentials() -> auth.AwsCredentialsProvider:
 
 
 @functools.cache
-def fetcher(s3: S3Client, concurrency: int) -> CrtFetcher:
-    """One native fetcher per client and concurrency (the handler's clients are cached too)."""
-    return CrtFetcher(s3, concurrency)
+def fetcher(s3: S3Client, concurrency: int, stall_seconds: float) -> CrtFetcher:
+    """One native fetcher per client and settings (the handler's clients are cached too)."""
+    return CrtFetcher(s3, concurrency, stall_seconds)

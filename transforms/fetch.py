@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -136,22 +135,6 @@ class Fetcher(Protocol):
     def fetching(
         self, references: Sequence[ObjectReference], deadline: Deadline, concurrency: int
     ) -> contextlib.AbstractContextManager[Iterator[FetchResult]]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class BotocoreFetcher:
-    """:func:`fetch_object` on a thread pool, one botocore client shared by the threads."""
-
-    s3: S3Client
-
-    @contextlib.contextmanager
-    def fetching(
-        self, references: Sequence[ObjectReference], deadline: Deadline, concurrency: int
-    ) -> Iterator[Iterator[FetchResult]]:
-        workers = max(1, min(concurrency, len(references)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
-            futures = [pool.submit(fetch_object, self.s3, ref, deadline) for ref in references]
-            yield (future.result() for future in futures)
 
 
 def get_kwargs(reference: ObjectReference) -> dict[str, str]:

@@ -39,7 +39,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     }
     s3 = aws.s3(max_attempts=1, max_pool_connections=settings.fetch_concurrency + 4, **timeouts)
     firehose = aws.firehose(max_attempts=1, **timeouts)
-    fetcher = crt_fetch.fetcher(s3, settings.fetch_concurrency)
+    fetcher = crt_fetch.fetcher(s3, settings.fetch_concurrency, settings.fetch_stall_seconds)
     result, summary = process_batch(event, settings, deadline, s3, firehose, fetcher=fetcher)
     publish(summary)
     logger.info("batch processed", extra={"summary": dataclasses.asdict(summary)})

@@ -3,7 +3,8 @@
 The plan is made from the references alone (their sizes are in the S3 events) before anything is
 fetched, so it is a deterministic function of the batch: a Firehose retry of the same batch makes
 the same plan. Every record starts at the cost of its smallest possible entry; inline references
-are then admitted in order while the estimated serialized response stays within the budget.
+are then admitted in order while the estimated response stays within its budget (sizes and the
+budget: :mod:`transforms.response`).
 """
 
 from __future__ import annotations
@@ -11,15 +12,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 
-from pipeline.bundle import MemberMetadata, encoded_member_size
+from pipeline.bundle import MemberMetadata
 from pipeline.references import ObjectReference
-from transforms.records import (
-    InputRecord,
-    base64_length,
-    entry_size,
-    failed_entry_size,
-    response_size,
-)
+from transforms.records import InputRecord
+from transforms.response import ResponseBudget, inline_entry_size
 
 #: placeholder digest: the real one has the same length, so header sizes are exact
 _DIGEST_PLACEHOLDER = "0" * 64
@@ -46,40 +42,31 @@ def estimated_metadata(reference: ObjectReference) -> MemberMetadata:
     )
 
 
-def inline_entry_size(record_id: str, metadata: MemberMetadata) -> int:
-    """Serialized size of the Ok entry for a member with ``metadata``."""
-    return entry_size(record_id, "Ok", base64_length(encoded_member_size(metadata)))
-
-
-def minimal_entry_size(record: InputRecord) -> int:
-    """What a record costs in the response at the least: an unreadable one is ProcessingFailed
-    (the record echoed), a reference Dropped. A reference that fails later echoes its record
-    too; the batch makes room for it by demoting an Ok entry (transforms/batch.py)."""
+def route_of(record: InputRecord, inline_max_bytes: int) -> Route:
+    """Where a record goes before the budget is considered."""
     if record.reference is None:
-        return failed_entry_size(record)
-    return entry_size(record.record_id, "Dropped", 0)
+        return Route.FAIL
+    if record.reference.size > inline_max_bytes:
+        return Route.DIRECT
+    return Route.INLINE
 
 
 def plan_batch(
     records: Sequence[InputRecord], *, inline_max_bytes: int, budget_bytes: int
 ) -> tuple[Route, ...]:
-    """One route per record, in input order."""
-    baseline = [minimal_entry_size(record) for record in records]
-    total = response_size(baseline)
+    """One route per record, in input order: inline files while the response fits."""
+    budget = ResponseBudget(records, budget_bytes)
     routes: list[Route] = []
-    for record, minimal in zip(records, baseline, strict=True):
-        reference = record.reference
-        if reference is None:
-            routes.append(Route.FAIL)
-        elif reference.size > inline_max_bytes:
-            routes.append(Route.DIRECT)
-        else:
-            extra = inline_entry_size(record.record_id, estimated_metadata(reference)) - minimal
-            if total + extra <= budget_bytes:
-                total += extra
-                routes.append(Route.INLINE)
+    for index, record in enumerate(records):
+        route = route_of(record, inline_max_bytes)
+        if route is Route.INLINE:
+            assert record.reference is not None
+            size = inline_entry_size(record.record_id, estimated_metadata(record.reference))
+            if budget.fits(index, size):
+                budget.charge(index, size)
             else:
-                routes.append(Route.DEFER)
+                route = Route.DEFER
+        routes.append(route)
     return tuple(routes)
 
 

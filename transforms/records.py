@@ -1,11 +1,11 @@
-"""The processor's input records, decoded once, and its response entries with exact sizes."""
+"""The processor's input records, decoded once, and its response entries (their sizes and the
+response's budget: :mod:`transforms.response`)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -14,10 +14,6 @@ from aws_lambda_powertools import Logger
 from pipeline.references import ObjectReference, ReferenceFormatError
 
 Result = Literal["Ok", "Dropped", "ProcessingFailed"]
-
-_RECORDS_OPEN = len('{"records": [')
-_RECORDS_CLOSE = len("]}")
-_SEPARATOR = len(", ")
 
 logger = Logger(child=True)
 
@@ -86,36 +82,6 @@ def decode_records(event: dict[str, Any]) -> list[InputRecord]:
     return decoded
 
 
-def base64_length(size: int) -> int:
-    return 4 * ((size + 2) // 3)
-
-
-def entry_size(record_id: str, result: Result, data_length: int) -> int:
-    """Exact ``json.dumps`` length of an entry whose base64 ``data`` has ``data_length`` chars."""
-    return (
-        len('{"recordId": ')
-        + _json_string_length(record_id)
-        + len(', "result": "')
-        + len(result)
-        + len('", "data": "')
-        + data_length
-        + len('"}')
-    )
-
-
-def _json_string_length(text: str) -> int:
-    """``len(json.dumps(text))``; record ids are plain ASCII, which needs no escaping."""
-    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
-        return len(text) + 2
-    return len(json.dumps(text))
-
-
-def response_size(entry_sizes: Iterable[int]) -> int:
-    """Exact ``json.dumps`` length of ``{"records": [...]}`` given each entry's length."""
-    sizes = list(entry_sizes)
-    return _RECORDS_OPEN + sum(sizes) + _SEPARATOR * max(0, len(sizes) - 1) + _RECORDS_CLOSE
-
-
 def ok_entry(record_id: str, member: bytes) -> Entry:
     return Entry(record_id, "Ok", base64.b64encode(member).decode("ascii"))
 
@@ -134,17 +100,3 @@ def failed_entry(record: InputRecord) -> Entry:
     return Entry(
         record.record_id, "ProcessingFailed", base64.b64encode(record.data).decode("ascii")
     )
-
-
-def failed_entry_size(record: InputRecord) -> int:
-    """What :func:`failed_entry` costs in the response."""
-    return entry_size(record.record_id, "ProcessingFailed", base64_length(len(record.data)))
-
-
-def response(entries: Sequence[Entry]) -> dict[str, list[dict[str, str]]]:
-    return {"records": [entry.as_dict() for entry in entries]}
-
-
-def serialized_size(entries: Sequence[Entry]) -> int:
-    """Exact serialized size of :func:`response` (without serializing the payloads)."""
-    return response_size(entry_size(e.record_id, e.result, len(e.data)) for e in entries)

@@ -41,8 +41,8 @@ from scripts.capacity.constants import (
 )
 from templates.config import ConfigError, EnvironmentConfig
 from transforms.config import DEFAULT_DIRECT_BUNDLE_MAX_BYTES
-from transforms.plan import estimated_metadata, inline_entry_size
-from transforms.records import entry_size, response_size
+from transforms.plan import estimated_metadata
+from transforms.response import entry_size, inline_entry_size, response_size
 
 #: Use of a limit from which the report says NEAR: the rate limits are per second and arrivals
 #: clump, so a stream throttles before its average use reaches 100 % (measured: one stream of two

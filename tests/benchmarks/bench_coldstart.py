@@ -57,7 +57,8 @@ print(round((time.perf_counter() - started) * 1000, 2))
 _BOTOCORE_CLIENT = "from pipeline import aws; s3 = aws.s3(max_attempts=1, max_pool_connections=36)"
 #: ... and the native fetcher with its awscrt S3 client (TLS, as against S3).
 _NATIVE_CLIENT = (
-    _BOTOCORE_CLIENT + "; from transforms import crt_fetch; crt_fetch.fetcher(s3, 32)._client(True)"
+    _BOTOCORE_CLIENT
+    + "; from transforms import crt_fetch; crt_fetch.fetcher(s3, 32, 5)._client(True)"
 )
 
 

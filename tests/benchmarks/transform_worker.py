@@ -23,6 +23,7 @@ sys.path.insert(0, sys.argv[1])  # the unpacked package: the only import locatio
 
 import base64
 import hashlib
+import importlib.util
 import json
 import os
 import statistics
@@ -35,15 +36,10 @@ from pipeline.bundle import BLOCK_SIZE, MemberMetadata, encode_member, member_he
 from pipeline.deadline import Deadline
 from transforms import crt_fetch
 from transforms.batch import process_batch
-from transforms.config import TransformConfig
-from transforms.fetch import BotocoreFetcher, Fetcher
-from transforms.records import (
-    Entry,
-    base64_length,
-    entry_size,
-    ok_entry,
-    response,
-)
+from transforms.config import DEFAULT_FETCH_STALL_SECONDS, TransformConfig
+from transforms.fetch import Fetcher
+from transforms.records import Entry, ok_entry
+from transforms.response import ok_entry_size, response
 
 #: awslambdaric on python3.12+/3.13 serializes the handler's result with this encoder
 _RUNTIME_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=True)
@@ -66,7 +62,7 @@ def _entries(contents: list[bytes]) -> list[Entry]:
         )
         header = member_header(metadata)
         member_size = len(header) + metadata.size + (-metadata.size % BLOCK_SIZE)
-        entry_size(record_id, "Ok", base64_length(member_size))
+        ok_entry_size(record_id, member_size)
         entries.append(ok_entry(record_id, encode_member(metadata, content, header=header)))
     return entries
 
@@ -113,8 +109,25 @@ def _clients(concurrency: int) -> tuple[Any, Any]:
     return s3, aws.firehose(max_attempts=1)
 
 
+def _botocore_fetcher(s3: Any) -> Fetcher:
+    """The botocore thread-pool fetcher (the transform before awscrt), now a test double: loaded
+    by file name, since only the package and the standard library are on this worker's path."""
+    path = os.path.join(
+        os.path.dirname(__file__), "..", "unit", "transforms", "botocore_fetcher.py"
+    )
+    spec = importlib.util.spec_from_file_location("botocore_fetcher", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    fetcher: Fetcher = module.BotocoreFetcher(s3)
+    return fetcher
+
+
 def _fetcher(kind: str, s3: Any, concurrency: int) -> Fetcher:
-    return crt_fetch.fetcher(s3, concurrency) if kind == "crt" else BotocoreFetcher(s3)
+    if kind == "crt":
+        return crt_fetch.fetcher(s3, concurrency, DEFAULT_FETCH_STALL_SECONDS)
+    return _botocore_fetcher(s3)
 
 
 def _batches(setup: dict[str, Any], kind: str) -> tuple[float, float, int]:

@@ -6,7 +6,9 @@ answer with the AWS error (or the delay), so the functions see exactly what AWS 
 each fault the end state is asserted: every landed version delivered exactly once by the
 consumer, or parked in the error output from which ``aggregator redrive errors`` brings it back —
 and the matching count moved (the fault's own counter, the transform's summaries that feed its
-metrics). docs/reliability.md holds the table. Files are small: the module runs in ~2 minutes.
+metrics; for the SlowDown, AccessDenied and stalled-GET tests, the metric itself in CloudWatch,
+where the LocalStack plugins publish the functions' EMF lines). docs/reliability.md holds the
+table. Files are small: the module runs in ~2 minutes.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,8 @@ from tests.e2e.pipeline import (
     specs,
     transform_summaries,
 )
+from transforms.crt_fetch import MAX_STALLED_ATTEMPTS
+from transforms.outcomes import DEFERRED_METRIC, FailureReason
 
 pytestmark = pytest.mark.e2e
 
@@ -181,13 +186,15 @@ def test_landing_get_slowdown_burst_is_retried(
     scenario = pipeline.scenario("fault-slowdown", tmp_path)
     slowdown = {"code": "SlowDown", "status": 503, "message": "Please reduce your rate."}
     [rule] = faults.add(_landing_get_fault(pipeline, scenario.prefix, error=slowdown, count=12))
+    retries_before = _metric_total(pipeline, "transform", "FetchRetries")
     since = _since_ms()
     records = scenario.upload(specs(scenario.prefix, FileKind.TEXT, [2_000] * 8, seed=81))
     outcome = scenario.deliver(records)
     assert faults.rules()[rule]["injected"] == 12
     assert outcome.delivery.duplicates == 0
     summaries = _summaries_until(pipeline, since, lambda s: _total(s, "fetch_retries") >= 12)
-    assert _total(summaries, "fetch_retries") >= 12  # FetchRetries moved
+    assert _total(summaries, "fetch_retries") >= 12
+    _metric_moves(pipeline, "transform", "FetchRetries", retries_before, 12)
 
 
 def test_firehose_throttling_of_put_record_batch_is_retried(
@@ -216,14 +223,16 @@ def test_access_denied_is_parked_with_its_reason_then_redriven(
     files = specs(scenario.prefix, FileKind.TEXT, [1_500] * 4, seed=83)
     denied = {"code": "AccessDenied", "status": 403, "message": "Access Denied"}
     faults.add(_landing_get_fault(pipeline, files[0].key, error=denied))
+    denied_before = _metric_total(pipeline, "transform", FailureReason.ACCESS_DENIED.metric)
     since = _since_ms()
     records = scenario.upload(files)
     victim, others = records[0], records[1:]
     scenario.deliver(others)
     _in_error_output(pipeline, victim)
     summaries = _summaries_until(pipeline, since, lambda s: _failures(s, "access-denied") >= 1)
-    assert _failures(summaries, "access-denied") == 1  # ObjectsAccessDenied moved
+    assert _failures(summaries, "access-denied") == 1
     assert _failures(summaries, "missing") == 0  # ... and it is not reported missing
+    _metric_moves(pipeline, "transform", FailureReason.ACCESS_DENIED.metric, denied_before, 1)
 
     faults.clear()  # the role is fixed
     _redrive_errors(pipeline, capsys)
@@ -393,22 +402,35 @@ def test_a_distribution_write_denied_for_a_while_is_parked_in_the_dlq_then_redri
     _assert_carried_our_files(outcome, keys)
 
 
-def test_a_processor_invocation_that_would_time_out_mid_batch_defers_and_answers(
+def test_a_stalled_landing_get_is_cancelled_at_the_stall_bound_and_the_batch_answers(
     pipeline: Pipeline, faults: FaultHook, tmp_path: Path
 ) -> None:
     """Landing GETs of one file hang longer than the whole invocation (40 s each, transform
-    timeout 25 s for the test). The transform's deadline-bound clients give up on them (3 s read
-    timeout), it answers before its timeout with that file deferred (re-put) and the others
-    delivered; once S3 is fast again the file is delivered: no ``Task timed out``, each once."""
-    with _transform_configured(pipeline, faults, 25) as transform:
-        scenario = pipeline.scenario("fault-timeout", tmp_path)
+    timeout 25 s, ``FETCH_STALL_SECONDS=2`` for the test). The native fetcher cancels each GET
+    after 2 s without a byte and tries again, at most ``MAX_STALLED_ATTEMPTS`` times in one
+    invocation, then defers the file: the batch answers in seconds with the others delivered
+    (``FilesDeferred`` moves in CloudWatch); once S3 is fast the file is delivered, each once,
+    and no invocation timed out."""
+    with _transform_configured(pipeline, faults, 25, FETCH_STALL_SECONDS="2") as transform:
+        scenario = pipeline.scenario("fault-stall", tmp_path)
         files = specs(scenario.prefix, FileKind.TEXT, [1_000] * 3, seed=88)
         [rule] = faults.add(_landing_get_fault(pipeline, files[0].key, latency_seconds=40.0))
+        deferred_before = _metric_total(pipeline, "transform", DEFERRED_METRIC)
         since = _since_ms()
         records = scenario.upload(files)
         summaries = _summaries_until(pipeline, since, lambda s: _total(s, "deferred") >= 1, 90)
-        assert _total(summaries, "deferred") >= 1  # FilesDeferred moved
-        assert faults.rules()[rule]["injected"] >= 1
+        assert _total(summaries, "deferred") >= 1
+        stalled = [
+            line
+            for line in log_lines(pipeline, "transform", since, "record deferred")
+            if line.get("key") == files[0].key
+        ]
+        assert stalled, "the stalled file was not deferred"
+        reason = str(stalled[0].get("reason"))
+        assert f"stalled {MAX_STALLED_ATTEMPTS} times" in reason, reason
+        assert "no byte of the response for 2 s" in reason, reason
+        assert faults.rules()[rule]["injected"] >= MAX_STALLED_ATTEMPTS
+        _metric_moves(pipeline, "transform", DEFERRED_METRIC, deferred_before, 1)
         faults.clear()  # S3 is fast again
         outcome = scenario.deliver(records, timeout=120)
         assert outcome.delivery.duplicates == 0
@@ -424,3 +446,33 @@ def test_a_processor_invocation_that_would_time_out_mid_batch_defers_and_answers
             if "Task timed out" in str(event.get("message", ""))  # Lambda's timeout line
         ]
         assert not timed_out, timed_out
+
+
+def _metric_total(pipeline: Pipeline, part: str, metric: str) -> float:
+    """The sum of function ``part``'s metric in CloudWatch over the last hours, under the
+    namespace and ``service`` dimension its Powertools metrics are published with (read from
+    its environment). Tests compare it before and after a fault: the metric moved."""
+    function = function_named(pipeline, part)
+    variables = pipeline.session.client("lambda").get_function_configuration(FunctionName=function)[
+        "Environment"
+    ]["Variables"]
+    now = datetime.now(UTC)
+    points = pipeline.session.client("cloudwatch").get_metric_statistics(
+        Namespace=variables["POWERTOOLS_METRICS_NAMESPACE"],
+        MetricName=metric,
+        Dimensions=[{"Name": "service", "Value": variables["POWERTOOLS_SERVICE_NAME"]}],
+        StartTime=now - timedelta(hours=3),
+        EndTime=now + timedelta(minutes=5),
+        Period=3600,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    return sum(float(point.get("Sum", 0.0)) for point in points)
+
+
+def _metric_moves(pipeline: Pipeline, part: str, metric: str, before: float, by: float) -> None:
+    """Poll CloudWatch until function ``part``'s ``metric`` is at least ``before + by``."""
+    _wait_until(
+        lambda: _metric_total(pipeline, part, metric) >= before + by,
+        60,
+        f"{metric} of the {part} function did not move by {by} in CloudWatch",
+    )

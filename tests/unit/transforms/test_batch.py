@@ -1,4 +1,8 @@
-"""The transform's batch processing against moto: inline, missing, throttled, budget, re-puts."""
+"""The transform's batch processing against moto: inline, missing, budget, re-puts.
+
+Inline files are read by the botocore test double (in-process moto); faults on Landing GETs are
+tested on the function's native fetcher in test_native_fetch_faults.py.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,11 @@ import hashlib
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 import pipeline.firehose
 import transforms.fetch
@@ -21,6 +23,7 @@ from pipeline.deadline import Backoff, Deadline
 from pipeline.references import ObjectReference
 from tests.gnu_tar import gnu_tar
 from tests.unit.conftest import PipelineAws
+from tests.unit.transforms.botocore_fetcher import BotocoreFetcher
 from tests.unit.transforms.helpers import (
     firehose_bundle,
     firehose_event,
@@ -31,7 +34,8 @@ from tests.unit.transforms.helpers import (
 )
 from transforms.batch import BatchSummary, process_batch
 from transforms.config import TransformConfig
-from transforms.records import serialized_size, source_stream
+from transforms.records import source_stream
+from transforms.response import serialized_size
 
 #: a minute after the helpers' S3 event time: references are fresh, far from max_reference_age
 NOW = datetime(2026, 1, 2, 3, 5, 5, tzinfo=UTC)
@@ -75,6 +79,7 @@ def run(
         aws.s3,
         aws.firehose,
         now=NOW,
+        fetcher=BotocoreFetcher(aws.s3),
     )
 
 
@@ -176,64 +181,6 @@ def test_unknown_reference_version_is_processing_failed(pipeline_aws: PipelineAw
     ]
     assert base64.b64decode(result["records"][1]["data"]) == future
     assert summary.failed == 2
-
-
-def _inject_get_errors(aws: PipelineAws, statuses: Iterator[int]) -> list[int]:
-    """Answer GetObject with the next status from ``statuses`` (200 = let moto answer)."""
-    seen: list[int] = []
-
-    def before_send(request: Any, **_: Any) -> AWSResponse | None:
-        status = next(statuses, 200)
-        seen.append(status)
-        if status == 200:
-            return None
-        code = "SlowDown" if status == 503 else "InternalError"
-        body = (
-            f"<Error><Code>{code}</Code><Message>Please reduce your request rate.</Message></Error>"
-        )
-        return AWSResponse(request.url, status, HTTPHeaders(), _Raw(body.encode()))
-
-    events: Any = aws.s3.meta.events
-    events.register("before-send.s3.GetObject", before_send, unique_id=INJECTOR_ID)
-    return seen
-
-
-INJECTOR_ID = "test-get-error-injector"
-
-
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._body
-
-
-def test_throttled_gets_are_retried_within_the_deadline(pipeline_aws: PipelineAws) -> None:
-    refs: list[Any] = [upload(pipeline_aws, f"f{i}", b"x" * i) for i in range(4)]
-    seen = _inject_get_errors(pipeline_aws, iter([503, 503, 500, 503, 503]))
-
-    result, summary = run(pipeline_aws, refs, fetch_concurrency=1)
-
-    assert [e["result"] for e in result["records"]] == ["Ok"] * 4
-    assert seen.count(503) == 4 and seen.count(500) == 1
-    assert summary.fetch_retries == 5
-    assert [content for _, content in members(firehose_bundle(result))] == [
-        b"x" * i for i in range(4)
-    ]
-
-
-def test_gets_throttled_past_the_deadline_are_deferred_not_lost(pipeline_aws: PipelineAws) -> None:
-    refs: list[Any] = [upload(pipeline_aws, f"f{i}", b"data") for i in range(3)]
-    _inject_get_errors(pipeline_aws, iter([503] * 100_000))
-
-    # 16 s left: 10 s are reserved for the re-put, 5 s per GET allowance -> retries stop in ~1 s
-    result, summary = run(pipeline_aws, refs, seconds=16.0)
-
-    assert [e["result"] for e in result["records"]] == ["Dropped"] * 3
-    assert summary.deferred == 3
-    pipeline_aws.s3.meta.events.unregister("before-send.s3.GetObject", unique_id=INJECTOR_ID)
-    assert reput_references(pipeline_aws.stream_records()) == [r.deferred() for r in refs]
 
 
 def test_firehose_retry_of_the_same_batch_gives_the_same_answer(pipeline_aws: PipelineAws) -> None:

@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 
 NOW = datetime(2026, 1, 2, 3, 5, 5, tzinfo=UTC)
 LANDING = "crt-landing"
+#: the stall bound (s) of these tests: longer than their deadlines, so they test the deadline
+STALL = 30.0
 HOSTILE_KEYS = [
     "plain.txt",
     "with space/and+plus.csv",
@@ -89,7 +91,7 @@ def test_hostile_keys_and_pinned_versions_are_fetched_byte_for_byte(s3: S3Client
     old = put(s3, "versioned.txt", b"first version")
     put(s3, "versioned.txt", b"second, longer version")
 
-    results = fetch_all(CrtFetcher(s3, 4), [*refs, old])
+    results = fetch_all(CrtFetcher(s3, 4, STALL), [*refs, old])
 
     assert all(isinstance(result, Fetched) for result in results), results
     assert [r.content for r in results] == [*bodies.values(), b"first version"]
@@ -106,7 +108,7 @@ def test_missing_keys_and_versions_are_missing_and_sizes_are_checked(s3: S3Clien
         dataclasses.replace(present, size=10),
     ]
 
-    missing_key, missing_version, resized = fetch_all(CrtFetcher(s3, 4), refs)
+    missing_key, missing_version, resized = fetch_all(CrtFetcher(s3, 4, STALL), refs)
 
     assert isinstance(missing_key, Missing) and "NoSuchKey" in missing_key.reason
     assert isinstance(missing_version, Missing) and "NoSuchVersion" in missing_version.reason
@@ -127,7 +129,7 @@ def test_process_batch_packs_what_the_native_fetcher_read(s3: S3Client) -> None:
         s3,
         aws.firehose(max_attempts=1),
         now=NOW,
-        fetcher=CrtFetcher(s3, settings.fetch_concurrency),
+        fetcher=CrtFetcher(s3, settings.fetch_concurrency, settings.fetch_stall_seconds),
     )
 
     assert summary.inlined == 40 and summary.deferred == 0 and summary.failed == 0
@@ -158,7 +160,7 @@ def test_a_hung_get_is_cancelled_at_the_deadline_and_deferred(
     for module in (transforms.crt_fetch, transforms.fetch):  # a short test
         monkeypatch.setattr(module, "CALL_ALLOWANCE_SECONDS", 0.5)
     aws.reset_clients()
-    fetcher = CrtFetcher(aws.s3(max_attempts=1), 2)
+    fetcher = CrtFetcher(aws.s3(max_attempts=1), 2, STALL)
     refs = [reference(LANDING, f"hung/{i}", None, 5) for i in range(3)]
     seconds = 1.0
 
@@ -178,7 +180,7 @@ def test_transport_failures_are_retried_with_backoff_until_the_deadline(
         port = probe.getsockname()[1]
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
     aws.reset_clients()
-    fetcher = CrtFetcher(aws.s3(max_attempts=1), 2)
+    fetcher = CrtFetcher(aws.s3(max_attempts=1), 2, STALL)
     ref = reference(LANDING, "refused", None, 5)
     first = fetcher.start(ref)
     sleeps: list[float] = []

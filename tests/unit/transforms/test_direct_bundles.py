@@ -24,6 +24,7 @@ import transforms.fetch
 from pipeline.deadline import Backoff, Deadline
 from pipeline.references import ObjectReference
 from tests.unit.conftest import PipelineAws
+from tests.unit.transforms.botocore_fetcher import BotocoreFetcher
 from tests.unit.transforms.helpers import (
     ARRIVAL_MS,
     firehose_event,
@@ -61,7 +62,13 @@ def run(aws: PipelineAws, refs: list[Any], **overrides: Any) -> tuple[dict[str, 
         **overrides,
     )
     return process_batch(
-        firehose_event(refs), settings, Deadline.after(120.0), aws.s3, aws.firehose, now=NOW
+        firehose_event(refs),
+        settings,
+        Deadline.after(120.0),
+        aws.s3,
+        aws.firehose,
+        now=NOW,
+        fetcher=BotocoreFetcher(aws.s3),
     )
 
 

@@ -8,7 +8,6 @@ import dataclasses
 import hashlib
 import io
 import os
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +21,7 @@ from pipeline.aws import CALL_ALLOWANCE_SECONDS
 from pipeline.deadline import Backoff, Deadline
 from pipeline.references import ObjectReference
 from tests.unit.conftest import PipelineAws
+from tests.unit.transforms.botocore_fetcher import BotocoreFetcher
 from tests.unit.transforms.helpers import (
     ARRIVAL_MS,
     firehose_bundle,
@@ -100,7 +100,13 @@ def run(
         archive_bucket=aws.archive, delivery_stream_names=(aws.stream,), **overrides
     )
     return process_batch(
-        firehose_event(refs), settings, Deadline.after(120.0), aws.s3, aws.firehose, now=now
+        firehose_event(refs),
+        settings,
+        Deadline.after(120.0),
+        aws.s3,
+        aws.firehose,
+        now=now,
+        fetcher=BotocoreFetcher(aws.s3),
     )
 
 
@@ -186,21 +192,6 @@ def test_oldest_reference_age_is_measured_from_the_event_time(pipeline_aws: Pipe
 
 
 # ------------------------------------------------------------------------- error-output contract
-
-
-def test_access_denied_is_its_own_outcome_not_missing(
-    pipeline_aws: PipelineAws, inject: Callable[[str, list[tuple[int, str]]], None]
-) -> None:
-    denied = upload(pipeline_aws, "denied.txt", b"secret")
-    kept = upload(pipeline_aws, "kept.txt", b"kept")
-    inject("GetObject", [(403, "AccessDenied")])
-
-    response, summary = run(pipeline_aws, [denied, kept], fetch_concurrency=1)
-
-    assert results(response) == ["ProcessingFailed", "Ok"]
-    assert summary.failures == {"access-denied": 1}
-    assert summary.missing == 0
-    assert base64.b64decode(response["records"][0]["data"]) == denied.to_record()
 
 
 def test_failures_after_a_full_response_demote_ok_entries_never_blank_one(
@@ -452,39 +443,3 @@ def test_unusable_prefix_expressions_are_refused_at_start(expression: str, messa
     }
     with pytest.raises(ConfigError, match=message):
         TransformConfig.from_env(env)
-
-
-def test_slow_s3_the_batch_answers_in_time_with_the_unfinished_files_deferred(
-    pipeline_aws: PipelineAws,
-) -> None:
-    """Every GET takes 1.5 s: the batch stops starting GETs when the deadline leaves less than
-    their allowance, answers well before the deadline and defers what it could not fetch."""
-    refs: list[Any] = [upload(pipeline_aws, f"slow/{i}", b"slow") for i in range(30)]
-
-    def slow(**_: Any) -> None:
-        time.sleep(1.5)  # the injected fault: a slow Landing
-
-    events: Any = pipeline_aws.s3.meta.events
-    events.register("before-send.s3.GetObject", slow, unique_id=INJECTOR + "slow")
-    try:
-        started = time.monotonic()
-        response, summary = process_batch(
-            firehose_event(refs),
-            TransformConfig(
-                archive_bucket=pipeline_aws.archive,
-                delivery_stream_names=(pipeline_aws.stream,),
-                fetch_concurrency=2,
-            ),
-            Deadline.after(20.0),
-            pipeline_aws.s3,
-            pipeline_aws.firehose,
-            now=NOW,
-        )
-        elapsed = time.monotonic() - started
-    finally:
-        events.unregister("before-send.s3.GetObject", unique_id=INJECTOR + "slow")
-
-    assert elapsed < 20.0 - CALL_ALLOWANCE_SECONDS  # answered with time to spare
-    assert set(results(response)) == {"Ok", "Dropped"}
-    assert summary.inlined >= 2 and summary.deferred >= 15
-    assert summary.inlined + summary.deferred == 30

@@ -12,14 +12,9 @@ from tests.unit.transforms.helpers import firehose_bundle, firehose_event, membe
 from transforms import handler
 from transforms.config import ConfigError, TransformConfig
 from transforms.outcomes import FailureReason
-from transforms.plan import (
-    Route,
-    estimated_metadata,
-    inline_entry_size,
-    minimal_entry_size,
-    plan_batch,
-)
-from transforms.records import InputRecord, decode_records, response_size
+from transforms.plan import Route, estimated_metadata, plan_batch
+from transforms.records import InputRecord, decode_records
+from transforms.response import inline_entry_size, minimal_entry_size, response_size
 
 ENV = {
     "ARCHIVE_BUCKET": "test-archive",
