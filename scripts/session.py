@@ -30,6 +30,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from localstack_client import config as localstack_config
 from localstack_client.session import Session as LocalStackSession
 
+from pipeline.errors import AggregatorError, ConfigError
+
 LOCAL_ENV = "local"
 DEFAULT_LOCAL_REGION = "eu-west-2"
 #: the standard variable every AWS SDK and the AWS CLI read for an endpoint override
@@ -57,15 +59,15 @@ INTERACTIVE_CONFIG = Config(
 )
 
 
-class StackNotFoundError(RuntimeError):
+class StackNotFoundError(AggregatorError, RuntimeError):
     """The environment's stack does not exist (or is not visible with these credentials)."""
 
 
-class EndpointUnreachableError(ConnectionError):
+class EndpointUnreachableError(AggregatorError, ConnectionError):
     """The endpoint did not accept a connection; the message says what to do."""
 
 
-class RegionMissingError(ValueError):
+class RegionMissingError(ConfigError):
     """No region was given for an AWS environment (a usage error)."""
 
 
