@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from types import ModuleType
 
+from pipeline.contract.naming import PROJECT
 from pipeline.errors import AggregatorError, ConfigError, TransientError, UsageError
 
 #: subcommand -> module implementing it
@@ -66,7 +67,8 @@ EXIT_CODES: dict[int, str] = {
     EXIT_TEMPORARY: "temporary: run the same command again later",
     EXIT_INTERRUPTED: "interrupted",
 }
-DISTRIBUTION = "s3-aggregator"
+#: the installed distribution (pyproject.toml ``name``): the project's name
+DISTRIBUTION = PROJECT
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
