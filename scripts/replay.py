@@ -37,10 +37,7 @@ from botocore.exceptions import ClientError
 from pipeline.copier.staging import ArchiveBundle, CopyPlan, StagingError, copy_to_distribution
 from pipeline.errors import NOT_FOUND_CODES
 from pipeline.hashing import SHA256_METADATA, recorded_sha256, verify_body
-from scripts.cli import EXIT_OK as EXIT_OK  # replay's exit codes are the CLI table's
-from scripts.cli import EXIT_PROBLEM as EXIT_FAILED
-from scripts.cli import EXIT_TEMPORARY as EXIT_PENDING
-from scripts.cli import EXIT_USAGE as EXIT_USAGE
+from scripts import cli
 from scripts.cli import iso_timestamp
 from scripts.session import error_code
 
@@ -49,6 +46,13 @@ HELP = "replay Archive bundles into Distribution (restoring from Deep Archive wh
 BUNDLE_PREFIX = "bundles/"
 COLD_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 TIERS = ("Standard", "Bulk", "Expedited")
+#: replay's exit codes are the CLI table's (scripts/cli.py)
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PENDING = (
+    cli.EXIT_OK,
+    cli.EXIT_PROBLEM,
+    cli.EXIT_USAGE,
+    cli.EXIT_TEMPORARY,
+)
 #: the copier's copy plan (its defaults: a multipart copy above 5 GB)
 COPIER_PLAN = CopyPlan()
 
