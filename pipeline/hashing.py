@@ -28,6 +28,7 @@ def sha256_read_ahead(
     *,
     depth: int = READ_AHEAD_CHUNKS,
     sink: Callable[[bytes], object] | None = None,
+    close: Callable[[], object] | None = None,
 ) -> tuple[str, int]:
     """SHA-256 (hex) and byte count of ``chunks``, read in a thread so network and hash overlap.
 
@@ -35,7 +36,9 @@ def sha256_read_ahead(
     ``depth`` chunks while this thread hashes (``hashlib`` releases the GIL on large buffers), so
     on two cores the stream is read and hashed at the same time with bounded memory. A read
     error is raised here; if hashing stops early the reader is told to stop. ``sink`` (if given)
-    receives each chunk in this thread, after it is hashed.
+    receives each chunk in this thread, after it is hashed. ``close`` (if given) is called when
+    hashing ends, before the reader is joined: closing the stream there unblocks a reader waiting
+    on the network when hashing stopped early (a sink error, an interrupt).
     """
     pipe: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -74,6 +77,8 @@ def sha256_read_ahead(
                 sink(item)
     finally:
         stop.set()
+        if close is not None:
+            close()
         reader.join(timeout=5)
     return digest.hexdigest(), size
 
@@ -129,8 +134,5 @@ def verify_body(
     Callers decide what a mismatch means: :attr:`BodyDigest.problem` says what was found.
     """
     body = response["Body"]
-    try:
-        digest, size = sha256_read_ahead(body.iter_chunks(chunk_size), sink=sink)
-    finally:
-        body.close()
+    digest, size = sha256_read_ahead(body.iter_chunks(chunk_size), sink=sink, close=body.close)
     return BodyDigest(digest, size, recorded_sha256(response.get("Metadata")))

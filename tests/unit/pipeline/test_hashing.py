@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -64,3 +67,33 @@ def test_recorded_and_well_formed_hashes() -> None:
     assert recorded_sha256({"content-sha256": ""}) is None
     assert recorded_sha256(None) is None
     assert is_sha256("a" * 64) and not is_sha256("A" * 64) and not is_sha256("a" * 63)
+
+
+class _StalledBody:
+    """A streaming body whose second read waits on the network until the body is closed."""
+
+    def __init__(self) -> None:
+        self.closed = threading.Event()
+
+    def iter_chunks(self, chunk_size: int) -> Iterator[bytes]:
+        yield b"x" * chunk_size
+        if not self.closed.wait(timeout=30):
+            raise AssertionError("never closed")
+        raise ValueError("I/O operation on closed file")
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+def test_stopping_early_closes_a_stalled_body_instead_of_waiting_for_the_reader() -> None:
+    body = _StalledBody()
+
+    def refuse(chunk: bytes) -> None:
+        raise KeyboardInterrupt
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        verify_body({"Body": body, "Metadata": {}}, sink=refuse)
+
+    assert body.closed.is_set()
+    assert time.monotonic() - started < 4  # the reader's join would otherwise wait 5 s
