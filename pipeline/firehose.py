@@ -17,14 +17,12 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline import aws
+from pipeline.contract.quotas import MAX_BATCH_BYTES, MAX_BATCH_RECORDS
 from pipeline.deadline import Backoff, Deadline
 
 if TYPE_CHECKING:
     from mypy_boto3_firehose import FirehoseClient
 
-#: PutRecordBatch limits (AWS): records per call and bytes per call.
-MAX_BATCH_RECORDS = 500
-MAX_BATCH_BYTES = 4 * 1024 * 1024
 #: No PutRecordBatch call starts with less time left (the deadline-bound clients' timeouts).
 CALL_ALLOWANCE_SECONDS = aws.CALL_ALLOWANCE_SECONDS
 

@@ -22,6 +22,8 @@ from typing import Any, TextIO
 from botocore.exceptions import ClientError
 from tqdm import tqdm
 
+from pipeline.errors import AggregatorError, UsageError
+
 CAPABILITIES = ["CAPABILITY_IAM"]
 BUCKET_TYPE = "AWS::S3::Bucket"
 RED, BOLD, RESET = "\033[31m", "\033[1m", "\033[0m"
@@ -32,7 +34,7 @@ POLL_SECONDS = 2.0
 SUCCESS = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"})
 
 
-class DeployError(RuntimeError):
+class DeployError(AggregatorError, RuntimeError):
     """The stack could not be created or updated; the message holds the reasons."""
 
 
@@ -155,7 +157,7 @@ def ask(
     return answer.lower() in expected or answer in expected
 
 
-class ConfirmationError(DeployError):
+class ConfirmationError(UsageError, DeployError):
     """Confirmation was needed but could not be asked (no terminal and no --yes)."""
 
 

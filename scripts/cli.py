@@ -11,7 +11,9 @@ broken subcommand cannot take the others down.
 
 The contract every subcommand keeps (docs/operations.md, "CLI contract"): defaults shown in
 ``--help``, ``--json`` for machine-readable output, errors on stderr as ``aggregator <command>:
-<what went wrong>: <what to do>``, and these exit codes:
+<what went wrong>: <what to do>``, and these exit codes. An error a command raises on purpose
+derives from ``pipeline.errors``; its kind decides the code (:func:`exit_code_of`): ``ConfigError``
+and ``UsageError`` 2, ``TransientError`` 75, any other ``AggregatorError`` 1.
 
 ====  =====================================================================================
 code  meaning
@@ -35,6 +37,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from types import ModuleType
+
+from pipeline.contract.naming import PROJECT
+from pipeline.errors import AggregatorError, ConfigError, TransientError, UsageError
 
 #: subcommand -> module implementing it
 COMMANDS: dict[str, str] = {
@@ -70,7 +75,8 @@ EXIT_CODES: dict[int, str] = {
     EXIT_TEMPORARY: "temporary: run the same command again later",
     EXIT_INTERRUPTED: "interrupted",
 }
-DISTRIBUTION = "s3-aggregator"
+#: the installed distribution (pyproject.toml ``name``): the project's name
+DISTRIBUTION = PROJECT
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -173,26 +179,26 @@ def build_parser(load_all: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
+def exit_code_of(error: AggregatorError) -> int:
+    """The exit code of an error kind: the one mapping of ``pipeline.errors`` to the table."""
+    if isinstance(error, ConfigError | UsageError):
+        return EXIT_USAGE
+    if isinstance(error, TransientError):
+        return EXIT_TEMPORARY
+    return EXIT_PROBLEM
+
+
 def classify(error: Exception) -> tuple[int, str] | None:
     """Exit code and message for the errors every command can meet; None for a real bug."""
     from botocore.exceptions import BotoCoreError, ClientError
     from botocore.parsers import ResponseParserError
 
-    from scripts.changeset import ConfirmationError, DeployError
-    from scripts.package import PackageError
-    from scripts.session import (
-        EndpointUnreachableError,
-        RegionMissingError,
-        StackNotFoundError,
-    )
-    from templates.config import ConfigError
+    from templates.config import ConfigError as TemplateConfigError
 
-    if isinstance(error, ConfigError | RegionMissingError | ConfirmationError):
+    if isinstance(error, AggregatorError):
+        return exit_code_of(error), str(error)
+    if isinstance(error, TemplateConfigError):  # until it derives from pipeline.errors.ConfigError
         return EXIT_USAGE, str(error)
-    if isinstance(error, EndpointUnreachableError | StackNotFoundError):
-        return EXIT_PROBLEM, str(error)
-    if isinstance(error, DeployError | PackageError):
-        return EXIT_PROBLEM, str(error)
     if isinstance(error, ClientError | BotoCoreError | ResponseParserError):
         return EXIT_PROBLEM, (
             f"{error}: check the credentials, --profile and --region "

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline.contract.slo import SLO_P999_SECONDS
 from scripts.delivery import DeliveryReport, DeliveryTracker
 from scripts.delivery.report import report_lines, summary_line
 from scripts.delivery.verify import OutputCheck, check_output
@@ -99,7 +100,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="consumer output, recreated each run (default: <project>/demo-output)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=180.0, help="seconds to wait for every file (180)"
+        "--timeout",
+        type=float,
+        default=float(SLO_P999_SECONDS),
+        help=f"seconds to wait for every file ({SLO_P999_SECONDS}: the SLO's p99.9)",
     )
     parser.add_argument("--port", type=int, default=4566, help="LocalStack port (4566)")
     parser.add_argument(

@@ -29,6 +29,7 @@ from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
 
+from pipeline.contract.naming import PROJECT
 from pipeline.errors import NOT_FOUND_CODES
 from scripts.changeset import (
     Change,
@@ -53,7 +54,7 @@ from templates.stack import build_template
 HELP = "package the functions and deploy the stack, after showing the change set and asking"
 #: CloudFormation's limit for an inline TemplateBody; larger templates go through S3
 INLINE_TEMPLATE_LIMIT = 51_200
-PROJECT_TAG = "s3-aggregator"
+PROJECT_TAG = PROJECT
 
 
 def _compact(template: Any) -> str:

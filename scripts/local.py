@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from localstack_plugins.owner import OWNER_PID_VARIABLE
+from pipeline.errors import AggregatorError
 
 HELP = "start, stop or inspect the embedded LocalStack (127.0.0.1 only, state in .localstack/)"
 
@@ -58,7 +59,7 @@ FIXED_ENVIRONMENT = {
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-class LocalStackError(RuntimeError):
+class LocalStackError(AggregatorError, RuntimeError):
     """Starting or stopping the embedded LocalStack failed; the message says what to do."""
 
 

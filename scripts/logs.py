@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
 
+from pipeline.errors import AggregatorError
 from scripts.cli import iso_timestamp
 from scripts.session import EnvSession, error_code
 from templates.config import FUNCTION_NAMES
@@ -31,7 +32,7 @@ DURATION = re.compile(r"^(\d+)([smhd])$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
-class LogGroupMissingError(RuntimeError):
+class LogGroupMissingError(AggregatorError, RuntimeError):
     """The function has not logged anything yet, or the stack is not deployed."""
 
 

@@ -24,6 +24,8 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from pipeline.errors import AggregatorError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SOURCE_PACKAGES = ("pipeline", "transforms")
 CACHE_DIR = PROJECT_ROOT / "build" / "lambda"
@@ -37,7 +39,7 @@ EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 BYTECODE_TAG = "cpython-313"
 
 
-class PackageError(RuntimeError):
+class PackageError(AggregatorError, RuntimeError):
     """The package could not be built (dependency resolution or installation failed)."""
 
 

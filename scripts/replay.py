@@ -9,9 +9,10 @@ Per bundle (the state lives in S3, so re-running the same command simply continu
   and report ``restore-requested``; a restore under way is reported as ``restoring``;
 * readable: stream it and check its SHA-256 against the recorded ``content-sha256`` metadata;
   a mismatch (or no recorded hash) is reported and the bundle is **not** staged;
-* verified: server-side ``CopyObject`` (pinned to the verified version and ETag, metadata kept,
-  S3 computing a SHA-256 that is checked again) to the **same key** in Distribution — exactly
-  where the copier would have put it, so every consumer picks it up with no change; the
+* verified: staged by the copier's own code (``pipeline.copier.staging.copy_to_distribution``:
+  a server-side copy pinned to the verified version and ETag, metadata kept, a multipart copy
+  above 5 GB, S3 computing a SHA-256 that is checked again) to the **same key** in Distribution —
+  exactly the object the copier would have staged, so every consumer picks it up with no change; the
   consumer's ledger recognises files it already delivered and never writes them twice;
 * already in Distribution with the same ``content-sha256``: ``already-staged`` (nothing done).
 
@@ -22,8 +23,6 @@ Exit codes: 0 everything staged; 75 restores still pending (run the same command
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import json
 import re
 import sys
@@ -35,8 +34,10 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
+from pipeline.copier.staging import ArchiveBundle, CopyPlan, StagingError, copy_to_distribution
 from pipeline.errors import NOT_FOUND_CODES
-from pipeline.hashing import SHA256_METADATA
+from pipeline.hashing import SHA256_METADATA, recorded_sha256, verify_body
+from scripts import cli
 from scripts.cli import iso_timestamp
 from scripts.session import error_code
 
@@ -45,9 +46,15 @@ HELP = "replay Archive bundles into Distribution (restoring from Deep Archive wh
 BUNDLE_PREFIX = "bundles/"
 COLD_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 TIERS = ("Standard", "Bulk", "Expedited")
-MAX_COPY_BYTES = 5 * 1024**3
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PENDING = 0, 1, 2, 75
-_CHUNK = 1024 * 1024
+#: replay's exit codes are the CLI table's (scripts/cli.py)
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PENDING = (
+    cli.EXIT_OK,
+    cli.EXIT_PROBLEM,
+    cli.EXIT_USAGE,
+    cli.EXIT_TEMPORARY,
+)
+#: the copier's copy plan (its defaults: a multipart copy above 5 GB)
+COPIER_PLAN = CopyPlan()
 
 Action = Literal[
     "stage",
@@ -128,20 +135,24 @@ def replay_one(
     tier: str,
     restore_days: int,
     dry_run: bool,
+    plan: CopyPlan = COPIER_PLAN,
 ) -> ReplayItem:
-    """Advance one bundle as far as it can go now; never raises for a per-bundle problem."""
+    """Advance one bundle as far as it can go now; never raises for a per-bundle problem.
+
+    ``plan`` is the copier's (multipart copy above 5 GB): tests lower its threshold.
+    """
     try:
         head = client.head_object(Bucket=target.archive_bucket, Key=key)
     except ClientError as error:
         return ReplayItem(key, "failed", "?", 0, f"not found in Archive: {error_code(error)}")
     storage_class = str(head.get("StorageClass", "STANDARD"))
     size = int(head.get("ContentLength", 0))
-    recorded = str(head.get("Metadata", {}).get(SHA256_METADATA, "")).lower()
+    recorded = recorded_sha256(head.get("Metadata"))
 
     def item(action: Action, detail: str = "") -> ReplayItem:
         return ReplayItem(key, action, storage_class, size, detail)
 
-    if not recorded:
+    if recorded is None:
         return item("failed", f"no {SHA256_METADATA} metadata in Archive: cannot verify")
     if _already_staged(client, target.distribution_bucket, key, recorded):
         return item("already-staged")
@@ -154,13 +165,9 @@ def replay_one(
         return _request_restore(client, target.archive_bucket, key, tier, restore_days, item)
     if dry_run:
         return item("stage")
-    if size > MAX_COPY_BYTES:
-        return item("failed", "over 5 GB: copy it with a multipart copy by hand")
-    version_id = head.get("VersionId")
-    actual = _stream_sha256(client, target.archive_bucket, key, version_id)
-    if actual != recorded:
-        return item("failed", f"SHA-256 mismatch: content {actual}, recorded {recorded}")
-    return _copy(client, target, key, version_id, str(head["ETag"]), recorded, item)
+    return _stage(
+        client, target, ArchiveBundle.from_head(target.archive_bucket, key, head), plan, item
+    )
 
 
 def _already_staged(client: Any, bucket: str, key: str, recorded: str) -> bool:
@@ -170,7 +177,7 @@ def _already_staged(client: Any, bucket: str, key: str, recorded: str) -> bool:
         if error_code(error) in NOT_FOUND_CODES:
             return False
         raise
-    return str(head.get("Metadata", {}).get(SHA256_METADATA, "")).lower() == recorded
+    return recorded_sha256(head.get("Metadata")) == recorded
 
 
 def _request_restore(
@@ -189,47 +196,23 @@ def _request_restore(
     return item("restore-requested", f"tier {tier}, {days} day(s)")
 
 
-def _stream_sha256(client: Any, bucket: str, key: str, version_id: str | None) -> str:
-    extra = {"VersionId": version_id} if version_id else {}
-    body = client.get_object(Bucket=bucket, Key=key, **extra)["Body"]
-    digest = hashlib.sha256()
-    try:
-        for chunk in body.iter_chunks(_CHUNK):
-            digest.update(chunk)
-    finally:
-        body.close()
-    return digest.hexdigest()
-
-
-def _copy(
-    client: Any,
-    target: ReplayTarget,
-    key: str,
-    version_id: str | None,
-    etag: str,
-    recorded: str,
-    item: _ItemFactory,
+def _stage(
+    client: Any, target: ReplayTarget, bundle: ArchiveBundle, plan: CopyPlan, item: _ItemFactory
 ) -> ReplayItem:
-    source: dict[str, str] = {"Bucket": target.archive_bucket, "Key": key}
-    if version_id:
-        source["VersionId"] = version_id
+    """Verify the readable Archive version, then stage it exactly as the copier does."""
+    version = {"VersionId": bundle.version_id} if bundle.version_id else {}
+    found = verify_body(client.get_object(Bucket=bundle.bucket, Key=bundle.key, **version))
+    if found.problem is not None:
+        return item("failed", found.problem)
     try:
-        result = client.copy_object(
-            Bucket=target.distribution_bucket,
-            Key=key,
-            CopySource=source,
-            CopySourceIfMatch=etag,
-            MetadataDirective="COPY",
-            ChecksumAlgorithm="SHA256",
+        multipart = copy_to_distribution(
+            client, bundle, target.distribution_bucket, plan, pin_etag=True
         )
     except ClientError as error:
         return item("failed", f"copy failed: {error_code(error)}")
-    checksum = result.get("CopyObjectResult", {}).get("ChecksumSHA256")
-    expected = base64.b64encode(bytes.fromhex(recorded)).decode("ascii")
-    if checksum and checksum != expected:
-        client.delete_object(Bucket=target.distribution_bucket, Key=key)
-        return item("failed", f"S3 checksum of the copy {checksum} != recorded {expected}")
-    return item("staged", "")
+    except StagingError as error:
+        return item("failed", str(error))
+    return item("staged", "multipart copy" if multipart else "")
 
 
 # -------------------------------------------------------------------------------------- CLI

@@ -30,8 +30,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from localstack_client import config as localstack_config
 from localstack_client.session import Session as LocalStackSession
 
+from pipeline.contract.naming import DEFAULT_REGION
+from pipeline.contract.naming import stack_name as stack_name
+from pipeline.errors import AggregatorError, ConfigError
+
 LOCAL_ENV = "local"
-DEFAULT_LOCAL_REGION = "eu-west-2"
+DEFAULT_LOCAL_REGION = DEFAULT_REGION
 #: the standard variable every AWS SDK and the AWS CLI read for an endpoint override
 ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL"
 #: read by earlier versions of this project; now only reported, never used
@@ -57,15 +61,15 @@ INTERACTIVE_CONFIG = Config(
 )
 
 
-class StackNotFoundError(RuntimeError):
+class StackNotFoundError(AggregatorError, RuntimeError):
     """The environment's stack does not exist (or is not visible with these credentials)."""
 
 
-class EndpointUnreachableError(ConnectionError):
+class EndpointUnreachableError(AggregatorError, ConnectionError):
     """The endpoint did not accept a connection; the message says what to do."""
 
 
-class RegionMissingError(ValueError):
+class RegionMissingError(ConfigError):
     """No region was given for an AWS environment (a usage error)."""
 
 
@@ -83,11 +87,6 @@ def _interface_endpoint_region(endpoint: str | None) -> str | None:
     from scripts.interface_endpoint import endpoint_region
 
     return endpoint_region(endpoint)
-
-
-def stack_name(env_name: str) -> str:
-    """The CloudFormation stack name of an environment (see docs/architecture.md)."""
-    return f"s3-aggregator-{env_name}"
 
 
 def resolve_region(cli_region: str | None, environ: Mapping[str, str] | None = None) -> str | None:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+from pipeline.contract.metrics import GAUGES  # levels, not counts: their maximum, not a sum
 from scripts.consumer.drain import list_bundles
 from scripts.session import delivery_stream_names
 
@@ -25,8 +26,6 @@ LAST_BUNDLE_LOOKBACK_HOURS = 48
 ERROR_PREFIX = "errors/"
 ALARM_HISTORY = timedelta(hours=24)
 METRICS_WINDOW = timedelta(hours=1)
-#: Pipeline metrics that are levels, not counts: shown as their maximum, not summed.
-GAUGES = frozenset({"DistributionBacklogCount", "DistributionOldestAgeSeconds"})
 
 
 @dataclass(frozen=True, slots=True)

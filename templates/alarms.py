@@ -16,6 +16,8 @@ from troposphere.cloudwatch import MetricDataQuery as CwQuery
 from troposphere.cloudwatch import MetricStat as CwStat
 from troposphere.sns import SubscriptionResource, Topic
 
+from pipeline.contract import metrics
+from pipeline.contract.slo import SLO_TARGETS
 from templates import names
 from templates.config import EnvironmentConfig
 from templates.metadata import checkov_skips
@@ -183,7 +185,7 @@ def backlog_alarms(config: EnvironmentConfig) -> list[Alarm]:
             config,
             "BacklogCountAlarm",
             f"More than {config.alarms.backlog_count_threshold} bundles wait in Distribution",
-            metric="DistributionBacklogCount",
+            metric=metrics.DISTRIBUTION_BACKLOG_COUNT,
             threshold=config.alarms.backlog_count_threshold,
             **common,
         ),
@@ -191,7 +193,7 @@ def backlog_alarms(config: EnvironmentConfig) -> list[Alarm]:
             config,
             "BacklogAgeAlarm",
             f"A bundle waited in Distribution over {config.alarms.backlog_oldest_age_seconds} s",
-            metric="DistributionOldestAgeSeconds",
+            metric=metrics.DISTRIBUTION_OLDEST_AGE_SECONDS,
             threshold=config.alarms.backlog_oldest_age_seconds,
             **common,
         ),
@@ -285,9 +287,9 @@ def topic_resources(config: EnvironmentConfig) -> list[Any]:
 
 #: where each alarm's runbook lives (its description ends with the link)
 RUNBOOK = "docs/operations.md"
-#: the SLO: 95 % of files in Distribution within 120 s of landing, 99.9 % within 180 s
-SLO_PERCENTILES = (("p95", 120), ("p99.9", 180))
-FILE_AGE_METRIC = "FileAgeSeconds"  # pipeline/copier/freshness.py emits it
+#: the SLO (pipeline/contract/slo.py): 95 % of files in Distribution within 120 s of landing,
+#: 99.9 % within 180 s, as (extended statistic, seconds)
+SLO_PERCENTILES = tuple((target.statistic, target.seconds) for target in SLO_TARGETS)
 QUOTA_RATIO_THRESHOLD = 0.8
 TIMEOUT_RATIO_THRESHOLD = 0.8
 ERROR_RATE_PERCENT = 5
@@ -359,7 +361,7 @@ def slo_alarms(config: EnvironmentConfig) -> list[Alarm]:
                 + runbook("runbook-files-are-late")
             ),
             Namespace=names.METRICS_NAMESPACE,
-            MetricName=FILE_AGE_METRIC,
+            MetricName=metrics.FILE_AGE_SECONDS,
             Dimensions=_dimensions(**service),
             ExtendedStatistic=percentile,
             Period=300,

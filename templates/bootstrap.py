@@ -14,6 +14,7 @@ from troposphere.s3 import (
     VersioningConfiguration,
 )
 
+from pipeline.contract.naming import PROJECT
 from templates.config import EnvironmentConfig
 from templates.metadata import checkov_skips
 from templates.storage import ACCESS_LOGGING_REASON, bucket_policy, hardened_bucket
@@ -24,7 +25,7 @@ ARTIFACTS_OUTPUT = "ArtifactsBucketName"
 
 def build_bootstrap_template(config: EnvironmentConfig) -> Template:
     template = Template(
-        Description=f"s3-aggregator {config.name}: artifacts bucket for Lambda code and templates"
+        Description=f"{PROJECT} {config.name}: artifacts bucket for Lambda code and templates"
     )
     template.set_version("2010-09-09")
     template.add_resource(

@@ -8,6 +8,8 @@ from typing import Any
 from troposphere import Sub, Template
 from troposphere.cloudwatch import Alarm, Dashboard
 
+from pipeline.contract import metrics as m
+from pipeline.contract.slo import SLO_P95_SECONDS, SLO_P999_SECONDS
 from templates import names
 from templates.config import EnvironmentConfig
 
@@ -46,7 +48,7 @@ def widgets(config: EnvironmentConfig) -> list[dict[str, Any]]:
             [["AWS/Firehose", "IncomingRecords", *stream] for stream in streams],
         ),
         _widget(
-            "Data freshness, seconds (SLO 120 s / 180 s)",
+            f"Data freshness, seconds (SLO {SLO_P95_SECONDS} s / {SLO_P999_SECONDS} s)",
             [["AWS/Firehose", "DeliveryToS3.DataFreshness", *stream] for stream in streams],
             stat="Maximum",
         ),
@@ -62,19 +64,21 @@ def widgets(config: EnvironmentConfig) -> list[dict[str, Any]]:
         ),
         _widget(
             "Transform: files by path",
-            custom("transform", "FilesInlined", "FilesDirect", "FilesDeferred", "ObjectsMissing"),
+            custom(
+                "transform", m.FILES_INLINED, m.FILES_DIRECT, m.FILES_DEFERRED, m.OBJECTS_MISSING
+            ),
         ),
         _widget(
             "Distribution backlog (bundles)",
-            custom("monitor", "DistributionBacklogCount"),
+            custom("monitor", m.DISTRIBUTION_BACKLOG_COUNT),
             stat="Maximum",
         ),
         _widget(
             "Oldest bundle in Distribution, seconds",
-            custom("monitor", "DistributionOldestAgeSeconds"),
+            custom("monitor", m.DISTRIBUTION_OLDEST_AGE_SECONDS),
             stat="Maximum",
         ),
-        _widget("Bundles staged", custom("copier", "BundlesStaged")),
+        _widget("Bundles staged", custom("copier", m.BUNDLES_STAGED)),
         _widget(
             "Lambda errors and throttles",
             [
@@ -112,18 +116,18 @@ def slo_widget(config: EnvironmentConfig) -> dict[str, Any]:
     """Files' landing-to-Distribution age (copier's FileAgeSeconds) against the SLO lines."""
     copier = ["service", names.function_name(config, "copier")]
     widget = _widget(
-        "End-to-end file age, seconds (SLO: p95 120 s, p99.9 180 s)",
+        f"End-to-end file age, seconds (SLO: p95 {SLO_P95_SECONDS} s, p99.9 {SLO_P999_SECONDS} s)",
         [
-            [names.METRICS_NAMESPACE, "FileAgeSeconds", *copier, {"stat": "p95", "label": "p95"}],
+            [m.NAMESPACE, m.FILE_AGE_SECONDS, *copier, {"stat": "p95", "label": "p95"}],
             [
-                names.METRICS_NAMESPACE,
-                "FileAgeSeconds",
+                m.NAMESPACE,
+                m.FILE_AGE_SECONDS,
                 *copier,
                 {"stat": "p99.9", "label": "p99.9"},
             ],
             [
-                names.METRICS_NAMESPACE,
-                "BundleMaxFileAgeSeconds",
+                m.NAMESPACE,
+                m.BUNDLE_MAX_FILE_AGE_SECONDS,
                 *copier,
                 {"stat": "Maximum", "label": "oldest file of a bundle"},
             ],
@@ -133,8 +137,16 @@ def slo_widget(config: EnvironmentConfig) -> dict[str, Any]:
     )
     widget["properties"]["annotations"] = {
         "horizontal": [
-            {"label": "SLO p95 (120 s)", "value": 120, "color": "#ff7f0e"},
-            {"label": "SLO p99.9 (180 s)", "value": 180, "color": "#d62728"},
+            {
+                "label": f"SLO p95 ({SLO_P95_SECONDS} s)",
+                "value": SLO_P95_SECONDS,
+                "color": "#ff7f0e",
+            },
+            {
+                "label": f"SLO p99.9 ({SLO_P999_SECONDS} s)",
+                "value": SLO_P999_SECONDS,
+                "color": "#d62728",
+            },
         ]
     }
     return widget

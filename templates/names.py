@@ -12,14 +12,12 @@ from dataclasses import dataclass
 
 from troposphere import Sub
 
+from pipeline.contract import metrics
+from pipeline.contract.naming import stack_name as stack_name
 from templates.config import EnvironmentConfig
 
 BUCKET_KINDS = ("landing", "archive", "distribution")
-METRICS_NAMESPACE = "S3Aggregator"
-
-
-def stack_name(env_name: str) -> str:
-    return f"s3-aggregator-{env_name}"
+METRICS_NAMESPACE = metrics.NAMESPACE
 
 
 def artifacts_stack_name(env_name: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from troposphere import GetAtt, Join, Output, Parameter, Ref, Template
 
+from pipeline.contract.naming import PROJECT
 from templates import names
 from templates.alarms import add_alarms, alarm_topic
 from templates.config import EnvironmentConfig
@@ -57,7 +58,7 @@ def _outputs(template: Template, config: EnvironmentConfig) -> None:
 def build_template(config: EnvironmentConfig) -> Template:
     """The whole pipeline of one environment as a troposphere template."""
     template = Template(
-        Description=f"s3-aggregator {config.name}: S3 -> Firehose -> S3 aggregation pipeline"
+        Description=f"{PROJECT} {config.name}: S3 -> Firehose -> S3 aggregation pipeline"
     )
     template.set_version("2010-09-09")
     _parameters(template)

@@ -10,6 +10,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from pipeline import aws
+from pipeline.contract import metrics as names
 from pipeline.deadline import Deadline
 from transforms import crt_fetch
 from transforms.batch import BatchSummary, process_batch
@@ -49,11 +50,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 def publish(summary: BatchSummary) -> None:
     """The batch's metrics: one per outcome, one per failure reason class (zeros included, so
     alarms see data), and the age of the oldest reference packed."""
-    metrics.add_metric(name="FilesInlined", unit=MetricUnit.Count, value=summary.inlined)
-    metrics.add_metric(name="FilesDirect", unit=MetricUnit.Count, value=summary.direct)
-    metrics.add_metric(name="DirectBundles", unit=MetricUnit.Count, value=summary.direct_bundles)
+    metrics.add_metric(name=names.FILES_INLINED, unit=MetricUnit.Count, value=summary.inlined)
+    metrics.add_metric(name=names.FILES_DIRECT, unit=MetricUnit.Count, value=summary.direct)
+    metrics.add_metric(
+        name=names.DIRECT_BUNDLES, unit=MetricUnit.Count, value=summary.direct_bundles
+    )
     metrics.add_metric(name=DEFERRED_METRIC, unit=MetricUnit.Count, value=summary.deferred)
-    metrics.add_metric(name="FetchRetries", unit=MetricUnit.Count, value=summary.fetch_retries)
+    metrics.add_metric(name=names.FETCH_RETRIES, unit=MetricUnit.Count, value=summary.fetch_retries)
     for reason in FailureReason:
         count = summary.failures.get(reason.value, 0)
         metrics.add_metric(name=reason.metric, unit=MetricUnit.Count, value=count)

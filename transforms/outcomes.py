@@ -3,12 +3,14 @@
 Firehose writes the original record to the error output with its own ``errorCode`` and
 ``errorMessage`` (``Lambda.ProcessingFailed``); the transform's reason never reaches it. So the
 reason travels here: one structured log line per failed record (key, version id, record id,
-reason class, detail) and one metric per reason class, all named in this one place.
+reason class, detail) and one metric per reason class (named in pipeline/contract/metrics.py).
 """
 
 from __future__ import annotations
 
 import enum
+
+from pipeline.contract import metrics
 
 
 class FailureReason(enum.Enum):
@@ -28,17 +30,15 @@ class FailureReason(enum.Enum):
 
 
 _METRICS = {
-    FailureReason.MISSING: "ObjectsMissing",
-    FailureReason.ACCESS_DENIED: "ObjectsAccessDenied",
-    FailureReason.UNREADABLE_REFERENCE: "ReferencesUnreadable",
-    FailureReason.TOO_MANY_DEFERRALS: "FilesDeferredTooOften",
-    FailureReason.TOO_OLD: "FilesTooOld",
-    FailureReason.READ_FAILED: "ObjectsUnreadable",
-    FailureReason.REPUT_FAILED: "ReputsFailed",
+    FailureReason.MISSING: metrics.OBJECTS_MISSING,
+    FailureReason.ACCESS_DENIED: metrics.OBJECTS_ACCESS_DENIED,
+    FailureReason.UNREADABLE_REFERENCE: metrics.REFERENCES_UNREADABLE,
+    FailureReason.TOO_MANY_DEFERRALS: metrics.FILES_DEFERRED_TOO_OFTEN,
+    FailureReason.TOO_OLD: metrics.FILES_TOO_OLD,
+    FailureReason.READ_FAILED: metrics.OBJECTS_UNREADABLE,
+    FailureReason.REPUT_FAILED: metrics.REPUTS_FAILED,
 }
 
-#: files put back into the stream (Dropped + re-put) in one invocation
-DEFERRED_METRIC = "FilesDeferred"
-#: now - S3 event time of the oldest reference packed (inline or direct) in one invocation;
-#: a re-put does not reset it, unlike Firehose's DataFreshness
-OLDEST_REFERENCE_AGE_METRIC = "OldestReferenceAgeSeconds"
+#: the names pipeline/contract/metrics.py gives them (imported here by the handler and alarms)
+DEFERRED_METRIC = metrics.FILES_DEFERRED
+OLDEST_REFERENCE_AGE_METRIC = metrics.OLDEST_REFERENCE_AGE_SECONDS

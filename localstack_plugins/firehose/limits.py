@@ -18,9 +18,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-MAX_RECORD_BYTES = 1_024_000
-MAX_BATCH_RECORDS = 500
-MAX_BATCH_BYTES = 4 * 1024 * 1024
+from pipeline.contract.quotas import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_RECORDS,
+    MAX_RECORD_BYTES,
+    DirectPutQuota,
+    direct_put_quota,
+)
 
 
 @dataclass(frozen=True)
@@ -67,30 +71,11 @@ def check_batch(sizes: Sequence[int]) -> LimitViolation | None:
     return None
 
 
-#: Regions with the larger DirectPut quota (Firehose developer guide, "Amazon Data Firehose
-#: Quota", https://docs.aws.amazon.com/firehose/latest/dev/limits.html): 500,000 records/s,
-#: 2,000 requests/s and 5 MiB/s per stream. Every other region: 100,000 records/s, 1,000
-#: requests/s and 1 MiB/s (eu-west-2 among them).
-LARGE_QUOTA_REGIONS = frozenset({"us-east-1", "us-west-2", "eu-west-1"})
-MIB = 1024 * 1024
 QUOTA_ENVIRONMENT = {
     "bytes_per_second": "FIREHOSE_DIRECT_PUT_BYTES_PER_SECOND",
     "requests_per_second": "FIREHOSE_DIRECT_PUT_REQUESTS_PER_SECOND",
     "records_per_second": "FIREHOSE_DIRECT_PUT_RECORDS_PER_SECOND",
 }
-
-
-@dataclass(frozen=True)
-class DirectPutQuota:
-    """Per-stream DirectPut quota, combined over PutRecord and PutRecordBatch (0 = no limit)."""
-
-    bytes_per_second: float
-    requests_per_second: float
-    records_per_second: float
-
-
-LARGE_QUOTA = DirectPutQuota(5 * MIB, 2_000, 500_000)
-DEFAULT_QUOTA = DirectPutQuota(1 * MIB, 1_000, 100_000)
 
 
 def region_quota(region: str, environment: Mapping[str, str] | None = None) -> DirectPutQuota:
@@ -100,7 +85,7 @@ def region_quota(region: str, environment: Mapping[str, str] | None = None) -> D
     the LocalStack process.
     """
     environment = os.environ if environment is None else environment
-    base = LARGE_QUOTA if region in LARGE_QUOTA_REGIONS else DEFAULT_QUOTA
+    base = direct_put_quota(region)
     values = {
         name: float(environment.get(variable) or getattr(base, name))
         for name, variable in QUOTA_ENVIRONMENT.items()

@@ -35,16 +35,16 @@ from localstack_plugins.firehose.config import StreamConfig, s3_destination, str
 from localstack_plugins.firehose.processor import BufferedRecord
 from localstack_plugins.firehose.stream import StreamWorker
 from localstack_plugins.firehose.usage import PutUsage, record_usage
+from pipeline.contract.quotas import PROCESSOR_CONCURRENCY_PER_STREAM
 
 STATE_ROUTE = "/_aggregator/firehose/<stream_name>"
 PROCESSOR_READ_TIMEOUT_SECONDS = 330
 ROLE_CLIENT_SECONDS = 900.0
 RETRY_DELAY_SECONDS = float(os.environ.get("FIREHOSE_PROCESSOR_RETRY_DELAY_SECONDS", "0.5"))
-#: Processor invocations in flight per stream. The Firehose quota page: "When the destination is
-#: Amazon S3, Amazon Redshift, or Amazon ES, Kinesis Data Firehose allows up to 5 outstanding
-#: Lambda invocations per shard" (a DirectPut stream at the default quota: one shard, taken here
-#: as one stream; the current page no longer states a number).
-PROCESSOR_CONCURRENCY = int(os.environ.get("FIREHOSE_PROCESSOR_CONCURRENCY") or 5)
+#: Processor invocations in flight per stream (pipeline/contract/quotas.py); tests override it.
+PROCESSOR_CONCURRENCY = int(
+    os.environ.get("FIREHOSE_PROCESSOR_CONCURRENCY") or PROCESSOR_CONCURRENCY_PER_STREAM
+)
 THROTTLED = "ServiceUnavailableException"
 SLOW_DOWN = "Slow down."
 

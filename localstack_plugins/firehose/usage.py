@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from localstack_plugins.cloudwatch_batch import MetricBatcher, MetricKey
-from localstack_plugins.firehose.limits import DirectPutQuota
+from pipeline.contract.quotas import DirectPutQuota
 
 NAMESPACE = "AWS/Firehose"
 

@@ -23,10 +23,15 @@ from datetime import datetime
 from typing import Any
 
 from pipeline.bundle import read_bundle
+from pipeline.contract.metrics import (
+    BUNDLE_MAX_FILE_AGE_SECONDS,
+    FILE_AGE_SECONDS,
+    FILE_AGE_UNMEASURED,
+)
 
-FILE_AGE_METRIC = "FileAgeSeconds"
-BUNDLE_MAX_AGE_METRIC = "BundleMaxFileAgeSeconds"
-UNMEASURED_METRIC = "FileAgeUnmeasured"
+FILE_AGE_METRIC = FILE_AGE_SECONDS
+BUNDLE_MAX_AGE_METRIC = BUNDLE_MAX_FILE_AGE_SECONDS
+UNMEASURED_METRIC = FILE_AGE_UNMEASURED
 #: above this size only the first member's age is read (one large file per direct bundle)
 SAMPLE_ABOVE_BYTES = 256 * 1024 * 1024
 

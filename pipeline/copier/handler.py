@@ -11,6 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline import aws
+from pipeline.contract.metrics import BUNDLE_BYTES, BUNDLES_STAGED
 from pipeline.copier.config import CopierConfig
 from pipeline.copier.events import EMPTY_OBJECT, select_bundles
 from pipeline.copier.freshness import (
@@ -102,8 +103,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
                 "multipart": staged.multipart,
             },
         )
-    metrics.add_metric(name="BundlesStaged", unit=MetricUnit.Count, value=staged_count)
-    metrics.add_metric(name="BundleBytes", unit=MetricUnit.Bytes, value=staged_bytes)
+    metrics.add_metric(name=BUNDLES_STAGED, unit=MetricUnit.Count, value=staged_count)
+    metrics.add_metric(name=BUNDLE_BYTES, unit=MetricUnit.Bytes, value=staged_bytes)
     if failures:
         raise BundlesNotStagedError(
             f"{len(failures)} of {len(bundles)} bundles were not staged (Lambda retries the "

@@ -11,6 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline import aws
+from pipeline.contract.metrics import REFERENCES_PUT, REFERENCES_REJECTED
 from pipeline.deadline import Deadline
 from pipeline.firehose import put_records
 from pipeline.ingest.config import IngestConfig
@@ -42,7 +43,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
             extra={"event_name": ignored.event_name, "reason": ignored.reason},
         )
     if not parsed.references:
-        metrics.add_metric(name="ReferencesPut", unit=MetricUnit.Count, value=0)
+        metrics.add_metric(name=REFERENCES_PUT, unit=MetricUnit.Count, value=0)
         return {"put": 0, "ignored": len(parsed.ignored)}
     deadline = Deadline.from_context(context, settings.safety_margin_seconds)
     client = aws.firehose(
@@ -61,7 +62,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
         retries = max(retries, outcome.retries)
         if outcome.failed:
             rejected_by.append(stream)
-    metrics.add_metric(name="ReferencesPut", unit=MetricUnit.Count, value=put)
+    metrics.add_metric(name=REFERENCES_PUT, unit=MetricUnit.Count, value=put)
     logger.info(
         "references put",
         extra={
@@ -71,7 +72,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
         },
     )
     if failed:
-        metrics.add_metric(name="ReferencesRejected", unit=MetricUnit.Count, value=failed)
+        metrics.add_metric(name=REFERENCES_REJECTED, unit=MetricUnit.Count, value=failed)
         raise ReferencesNotPutError(
             f"{failed} of {len(parsed.references)} references were rejected by Firehose "
             f"stream(s) {', '.join(rejected_by)} after {retries} retries; the event will be "

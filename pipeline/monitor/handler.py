@@ -13,6 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pipeline import aws
+from pipeline.contract.metrics import DISTRIBUTION_BACKLOG_COUNT, DISTRIBUTION_OLDEST_AGE_SECONDS
 from pipeline.monitor.backlog import measure
 
 logger = Logger()
@@ -43,9 +44,9 @@ def _last_modified(bucket: str) -> Iterator[datetime]:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, float]:
     bucket = distribution_bucket()
     backlog = measure(_last_modified(bucket), datetime.now(UTC))
-    metrics.add_metric(name="DistributionBacklogCount", unit=MetricUnit.Count, value=backlog.count)
+    metrics.add_metric(name=DISTRIBUTION_BACKLOG_COUNT, unit=MetricUnit.Count, value=backlog.count)
     metrics.add_metric(
-        name="DistributionOldestAgeSeconds",
+        name=DISTRIBUTION_OLDEST_AGE_SECONDS,
         unit=MetricUnit.Seconds,
         value=backlog.oldest_age_seconds,
     )

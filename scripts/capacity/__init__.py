@@ -14,13 +14,14 @@ import argparse
 import re
 import sys
 
+from pipeline.contract.naming import DEFAULT_REGION
+
 HELP = "capacity and cost model: use vs limit per resource, first limit to break, monthly cost"
 
 #: the brief's load (docs/SPEC): 864,000 files/day = 10 files/s, bursts of 100/s, ~27 KB each
 DEFAULT_FILES_PER_SECOND = 10.0
 DEFAULT_BURST_FILES_PER_SECOND = 100.0
 DEFAULT_MEAN_SIZE = "27KB"
-DEFAULT_REGION = "eu-west-2"
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|KIB|MB|MIB|GB|GIB)?\s*$", re.IGNORECASE)
 _UNITS = {

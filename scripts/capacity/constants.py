@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from pipeline.contract.quotas import PROCESSOR_CONCURRENCY_PER_STREAM, direct_put_quota
+
 #: the date the figures below were recorded
 AS_OF = "2026-12-01"
 
@@ -26,13 +28,6 @@ S3_PERFORMANCE_URL = (
     "https://docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance.html"
 )
 S3_PRICING_URL = "https://aws.amazon.com/s3/pricing/"
-
-#: Regions with the larger default DirectPut quota (FIREHOSE_QUOTAS_URL, confirmed 2026-12-01:
-#: "For US East (N. Virginia), US West (Oregon), and Europe (Ireland): 500,000 records/second,
-#: 2,000 requests/second, and 5 MiB/second"; all other commercial regions, Europe (London)
-#: included: 100,000 records/second, 1,000 requests/second, 1 MiB/second. "The three quota scale
-#: proportionally" when one is raised).
-LARGE_QUOTA_REGIONS = frozenset({"us-east-1", "us-west-2", "eu-west-1"})
 
 MIB = 1024 * 1024
 #: AWS bills data and storage in "GB" of 2^30 bytes
@@ -49,10 +44,9 @@ class Quotas:
     firehose_records_per_second: float
     firehose_requests_per_second: float
     firehose_bytes_per_second: float
-    #: Concurrent processor (transform) invocations Firehose runs for one stream. NOT CONFIRMED:
-    #: no AWS page found on 2026-12-01 states it; 5 is the figure the project's issue #15 brief
-    #: gives; the faithful Firehose plugin runs 5 at once (FIREHOSE_PROCESSOR_CONCURRENCY). Override
-    #: when measured.
+    #: Concurrent processor (transform) invocations Firehose runs for one stream (pipeline/
+    #: contract/quotas.py PROCESSOR_CONCURRENCY_PER_STREAM, NOT CONFIRMED by AWS; the Firehose
+    #: plugin runs as many at once). Override when measured.
     processor_concurrency_per_stream: float
     #: Lambda concurrent executions per account and region, default (LAMBDA_QUOTAS_URL: "1,000";
     #: new accounts may start lower; adjustable). Shared by every function in the account.
@@ -100,18 +94,8 @@ class Prices:
     transfer_out_per_gb: float
 
 
-_LARGE_FIREHOSE = {
-    "firehose_records_per_second": 500_000.0,
-    "firehose_requests_per_second": 2_000.0,
-    "firehose_bytes_per_second": 5.0 * MIB,
-}
-_SMALL_FIREHOSE = {
-    "firehose_records_per_second": 100_000.0,
-    "firehose_requests_per_second": 1_000.0,
-    "firehose_bytes_per_second": 1.0 * MIB,
-}
 _COMMON_QUOTAS = {
-    "processor_concurrency_per_stream": 5.0,
+    "processor_concurrency_per_stream": float(PROCESSOR_CONCURRENCY_PER_STREAM),
     "lambda_concurrency": 1_000.0,
     "s3_put_per_second_per_prefix": 3_500.0,
     "s3_get_per_second_per_prefix": 5_500.0,
@@ -151,8 +135,15 @@ PRICE_NAMES = tuple(Prices.__dataclass_fields__)
 
 
 def default_quotas(region: str) -> Quotas:
-    firehose = _LARGE_FIREHOSE if region in LARGE_QUOTA_REGIONS else _SMALL_FIREHOSE
-    return Quotas(**firehose, **_COMMON_QUOTAS)
+    """AWS's defaults for ``region``: the Firehose DirectPut figures are the contract's
+    (pipeline/contract/quotas.py, FIREHOSE_QUOTAS_URL, confirmed 2026-12-01)."""
+    firehose = direct_put_quota(region)
+    return Quotas(
+        firehose_records_per_second=float(firehose.records_per_second),
+        firehose_requests_per_second=float(firehose.requests_per_second),
+        firehose_bytes_per_second=float(firehose.bytes_per_second),
+        **_COMMON_QUOTAS,
+    )
 
 
 def default_prices(region: str) -> Prices:

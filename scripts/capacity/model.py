@@ -25,7 +25,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 
 from pipeline.bundle import encoded_member_size
-from pipeline.firehose import MAX_BATCH_RECORDS
+from pipeline.contract.naming import stack_name
+from pipeline.contract.quotas import MAX_BATCH_RECORDS
+from pipeline.contract.slo import SLO_P95_SECONDS as SLO_P95_SECONDS  # the delivery SLO
 from pipeline.references import ObjectReference
 from scripts.capacity.constants import (
     GB,
@@ -49,9 +51,6 @@ from transforms.response import entry_size, inline_entry_size, response_size
 #: at ~87 % of its request quota had 24.5 % of its record puts throttled, `bench
 #: capacity_scale_out`, docs/capacity.md); the quota alarms fire at the same ratio.
 NEAR_LIMIT_RATIO = 0.8
-#: the delivery SLO (docs/SPEC: 95 % of files in Distribution within 2 minutes, 99.9 % within 3)
-SLO_P95_SECONDS = 120.0
-SLO_P999_SECONDS = 180.0
 #: Firehose bills each DirectPut record rounded up to the next 5 KB (FIREHOSE_PRICING_URL)
 BILLING_INCREMENT_BYTES = 5 * KB
 SECONDS_PER_MONTH = 730 * 3600  # AWS pricing pages' month
@@ -174,7 +173,7 @@ def prices_are_regional(region: str) -> bool:
 
 def typical_reference(env: str, region: str, size: int) -> ObjectReference:
     return ObjectReference(
-        bucket=f"s3-aggregator-{env}-landing-123456789012-{region}",
+        bucket=f"{stack_name(env)}-landing-123456789012-{region}",
         key="incoming/2026/12/01/partner-file-0000001234.dat",
         version_id="3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nrjfkd",
         size=size,

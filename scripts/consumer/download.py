@@ -13,15 +13,12 @@ Only ``s3:GetObject`` is used (no HeadObject/HeadBucket), matching the consumer 
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.hashing import SHA256_METADATA
-
-_CHUNK = 1024 * 1024
+from pipeline.hashing import BodyDigest, verify_body
 
 
 class BundleRejectedError(Exception):
@@ -51,48 +48,46 @@ def download_bundle(
     """
     response = client.get_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
     etag = str(response.get("ETag", ""))
-    recorded = str(response.get("Metadata", {}).get(SHA256_METADATA, "")).lower()
-    digest = hashlib.sha256()
-    size = 0
-    body = response["Body"]
     try:
         with destination.open("wb") as handle:
-            for chunk in body.iter_chunks(_CHUNK):
+
+            def sink(chunk: bytes) -> None:
+                nonlocal after_first_chunk
                 handle.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
                 if on_chunk is not None:
                     on_chunk(len(chunk))
                 if after_first_chunk is not None:
                     after_first_chunk()
                     after_first_chunk = None
+
+            found = verify_body(response, sink=sink)
         # no fsync: the temporary copy is only read back by this run; after a crash the bundle is
         # still in Distribution and is downloaded again (leftovers are removed at start-up)
     except BaseException:
+        response["Body"].close()  # already closed unless the file could not be opened
         destination.unlink(missing_ok=True)
         raise
-    finally:
-        body.close()
-    actual = digest.hexdigest()
-    problem = _verify(response, recorded, actual, digest.digest())
+    problem = _verify(response, found)
     if problem is not None:
         destination.unlink(missing_ok=True)
         raise BundleRejectedError(problem)
-    return DownloadedBundle(key=key, etag=etag, size=size, sha256=actual, path=destination)
+    return DownloadedBundle(
+        key=key, etag=etag, size=found.size, sha256=found.sha256, path=destination
+    )
 
 
-def _verify(response: dict[str, Any], recorded: str, actual: str, raw: bytes) -> str | None:
-    if not recorded:
+def _verify(response: dict[str, Any], found: BodyDigest) -> str | None:
+    if found.recorded is None:
         return (
-            f"no {SHA256_METADATA} metadata: the bundle cannot be verified "
+            f"{found.problem} "
             "(was it staged by the copier? re-stage it with `aggregator replay --key`)"
         )
-    if recorded != actual:
-        return f"SHA-256 mismatch: content is {actual}, {SHA256_METADATA} says {recorded}"
+    if found.problem is not None:
+        return found.problem
     s3_checksum = response.get("ChecksumSHA256")
     checksum_type = response.get("ChecksumType", "FULL_OBJECT")
     if s3_checksum and checksum_type == "FULL_OBJECT" and "-" not in str(s3_checksum):
-        expected = base64.b64encode(raw).decode("ascii")
+        expected = base64.b64encode(bytes.fromhex(found.sha256)).decode("ascii")
         if s3_checksum != expected:
             return f"S3 ChecksumSHA256 {s3_checksum} does not match the content ({expected})"
     return None

@@ -10,7 +10,6 @@ resolution.
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 import threading
 import time
@@ -22,15 +21,13 @@ from botocore.exceptions import ClientError
 
 from pipeline.bundle import BundleIntegrityError, read_bundle
 from pipeline.errors import NOT_FOUND_CODES
-from pipeline.hashing import SHA256_METADATA
+from pipeline.hashing import BodyDigest, verify_body
 from scripts.delivery.stats import LatencySummary, summarize
 from scripts.loadgen.upload import UploadRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-#: User metadata holding a bundle's SHA-256 (docs/architecture.md).
-_DOWNLOAD_CHUNK = 1 << 20
 _SPOOL_BYTES = 8 << 20
 
 
@@ -284,15 +281,13 @@ class DeliveryTracker:
     def _read(self, key: str, seen_at: float) -> None:
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
             try:
-                size, recorded, digest = self._download(key, spool)
+                found = self._download(key, spool)
             except ClientError as error:
                 if _is_missing(error):
                     return  # deleted (by a consumer) between list and get: nothing to read
                 raise
-            if recorded is None or recorded != digest:
-                self._mark_bad(
-                    key, f"content-sha256 {recorded!r} but the bundle hashes to {digest}"
-                )
+            if found.problem is not None:
+                self._mark_bad(key, found.problem)
                 return
             spool.seek(0)
             archived_at = self._archived_at(key)
@@ -318,20 +313,12 @@ class DeliveryTracker:
                 return
         with self._lock:
             self._sightings.extend(sightings)
-            self._bundles[key] = BundleSeen(key, size, len(sightings), seen_at)
+            self._bundles[key] = BundleSeen(key, found.size, len(sightings), seen_at)
 
-    def _download(self, key: str, spool: IO[bytes]) -> tuple[int, str | None, str]:
-        """Stream the bundle into ``spool``: (size, recorded content-sha256, actual SHA-256)."""
+    def _download(self, key: str, spool: IO[bytes]) -> BodyDigest:
+        """Stream the bundle into ``spool``, hashed and compared with its ``content-sha256``."""
         response = self._s3.get_object(Bucket=self._distribution, Key=key)
-        recorded = response.get("Metadata", {}).get(SHA256_METADATA)
-        digest = hashlib.sha256()
-        size = 0
-        body = response["Body"]
-        for chunk in iter(lambda: body.read(_DOWNLOAD_CHUNK), b""):
-            digest.update(chunk)
-            spool.write(chunk)
-            size += len(chunk)
-        return size, recorded, digest.hexdigest()
+        return verify_body(response, sink=spool.write)
 
     def _archived_at(self, key: str) -> float | None:
         if self._archive is None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
+from pipeline.errors import AggregatorError
 from scripts.loadgen.content import FileSpec, generate
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ MULTIPART_THRESHOLD = 16 * MIB
 PART_SIZE = 16 * MIB
 
 
-class UploadError(RuntimeError):
+class UploadError(AggregatorError, RuntimeError):
     """An upload failed; the message names the key and the cause."""
 
 

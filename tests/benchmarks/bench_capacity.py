@@ -37,8 +37,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from localstack_plugins.firehose.limits import DEFAULT_QUOTA, QUOTA_ENVIRONMENT
+from localstack_plugins.firehose.limits import QUOTA_ENVIRONMENT
 from localstack_plugins.firehose.usage import NAMESPACE as FIREHOSE_NAMESPACE
+from pipeline.contract.quotas import DEFAULT_QUOTA
 from pipeline.routing import stream_for
 from scripts import local
 from scripts.capacity.model import (

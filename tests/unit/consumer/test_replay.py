@@ -2,16 +2,20 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 
+from pipeline.copier.staging import CopyPlan, stage_bundle
 from scripts import replay
 from scripts.consumer.drain import drain
 from scripts.consumer.ledger import Ledger
-from scripts.replay import ReplayTarget, hour_prefixes, replay_one, restore_state
+from scripts.replay import COPIER_PLAN, ReplayTarget, hour_prefixes, replay_one, restore_state
 from tests.unit.consumer.bundles import SourceFile, build_bundle, files_on_disk
 from tests.unit.consumer.conftest import BUCKET as DISTRIBUTION
 
@@ -160,3 +164,46 @@ def test_cli_pending_restore_exits_75(archive: Any) -> None:
 
     assert replay.run(args) == replay.EXIT_PENDING
     assert replay.run(args) == replay.EXIT_OK
+
+
+MIB = 1024 * 1024
+
+
+def test_replay_stages_a_bundle_over_the_copy_limit_as_the_copier_does(archive: Any) -> None:
+    """Above the threshold (5 GB in production, 6 MiB here) replay takes the copier's
+    multipart branch, and the object it stages equals the copier's: bytes, ETag, metadata."""
+    plan = CopyPlan(multipart_threshold=6 * MIB, part_size=5 * MIB)
+    assert COPIER_PLAN.multipart(5 * 1024**3 + 1)  # the production plan: multipart above 5 GB
+    body = os.urandom(12 * MIB)
+    archive.put_object(Bucket=ARCHIVE, Key=KEY, Body=body, ContentType="application/gzip")
+    copier_distribution = "copier-distribution"
+    archive.create_bucket(
+        Bucket=copier_distribution,
+        CreateBucketConfiguration={"LocationConstraint": "eu-west-2"},
+    )
+    by_copier = stage_bundle(
+        archive,
+        bucket=ARCHIVE,
+        key=KEY,
+        version_id=None,
+        distribution_bucket=copier_distribution,
+        multipart_threshold=plan.multipart_threshold,
+        part_size=plan.part_size,
+    )
+    assert by_copier.multipart
+
+    item = replay_one(archive, TARGET, KEY, "Standard", 1, dry_run=False, plan=plan)
+
+    assert (item.action, item.detail) == ("staged", "multipart copy")
+    # moto reports a multipart object's composite SHA-256 without the "-<parts>" suffix, which
+    # botocore would then validate as a full-object checksum: read without response validation
+    reader = boto3.client(
+        "s3", region_name="eu-west-2", config=Config(response_checksum_validation="when_required")
+    )
+    copier_copy = reader.get_object(Bucket=copier_distribution, Key=KEY)
+    replay_copy = reader.get_object(Bucket=DISTRIBUTION, Key=KEY)
+    assert replay_copy["ETag"].endswith('-3"')  # three parts: a multipart copy
+    for field in ("ETag", "ContentLength", "ContentType", "Metadata"):
+        assert replay_copy[field] == copier_copy[field], field
+    assert replay_copy["Metadata"]["content-sha256"] == hashlib.sha256(body).hexdigest()
+    assert replay_copy["Body"].read() == copier_copy["Body"].read() == body

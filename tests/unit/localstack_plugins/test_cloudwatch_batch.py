@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from localstack_plugins.cloudwatch_batch import MAX_ITEMS_PER_REQUEST, MetricBatcher, MetricKey
-from localstack_plugins.firehose.limits import DirectPutQuota
 from localstack_plugins.firehose.usage import PutUsage, record_usage
+from pipeline.contract.quotas import DirectPutQuota
 
 Published = list[tuple[str, str, str, list[dict[str, Any]]]]
 

@@ -15,6 +15,7 @@ from localstack_plugins.firehose import limits
 from localstack_plugins.firehose.config import MB, ProcessorConfig, StreamConfig
 from localstack_plugins.firehose.processor import BufferedRecord
 from localstack_plugins.firehose.stream import StreamWorker, _Buffer
+from pipeline.contract.quotas import DirectPutQuota
 
 
 def _record(index: int, size: int) -> BufferedRecord:
@@ -62,10 +63,8 @@ class _Clock:
 
 
 def test_region_quotas_follow_the_aws_quota_page() -> None:
-    assert limits.region_quota("eu-west-2", {}) == limits.DirectPutQuota(1024 * 1024, 1000, 100_000)
-    assert limits.region_quota("us-east-1", {}) == limits.DirectPutQuota(
-        5 * 1024 * 1024, 2000, 500_000
-    )
+    assert limits.region_quota("eu-west-2", {}) == DirectPutQuota(1024 * 1024, 1000, 100_000)
+    assert limits.region_quota("us-east-1", {}) == DirectPutQuota(5 * 1024 * 1024, 2000, 500_000)
     scaled = limits.region_quota(
         "eu-west-2",
         {
@@ -74,12 +73,12 @@ def test_region_quotas_follow_the_aws_quota_page() -> None:
             "FIREHOSE_DIRECT_PUT_RECORDS_PER_SECOND": "0",
         },
     )
-    assert scaled == limits.DirectPutQuota(1000, 2, 0)
+    assert scaled == DirectPutQuota(1000, 2, 0)
 
 
 def test_request_rate_throttles_whole_calls_and_refills() -> None:
     clock = _Clock()
-    quota = limits.ThroughputQuota(limits.DirectPutQuota(0, 2, 0), clock)
+    quota = limits.ThroughputQuota(DirectPutQuota(0, 2, 0), clock)
     assert [quota.admit_call() for _ in range(3)] == [True, True, False]
     clock.now = 0.5
     assert quota.admit_call() is True
@@ -88,7 +87,7 @@ def test_request_rate_throttles_whole_calls_and_refills() -> None:
 
 def test_bytes_and_records_throttle_single_records() -> None:
     clock = _Clock()
-    quota = limits.ThroughputQuota(limits.DirectPutQuota(1000, 0, 3), clock)
+    quota = limits.ThroughputQuota(DirectPutQuota(1000, 0, 3), clock)
     assert [quota.admit(400) for _ in range(3)] == [True, True, False]  # bytes
     clock.now = 1.0
     assert [quota.admit(1) for _ in range(4)] == [True, True, True, False]  # records

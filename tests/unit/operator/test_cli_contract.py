@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.copier.staging import StagingError
+from pipeline.errors import ConfigError, TransientError, UsageError
 from scripts import cli
+from scripts.changeset import ConfirmationError, DeployError
+from scripts.package import PackageError
+from scripts.session import EndpointUnreachableError, RegionMissingError, StackNotFoundError
+from templates.config import ConfigError as TemplateConfigError
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "operations.md"
 
@@ -108,3 +114,27 @@ def test_paths_default_to_the_project_root(monkeypatch: pytest.MonkeyPatch, tmp_
     root = Path(cli.__file__).resolve().parents[1]
     assert template_args.build_dir == root / "build"
     assert local_args.state_dir == root / ".localstack"
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (ConfigError("bad value"), cli.EXIT_USAGE),
+        (UsageError("bad call"), cli.EXIT_USAGE),
+        (RegionMissingError("no region"), cli.EXIT_USAGE),
+        (ConfirmationError("no terminal"), cli.EXIT_USAGE),
+        (TransientError("later"), cli.EXIT_TEMPORARY),
+        (StagingError("short read"), cli.EXIT_TEMPORARY),
+        (StackNotFoundError("no stack"), cli.EXIT_PROBLEM),
+        (EndpointUnreachableError("down"), cli.EXIT_PROBLEM),
+        (DeployError("failed"), cli.EXIT_PROBLEM),
+        (PackageError("failed"), cli.EXIT_PROBLEM),
+        (TemplateConfigError("bad config"), cli.EXIT_USAGE),
+    ],
+)
+def test_error_kinds_map_to_the_exit_code_table(error: Exception, code: int) -> None:
+    assert cli.classify(error) == (code, str(error))
+
+
+def test_an_unexpected_error_is_not_classified() -> None:
+    assert cli.classify(KeyError("bug")) is None

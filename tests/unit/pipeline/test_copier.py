@@ -12,7 +12,7 @@ from botocore.config import Config
 
 from pipeline.copier import handler
 from pipeline.copier.events import EMPTY_OBJECT, select_bundles
-from pipeline.copier.staging import stage_bundle
+from pipeline.copier.staging import StagingError, stage_bundle
 from tests.unit.conftest import LambdaContextStub, PipelineAws
 from tests.unit.pipeline.s3_events import TEST_EVENT, s3_event, s3_record
 
@@ -146,3 +146,29 @@ def test_missing_bundle_fails_the_invocation(
 ) -> None:
     with pytest.raises(handler.BundlesNotStagedError, match="1 of 1 bundles"):
         handler.lambda_handler(_event(pipeline_aws, "nope"), lambda_context)
+
+
+def test_a_copy_whose_s3_checksum_differs_from_the_record_is_deleted_and_fails(
+    pipeline_aws: PipelineAws,
+) -> None:
+    """The reuse path trusts an existing content-sha256; S3's SHA-256 of the copy checks it."""
+    version = pipeline_aws.s3.put_object(
+        Bucket=pipeline_aws.archive,
+        Key=KEY,
+        Body=b"bundle bytes",
+        Metadata={"content-sha256": "0" * 64},  # well-formed, wrong
+    )["VersionId"]
+
+    with pytest.raises(StagingError, match="stage the bundle again"):
+        stage_bundle(
+            pipeline_aws.s3,
+            bucket=pipeline_aws.archive,
+            key=KEY,
+            version_id=version,
+            distribution_bucket=pipeline_aws.distribution,
+            multipart_threshold=5 * 1024**3,
+            part_size=5 * MIB,
+        )
+
+    listing = pipeline_aws.s3.list_objects_v2(Bucket=pipeline_aws.distribution)
+    assert listing.get("KeyCount", 0) == 0
