@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any
 
 from pipeline.contract.metrics import GAUGES  # levels, not counts: their maximum, not a sum
+from pipeline.contract.naming import stack_name
 from scripts.consumer.drain import list_bundles
 from scripts.session import delivery_stream_names
 
@@ -320,7 +321,7 @@ def _iso(value: Any) -> str:
 def render(report: StatusReport) -> str:
     """The one-screen text view: one line (or a few) per section, in a fixed order."""
     lines = [
-        f"s3-aggregator-{report.environment}   (collected {report.collected_at})",
+        f"{stack_name(report.environment)}   (collected {report.collected_at})",
         "",
         *map(_stream_line, report.streams),
         f"last bundle   {report.last_bundle_time or 'none in the last 48 h'}",
