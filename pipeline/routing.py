@@ -17,8 +17,10 @@ import hashlib
 import re
 from collections.abc import Sequence
 
+from pipeline.contract.environment import DELIVERY_STREAM_NAMES
+
 #: The environment variable holding the delivery streams, comma-separated, in routing order.
-STREAM_NAMES_VARIABLE = "DELIVERY_STREAM_NAMES"
+STREAM_NAMES_VARIABLE = DELIVERY_STREAM_NAMES
 #: Firehose's delivery stream name rule.
 STREAM_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_.-]{1,64}$")
 
