@@ -170,6 +170,7 @@ PREFIX_CASES = [f"bundles/!{{timestamp:{pattern}}}/" for pattern in _pattern_cas
     "bundles/" + "b" * 470 + "/",
     "bundles/" + "b" * 520 + "/",
     "bundles/" + "!{timestamp:MMMM}" * 40 + "/",
+    "bundles/" + "!{timestamp:MMMM}" * 60 + "/",
     "archive/!{timestamp:yyyy}/",
     "bundles/!{timestamp:yyyy}",
     "/bundles/",
