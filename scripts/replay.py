@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
+from pipeline.contract.prefixes import BUNDLE_ROOT
 from pipeline.errors import NOT_FOUND_CODES
 from pipeline.hashing import SHA256_METADATA
 from scripts.cli import iso_timestamp
@@ -42,7 +43,7 @@ from scripts.session import error_code
 
 HELP = "replay Archive bundles into Distribution (restoring from Deep Archive when needed)"
 
-BUNDLE_PREFIX = "bundles/"
+BUNDLE_PREFIX = BUNDLE_ROOT
 COLD_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 TIERS = ("Standard", "Bulk", "Expedited")
 MAX_COPY_BYTES = 5 * 1024**3

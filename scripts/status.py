@@ -16,13 +16,14 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+from pipeline.contract.prefixes import ERROR_ROOT
 from scripts.consumer.drain import list_bundles
 from scripts.session import delivery_stream_names
 
 HELP = "one screen of pipeline health: stream, backlog, DLQs, error output, alarms"
 
 LAST_BUNDLE_LOOKBACK_HOURS = 48
-ERROR_PREFIX = "errors/"
+ERROR_PREFIX = ERROR_ROOT
 ALARM_HISTORY = timedelta(hours=24)
 METRICS_WINDOW = timedelta(hours=1)
 #: Pipeline metrics that are levels, not counts: shown as their maximum, not summed.
