@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Lambda's synchronous response limit is 6 MB; Firehose's blueprint keeps to 6,000,000 bytes.
+#: Lambda's synchronous response limit as the service enforces it (6 MB = 6,291,556 bytes); the
+#: emulator fails a larger response as Lambda does.
+LAMBDA_RESPONSE_LIMIT_BYTES = 6_291_556
+#: The ceiling the transform keeps to: Firehose's blueprint stays under 6,000,000 bytes.
 RESPONSE_LIMIT_BYTES = 6_000_000
 #: Room kept in a processor response besides the base64 of an inline file: the JSON around the
 #: records (``recordId``, ``result``, ``metadata``, quotes and commas).
