@@ -21,7 +21,6 @@ from pipeline.contract.prefixes import (
     PrefixError,
     validate_bundle_prefix,
 )
-from pipeline.routing import StreamNamesError, parse_stream_names
 
 RESPONSE_LIMIT_BYTES = limits.RESPONSE_LIMIT_BYTES
 DEFAULT_INLINE_MAX_BYTES = limits.INLINE_MAX_BYTES.default
@@ -73,7 +72,7 @@ class TransformConfig:
     def from_env(cls, env: Mapping[str, str] = os.environ) -> TransformConfig:
         try:
             return _read(env)
-        except (variables.EnvironmentValueError, StreamNamesError) as error:
+        except variables.EnvironmentValueError as error:
             raise ConfigError(str(error)) from None
         except PrefixError as error:
             raise ConfigError(f"{variables.BUNDLE_PREFIX_EXPRESSION}: {error}") from None
@@ -100,7 +99,7 @@ def _bundle_prefixes(env: Mapping[str, str]) -> tuple[str, str]:
 
 def _read(env: Mapping[str, str]) -> TransformConfig:
     archive = variables.required(env, variables.ARCHIVE_BUCKET, "the Archive bucket name")
-    streams = parse_stream_names(env.get(variables.DELIVERY_STREAM_NAMES, ""))
+    streams = variables.stream_names(env)
     prefix, expression = _bundle_prefixes(env)
     values = {
         field: variables.integer(env, name, limits.TRANSFORM_RANGES[field])

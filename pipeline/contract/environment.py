@@ -8,6 +8,7 @@ into its own ``ConfigError`` (a :class:`pipeline.errors.ConfigError`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from pipeline.contract.limits import LimitError, Range
@@ -18,8 +19,10 @@ POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 POWERTOOLS_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
 
 # --- ingest, transform ---------------------------------------------------------------------------
-#: the delivery streams, comma-separated, in routing order (parsed by pipeline.routing)
+#: the delivery streams, comma-separated, in routing order (:func:`parse_stream_names`)
 DELIVERY_STREAM_NAMES = "DELIVERY_STREAM_NAMES"
+#: Firehose's delivery stream name rule.
+STREAM_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_.-]{1,64}$")
 
 # --- transform -----------------------------------------------------------------------------------
 ARCHIVE_BUCKET = "ARCHIVE_BUCKET"
@@ -82,3 +85,28 @@ def integer(env: Mapping[str, str], name: str, allowed: Range) -> int:
 def write_integer(value: int) -> str:
     """How the template writes an integer variable (read back by :func:`integer`)."""
     return str(value)
+
+
+class StreamNamesError(EnvironmentValueError):
+    """``DELIVERY_STREAM_NAMES`` is empty, names an invalid stream or names one twice."""
+
+
+def parse_stream_names(text: str) -> tuple[str, ...]:
+    """The stream names of ``DELIVERY_STREAM_NAMES``, in order, validated."""
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        raise StreamNamesError(
+            f"{DELIVERY_STREAM_NAMES} is not set: the template sets it to the Firehose stream "
+            "names, comma-separated"
+        )
+    for name in names:
+        if not STREAM_NAME_PATTERN.fullmatch(name):
+            raise StreamNamesError(f"{DELIVERY_STREAM_NAMES}: {name!r} is not a stream name")
+    if len(set(names)) != len(names):
+        raise StreamNamesError(f"{DELIVERY_STREAM_NAMES} names a stream twice: {text!r}")
+    return names
+
+
+def stream_names(env: Mapping[str, str]) -> tuple[str, ...]:
+    """``DELIVERY_STREAM_NAMES`` of ``env`` (:func:`parse_stream_names`)."""
+    return parse_stream_names(env.get(DELIVERY_STREAM_NAMES, ""))

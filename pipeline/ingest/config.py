@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from pipeline import errors
 from pipeline.contract import environment as variables
-from pipeline.routing import StreamNamesError, parse_stream_names
 
 
 class ConfigError(errors.ConfigError):
@@ -25,7 +24,7 @@ class IngestConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> IngestConfig:
         try:
-            streams = parse_stream_names(env.get(variables.DELIVERY_STREAM_NAMES, ""))
-        except StreamNamesError as error:
+            streams = variables.stream_names(env)
+        except variables.EnvironmentValueError as error:
             raise ConfigError(str(error)) from None
         return cls(delivery_stream_names=streams)
