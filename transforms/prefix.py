@@ -3,9 +3,10 @@
 A direct bundle (a file too large to inline, written by the transform itself) must land where
 Firehose would have put it: under the stream's configured ``Prefix``. The grammar, the validator
 and the evaluator are the project's one copy, :mod:`pipeline.contract.prefixes` (the template
-validation and the emulator use the same). Here ``!{firehose:random-string}`` is derived from the
-reference (the same 11 characters for every occurrence), so a retried batch rewrites the same key,
-and ``yyyy/MM/dd/HH/`` is appended to a prefix without a timestamp expression, as Firehose does.
+validation and the emulator use the same; ``TransformConfig.from_env`` validates the prefix with
+it at cold start). Here ``!{firehose:random-string}`` is derived from the reference (the same 11
+characters for every occurrence), so a retried batch rewrites the same key, and
+``yyyy/MM/dd/HH/`` is appended to a prefix without a timestamp expression, as Firehose does.
 """
 
 from __future__ import annotations
@@ -13,17 +14,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from pipeline.contract import prefixes
-from pipeline.contract.prefixes import DEFAULT_TIME_PREFIX as DEFAULT_TIME_FOLDERS
-from pipeline.contract.prefixes import EXPRESSION
-from pipeline.contract.prefixes import PrefixError as PrefixExpressionError
-
-__all__ = ["DEFAULT_TIME_FOLDERS", "EXPRESSION", "PrefixExpressionError", "evaluate", "validate"]
-
-
-def validate(expression: str) -> None:
-    """Raise :class:`PrefixExpressionError` unless the bundle prefix can be evaluated and is one
-    deploy accepts (:func:`pipeline.contract.prefixes.validate_bundle_prefix`)."""
-    prefixes.validate_bundle_prefix(expression)
 
 
 def evaluate(expression: str, arrival: datetime, random_string: str) -> str:

@@ -101,8 +101,6 @@ MAX_LETTERS = {
     "S": 9,
     **dict.fromkeys("AnN", 19),
 }
-#: every letter Firehose documents as a timestamp field that this grammar evaluates
-PATTERN_LETTERS = "".join(MAX_LETTERS)
 
 
 def _quoted(pattern: str, start: int) -> tuple[str, int]:
@@ -290,6 +288,7 @@ def parse_prefix(prefix: str, name: str = "Prefix") -> tuple[Part, ...]:
 
 
 def _namespaces(parts: tuple[Part, ...]) -> list[str]:
+    """The namespace of each expression (``timestamp:`` for every timestamp), in order."""
     return [
         part.name if isinstance(part, Namespace) else TIMESTAMP
         for part in parts
