@@ -25,6 +25,8 @@ from pipeline.contract.prefixes import (
 RESPONSE_LIMIT_BYTES = limits.RESPONSE_LIMIT_BYTES
 DEFAULT_INLINE_MAX_BYTES = limits.INLINE_MAX_BYTES.default
 DEFAULT_FETCH_CONCURRENCY = limits.FETCH_CONCURRENCY.default
+#: An inline GET receiving no byte for this long is cancelled and retried
+DEFAULT_FETCH_STALL_SECONDS = limits.FETCH_STALL_SECONDS.default
 DEFAULT_DIRECT_BUNDLE_MAX_BYTES = limits.DIRECT_BUNDLE_MAX_BYTES.default
 DIRECT_BUNDLE_MAX_BYTES_RANGE = (
     limits.DIRECT_BUNDLE_MAX_BYTES.low,
@@ -57,6 +59,8 @@ class TransformConfig:
     direct_bundle_max_bytes: int = DEFAULT_DIRECT_BUNDLE_MAX_BYTES
     #: parallel GETs for inline files
     fetch_concurrency: int = DEFAULT_FETCH_CONCURRENCY
+    #: seconds without a byte after which an inline GET is cancelled and retried
+    fetch_stall_seconds: float = DEFAULT_FETCH_STALL_SECONDS
     #: ceiling of the serialized processor response
     response_budget_bytes: int = RESPONSE_LIMIT_BYTES
     #: seconds kept back from the invocation's remaining time to answer Firehose
@@ -114,6 +118,7 @@ def _read(env: Mapping[str, str]) -> TransformConfig:
         inline_max_bytes=checked.inline_max_bytes,
         direct_bundle_max_bytes=checked.direct_bundle_max_bytes,
         fetch_concurrency=checked.fetch_concurrency,
+        fetch_stall_seconds=checked.fetch_stall_seconds,
         response_budget_bytes=checked.response_budget_bytes,
         max_deferrals=checked.max_deferrals,
         max_reference_age_seconds=checked.max_reference_age_seconds,

@@ -57,6 +57,9 @@ INLINE_MAX_BYTES = Range(0, 4_000_000, 1024 * 1024)
 DIRECT_BUNDLE_MAX_BYTES = Range(INLINE_MAX_BYTES.high, COPY_OBJECT_LIMIT, 128 * 1024 * 1024)
 #: Parallel GETs for inline files.
 FETCH_CONCURRENCY = Range(1, 64, 32)
+#: Seconds without a byte after which an inline GET is cancelled and retried (the native
+#: fetcher's stall bound): a few seconds, well inside the 120 s SLO.
+FETCH_STALL_SECONDS = Range(1, 60, 5)
 #: Ceiling of one serialized processor response.
 RESPONSE_BUDGET_BYTES = Range(1_000_000, RESPONSE_LIMIT_BYTES, RESPONSE_LIMIT_BYTES)
 #: Re-puts of one reference before it is finished as ProcessingFailed. A 10,000-file backlog
@@ -86,6 +89,7 @@ class TransformLimits:
     inline_max_bytes: int = INLINE_MAX_BYTES.default
     direct_bundle_max_bytes: int = DIRECT_BUNDLE_MAX_BYTES.default
     fetch_concurrency: int = FETCH_CONCURRENCY.default
+    fetch_stall_seconds: int = FETCH_STALL_SECONDS.default
     response_budget_bytes: int = RESPONSE_BUDGET_BYTES.default
     max_deferrals: int = MAX_DEFERRALS.default
     max_reference_age_seconds: int = MAX_REFERENCE_AGE_SECONDS.default
@@ -95,6 +99,7 @@ TRANSFORM_RANGES = {
     "inline_max_bytes": INLINE_MAX_BYTES,
     "direct_bundle_max_bytes": DIRECT_BUNDLE_MAX_BYTES,
     "fetch_concurrency": FETCH_CONCURRENCY,
+    "fetch_stall_seconds": FETCH_STALL_SECONDS,
     "response_budget_bytes": RESPONSE_BUDGET_BYTES,
     "max_deferrals": MAX_DEFERRALS,
     "max_reference_age_seconds": MAX_REFERENCE_AGE_SECONDS,
