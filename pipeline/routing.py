@@ -8,42 +8,39 @@ jump consistent hash (Lamping and Veach, 2014): going from N to N + 1 streams mo
 of the keys (each to the new stream) instead of nearly all of them as ``hash % N`` would.
 
 The stream list comes from the ``DELIVERY_STREAM_NAMES`` environment variable (the template's
-order is the routing order); :func:`parse_stream_names` is its one reader.
+order is the routing order); :func:`pipeline.contract.environment.parse_stream_names` is its
+one reader.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 
-#: The environment variable holding the delivery streams, comma-separated, in routing order.
-STREAM_NAMES_VARIABLE = "DELIVERY_STREAM_NAMES"
-#: Firehose's delivery stream name rule.
-STREAM_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_.-]{1,64}$")
+from pipeline.contract.environment import (
+    DELIVERY_STREAM_NAMES,
+    STREAM_NAME_PATTERN,
+    StreamNamesError,
+    parse_stream_names,
+)
+
+#: The environment variable holding the delivery streams, comma-separated, in routing order;
+#: its name, the stream name rule and the parser are the contract's (environment.py).
+STREAM_NAMES_VARIABLE = DELIVERY_STREAM_NAMES
 
 _MASK_64 = (1 << 64) - 1
 _JUMP_MULTIPLIER = 2862933555777941757  # the 64-bit LCG of the jump consistent hash
 
-
-class StreamNamesError(ValueError):
-    """``DELIVERY_STREAM_NAMES`` is empty, names an invalid stream or names one twice."""
-
-
-def parse_stream_names(text: str) -> tuple[str, ...]:
-    """The stream names of ``DELIVERY_STREAM_NAMES``, in order, validated."""
-    names = tuple(part.strip() for part in text.split(",") if part.strip())
-    if not names:
-        raise StreamNamesError(
-            f"{STREAM_NAMES_VARIABLE} is not set: the template sets it to the Firehose stream "
-            "names, comma-separated"
-        )
-    for name in names:
-        if not STREAM_NAME_PATTERN.fullmatch(name):
-            raise StreamNamesError(f"{STREAM_NAMES_VARIABLE}: {name!r} is not a stream name")
-    if len(set(names)) != len(names):
-        raise StreamNamesError(f"{STREAM_NAMES_VARIABLE} names a stream twice: {text!r}")
-    return names
+__all__ = [
+    "STREAM_NAMES_VARIABLE",
+    "STREAM_NAME_PATTERN",
+    "StreamNamesError",
+    "jump_index",
+    "key_hash",
+    "parse_stream_names",
+    "stream_for",
+    "stream_index",
+]
 
 
 def key_hash(bucket: str, key: str) -> int:

@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
+from pipeline.contract.prefixes import BUNDLE_ROOT
 from pipeline.copier.staging import ArchiveBundle, CopyPlan, StagingError, copy_to_distribution
 from pipeline.errors import NOT_FOUND_CODES
 from pipeline.hashing import SHA256_METADATA, recorded_sha256, verify_body
@@ -43,7 +44,7 @@ from scripts.session import error_code
 
 HELP = "replay Archive bundles into Distribution (restoring from Deep Archive when needed)"
 
-BUNDLE_PREFIX = "bundles/"
+BUNDLE_PREFIX = BUNDLE_ROOT
 COLD_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 TIERS = ("Standard", "Bulk", "Expedited")
 #: replay's exit codes are the CLI table's (scripts/cli.py)

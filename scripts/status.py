@@ -18,13 +18,14 @@ from typing import Any
 
 from pipeline.contract.metrics import GAUGES  # levels, not counts: their maximum, not a sum
 from pipeline.contract.naming import stack_name
+from pipeline.contract.prefixes import ERROR_ROOT
 from scripts.consumer.drain import list_bundles
 from scripts.session import delivery_stream_names
 
 HELP = "one screen of pipeline health: stream, backlog, DLQs, error output, alarms"
 
 LAST_BUNDLE_LOOKBACK_HOURS = 48
-ERROR_PREFIX = "errors/"
+ERROR_PREFIX = ERROR_ROOT
 ALARM_HISTORY = timedelta(hours=24)
 METRICS_WINDOW = timedelta(hours=1)
 

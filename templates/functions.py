@@ -18,6 +18,8 @@ from troposphere.events import Rule, Target
 from troposphere.logs import LogGroup
 from troposphere.sqs import Queue
 
+from pipeline.contract import environment as variables
+from pipeline.contract.prefixes import static_prefix
 from templates import names
 from templates.config import EnvironmentConfig
 from templates.metadata import checkov_skips
@@ -70,27 +72,34 @@ _VPC_SKIP = (
 
 
 def environment_variables(config: EnvironmentConfig, function: str) -> dict[str, Any]:
+    """Each function's variables, named and written as :mod:`pipeline.contract.environment`
+    says (its ``from_env`` reads them with the same module)."""
     common: dict[str, Any] = {
-        "POWERTOOLS_SERVICE_NAME": names.function_name(config, function),
-        "POWERTOOLS_METRICS_NAMESPACE": names.METRICS_NAMESPACE,
-        "POWERTOOLS_LOG_LEVEL": config.functions.log_level,
+        variables.POWERTOOLS_SERVICE_NAME: names.function_name(config, function),
+        variables.POWERTOOLS_METRICS_NAMESPACE: names.METRICS_NAMESPACE,
+        variables.POWERTOOLS_LOG_LEVEL: config.functions.log_level,
     }
     streams = ",".join(stream.name for stream in names.delivery_streams(config))
     distribution = names.bucket_name(config, "distribution")
+    transform = config.transform
     specific: dict[str, dict[str, Any]] = {
-        "ingest": {"DELIVERY_STREAM_NAMES": streams},
+        "ingest": {variables.DELIVERY_STREAM_NAMES: streams},
         "transform": {
-            "ARCHIVE_BUCKET": names.bucket_name(config, "archive"),
-            "DELIVERY_STREAM_NAMES": streams,
-            "BUNDLE_PREFIX": names.static_prefix(config.prefixes.bundle),
-            "BUNDLE_PREFIX_EXPRESSION": config.prefixes.bundle,
-            "INLINE_MAX_BYTES": str(config.transform.inline_max_bytes),
-            "DIRECT_BUNDLE_MAX_BYTES": str(config.transform.direct_bundle_max_bytes),
-            "FETCH_CONCURRENCY": str(config.transform.fetch_concurrency),
-            "RESPONSE_BUDGET_BYTES": str(config.transform.response_budget_bytes),
+            variables.ARCHIVE_BUCKET: names.bucket_name(config, "archive"),
+            variables.DELIVERY_STREAM_NAMES: streams,
+            variables.BUNDLE_PREFIX: static_prefix(config.prefixes.bundle),
+            variables.BUNDLE_PREFIX_EXPRESSION: config.prefixes.bundle,
+            variables.INLINE_MAX_BYTES: variables.write_integer(transform.inline_max_bytes),
+            variables.DIRECT_BUNDLE_MAX_BYTES: variables.write_integer(
+                transform.direct_bundle_max_bytes
+            ),
+            variables.FETCH_CONCURRENCY: variables.write_integer(transform.fetch_concurrency),
+            variables.RESPONSE_BUDGET_BYTES: variables.write_integer(
+                transform.response_budget_bytes
+            ),
         },
-        "copier": {"DISTRIBUTION_BUCKET": distribution},
-        "monitor": {"DISTRIBUTION_BUCKET": distribution},
+        "copier": {variables.DISTRIBUTION_BUCKET: distribution},
+        "monitor": {variables.DISTRIBUTION_BUCKET: distribution},
     }
     return {**common, **specific[function]}
 

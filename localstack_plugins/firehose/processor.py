@@ -16,8 +16,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pipeline.contract.limits import LAMBDA_RESPONSE_LIMIT_BYTES
+
 #: Lambda's synchronous response limit; a larger response fails the invocation.
-MAX_RESPONSE_BYTES = 6_291_556
+MAX_RESPONSE_BYTES = LAMBDA_RESPONSE_LIMIT_BYTES
 RESULTS = frozenset({"Ok", "Dropped", "ProcessingFailed"})
 FUNCTION_ERROR = (
     "Lambda.FunctionError",

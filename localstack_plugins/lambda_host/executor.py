@@ -47,11 +47,12 @@ from localstack.services.lambda_.invocation.runtime_executor import RuntimeExecu
 from werkzeug import Request
 
 from localstack_plugins.lambda_host.interpreters import interpreter_for
+from pipeline.contract.limits import LAMBDA_RESPONSE_LIMIT_BYTES
 
 LOG = logging.getLogger(__name__)
 
 #: Lambda's synchronous response limit as the service reports it.
-MAX_RESPONSE_BYTES = 6_291_556
+MAX_RESPONSE_BYTES = LAMBDA_RESPONSE_LIMIT_BYTES
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 MEMORY_POLL_SECONDS = 0.05
 PAGE_MB = os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)

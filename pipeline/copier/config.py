@@ -6,28 +6,32 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-#: CopyObject copies at most 5 GB in one call; larger objects need a multipart copy.
-COPY_OBJECT_LIMIT = 5 * 1024**3
-#: Part size of multipart copies (S3 allows 5 MiB .. 5 GiB, at most 10,000 parts).
-COPY_PART_SIZE = 512 * 1024**2
+from pipeline import errors
+from pipeline.contract import environment as variables
+from pipeline.contract.limits import COPY_OBJECT_LIMIT, COPY_PART_SIZE
+from pipeline.contract.prefixes import BUNDLE_ROOT
+
+__all__ = ["COPY_OBJECT_LIMIT", "COPY_PART_SIZE", "ConfigError", "CopierConfig"]
 
 
-class ConfigError(RuntimeError):
+class ConfigError(errors.ConfigError):
     """The function's environment is missing or has an invalid setting."""
 
 
 @dataclass(frozen=True, slots=True)
 class CopierConfig:
     distribution_bucket: str
-    bundle_prefix: str = "bundles/"
+    #: the copier is notified for bundles under this prefix (the stack's event filter)
+    bundle_prefix: str = BUNDLE_ROOT
     multipart_threshold: int = COPY_OBJECT_LIMIT
     part_size: int = COPY_PART_SIZE
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> CopierConfig:
-        bucket = env.get("DISTRIBUTION_BUCKET", "").strip()
-        if not bucket:
-            raise ConfigError(
-                "DISTRIBUTION_BUCKET is not set: the template sets it to the Distribution bucket"
+        try:
+            bucket = variables.required(
+                env, variables.DISTRIBUTION_BUCKET, "the Distribution bucket name"
             )
-        return cls(distribution_bucket=bucket, bundle_prefix=env.get("BUNDLE_PREFIX", "bundles/"))
+        except variables.EnvironmentValueError as error:
+            raise ConfigError(str(error)) from None
+        return cls(distribution_bucket=bucket)

@@ -6,10 +6,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pipeline.routing import STREAM_NAMES_VARIABLE, StreamNamesError, parse_stream_names
+from pipeline import errors
+from pipeline.contract import environment as variables
 
 
-class ConfigError(RuntimeError):
+class ConfigError(errors.ConfigError):
     """The function's environment is missing or has an invalid setting."""
 
 
@@ -23,7 +24,7 @@ class IngestConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> IngestConfig:
         try:
-            streams = parse_stream_names(env.get(STREAM_NAMES_VARIABLE, ""))
-        except StreamNamesError as error:
+            streams = variables.stream_names(env)
+        except variables.EnvironmentValueError as error:
             raise ConfigError(str(error)) from None
         return cls(delivery_stream_names=streams)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +12,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pipeline import aws
+from pipeline import aws, errors
+from pipeline.contract import environment as variables
 from pipeline.contract.metrics import DISTRIBUTION_BACKLOG_COUNT, DISTRIBUTION_OLDEST_AGE_SECONDS
 from pipeline.monitor.backlog import measure
 
@@ -20,16 +21,23 @@ logger = Logger()
 metrics = Metrics()
 
 
-class ConfigError(RuntimeError):
+class ConfigError(errors.ConfigError):
     """The function's environment is missing a setting."""
+
+
+def bucket_from_env(env: Mapping[str, str]) -> str:
+    """The monitor's configuration: the Distribution bucket it measures."""
+    try:
+        return variables.required(
+            env, variables.DISTRIBUTION_BUCKET, "the Distribution bucket name"
+        )
+    except variables.EnvironmentValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 @functools.cache
 def distribution_bucket() -> str:
-    bucket = os.environ.get("DISTRIBUTION_BUCKET", "").strip()
-    if not bucket:
-        raise ConfigError("DISTRIBUTION_BUCKET is not set: the template sets it")
-    return bucket
+    return bucket_from_env(os.environ)
 
 
 def _last_modified(bucket: str) -> Iterator[datetime]:

@@ -1,7 +1,7 @@
 """AWS quotas and list prices the capacity model uses: each one documented, each one overridable.
 
 Every figure below is a default. An environment overrides any of them by name in its optional
-``[capacity.quotas]`` / ``[capacity.prices]`` tables (templates/config.py parses them; unknown names
+``[capacity.quotas]`` / ``[capacity.prices]`` tables (templates/config/ parses them; unknown names
 are refused by :func:`scripts.capacity.model.apply_overrides`). Check the figures against your
 account before relying on them: quotas are per account and region and can be raised, and prices
 change. "Confirmed" below means the figure was read on the cited page on 2026-12-01 (through the

@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from pipeline.bundle import BundleIntegrityError, read_bundle
+from pipeline.contract.prefixes import BUNDLE_ROOT
 from pipeline.errors import NOT_FOUND_CODES
 from pipeline.hashing import BodyDigest, verify_body
 from scripts.delivery.stats import LatencySummary, summarize
@@ -154,7 +155,7 @@ class DeliveryTracker:
         distribution_bucket: str,
         *,
         archive_bucket: str | None = None,
-        prefix: str = "bundles/",
+        prefix: str = BUNDLE_ROOT,
         poll_interval: float = 0.5,
         clock: Callable[[], float] = time.time,
     ) -> None:

@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pipeline.contract.prefixes import ERROR_ROOT
 from pipeline.deadline import Backoff, Deadline
 from pipeline.errors import ACCESS_DENIED_CODES, NOT_FOUND_CODES
 from pipeline.firehose import put_records
@@ -44,7 +45,7 @@ from scripts.replay import restore_state
 from scripts.session import error_code, error_reason
 
 #: the error prefix of docs/architecture.md, used when the stream cannot be described
-DEFAULT_ERROR_ROOT = "errors/"
+DEFAULT_ERROR_ROOT = ERROR_ROOT
 MARKER_TAG = "aggregator-redrive"
 MARKER_DONE = "done"
 REDRIVEN_AT_TAG = "aggregator-redriven-at"

@@ -138,7 +138,7 @@ def test_quoted_literals_in_timestamps_are_accepted() -> None:
     [
         ("archive/!{timestamp:yyyy}/", "starting with 'bundles/'"),
         ("bundles/!{timestamp:yyyy}", "ending '/'"),
-        ("bundles/!{firehose:error-output-type}/", "allowed only in prefixes.error"),
+        ("bundles/!{firehose:error-output-type}/", "allowed only in the error prefix"),
     ],
 )
 def test_bad_bundle_prefix_is_refused(value: str, allowed: str) -> None:
@@ -154,7 +154,7 @@ def test_error_prefix_inside_bundle_prefix_is_refused() -> None:
 def test_inline_threshold_must_fit_the_response_budget() -> None:
     data = _with("transform", "inline_max_bytes", 4_000_000)
     data["transform"]["response_budget_bytes"] = 2_000_000
-    assert "at most 3/4 of transform.response_budget_bytes" in _refused(data)
+    assert "once base64-encoded: at most 1496928 (3/4 of the budget" in _refused(data)
 
 
 def test_email_and_existing_topic_are_exclusive() -> None:

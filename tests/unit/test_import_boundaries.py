@@ -62,13 +62,7 @@ THIRD_PARTY: dict[str, tuple[str, ...] | None] = {
 }
 #: (file, module) imports that break a rule today, each with why it must (for now).
 #: An exception that no longer occurs fails the test: delete it then.
-EXCEPTIONS: dict[tuple[str, str], str] = {
-    (
-        "templates/config.py",
-        "localstack_plugins.firehose.naming",
-    ): "deploy-time prefix validation uses the emulator's Firehose expression evaluator until "
-    "the grammar has its contract home (pipeline.contract.prefixes, issue 20 item 1)",
-}
+EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)

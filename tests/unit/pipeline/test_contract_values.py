@@ -20,10 +20,6 @@ CONTRACT = ROOT / "pipeline" / "contract"
 
 #: (path, value) -> why the literal may stay there (no entry may be needed for long)
 ALLOWED = {
-    # a colleague rebases templates/config.py onto the contract (issue 20); until then it keeps
-    # its own copies of the default region and of the stack name
-    ("templates/config.py", naming.DEFAULT_REGION): "pending: templates/config.py region default",
-    ("templates/config.py", f"{naming.PROJECT}-"): "pending: EnvironmentConfig.stack_name",
     # a price table keyed by region, not a default
     ("scripts/capacity/constants.py", naming.DEFAULT_REGION): "price table key",
     # an arbitrary, fixed SVG id salt

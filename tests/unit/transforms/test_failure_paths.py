@@ -429,9 +429,10 @@ def test_random_string_in_the_prefix_is_stable_per_reference() -> None:
 @pytest.mark.parametrize(
     ("expression", "message"),
     [
-        ("bundles/!{timestamp:yyyy/ww}/", "unsupported timestamp field"),
-        ("bundles/!{firehose:error-output-type}/", "unsupported expression"),
-        ("other/!{timestamp:yyyy}/", "must start with BUNDLE_PREFIX"),
+        ("bundles/!{timestamp:yyyy/ww}/", "pattern letter 'w' is not evaluated"),
+        ("bundles/!{firehose:error-output-type}/", "allowed only in the error prefix"),
+        ("other/!{timestamp:yyyy}/", "starting with 'bundles/'"),
+        ("bundles/!{timestamp:yyyy'T}/", "incomplete string literal"),
     ],
 )
 def test_unusable_prefix_expressions_are_refused_at_start(expression: str, message: str) -> None:

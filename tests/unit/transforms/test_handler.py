@@ -67,11 +67,15 @@ def test_handler_answers_firehose_and_publishes_metrics(
     [
         ({"ARCHIVE_BUCKET": ""}, "ARCHIVE_BUCKET is not set"),
         ({"FETCH_CONCURRENCY": "many"}, "must be an integer"),
-        ({"FETCH_CONCURRENCY": "0"}, "between 1 and 256"),
+        ({"FETCH_CONCURRENCY": "0"}, "between 1 and 64"),
         ({"RESPONSE_BUDGET_BYTES": "7000000"}, "between"),
         ({"DIRECT_BUNDLE_MAX_BYTES": "1000"}, "DIRECT_BUNDLE_MAX_BYTES must be between"),
-        ({"INLINE_MAX_BYTES": "4000000", "RESPONSE_BUDGET_BYTES": "3000000"}, "lower INLINE"),
+        ({"INLINE_MAX_BYTES": "4000000", "RESPONSE_BUDGET_BYTES": "3000000"}, "lower it"),
         ({"BUNDLE_PREFIX": "bundles"}, "BUNDLE_PREFIX"),
+        (
+            {"BUNDLE_PREFIX": "bundles/x/", "BUNDLE_PREFIX_EXPRESSION": "bundles/y/"},
+            "must start with BUNDLE_PREFIX",
+        ),
     ],
 )
 def test_invalid_configuration_is_explained(overrides: dict[str, str], message: str) -> None:
