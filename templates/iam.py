@@ -11,6 +11,7 @@ from typing import Any
 from troposphere import GetAtt, Sub, Template
 from troposphere.iam import Policy, Role
 
+from pipeline.contract.prefixes import static_prefix
 from templates import names
 from templates.config import EnvironmentConfig
 
@@ -48,7 +49,7 @@ def _log_statement(config: EnvironmentConfig, function: str) -> dict[str, Any]:
 
 def function_statements(config: EnvironmentConfig, function: str) -> list[dict[str, Any]]:
     """The statements of a function's role, beyond writing its own logs."""
-    bundles = names.static_prefix(config.prefixes.bundle)
+    bundles = static_prefix(config.prefixes.bundle)
     streams = [names.delivery_stream_arn(stream) for stream in names.delivery_streams(config)]
     if function == "ingest":
         return [
@@ -134,8 +135,8 @@ def function_role(config: EnvironmentConfig, function: str) -> Role:
 
 
 def firehose_statements(config: EnvironmentConfig) -> list[dict[str, Any]]:
-    bundles = names.static_prefix(config.prefixes.bundle)
-    errors = names.static_prefix(config.prefixes.error)
+    bundles = static_prefix(config.prefixes.bundle)
+    errors = static_prefix(config.prefixes.error)
     return [
         statement(
             "DeliverToArchiveBucket",

@@ -104,11 +104,6 @@ def delivery_stream_arn(stream: DeliveryStreamNames) -> Sub:
     )
 
 
-def static_prefix(prefix: str) -> str:
-    """The literal part of a Firehose prefix before its first ``!{…}`` expression."""
-    return prefix.split("!{", 1)[0]
-
-
 # Logical ids shared between the modules of the stack.
 LANDING_BUCKET = "LandingBucket"
 ARCHIVE_BUCKET = "ArchiveBucket"

@@ -28,6 +28,7 @@ from troposphere.s3 import (
     VersioningConfiguration,
 )
 
+from pipeline.contract.prefixes import static_prefix
 from templates import names
 from templates.config import BUNDLE_ROOT, EnvironmentConfig
 from templates.consumer_access import distribution_statements
@@ -186,7 +187,7 @@ def landing_bucket(config: EnvironmentConfig) -> list[Any]:
 
 def archive_bucket(config: EnvironmentConfig) -> list[Any]:
     retention = config.retention
-    error_root = names.static_prefix(config.prefixes.error)
+    error_root = static_prefix(config.prefixes.error)
     bucket = hardened_bucket(
         names.ARCHIVE_BUCKET,
         names.bucket_name(config, "archive"),

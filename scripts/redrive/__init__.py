@@ -155,8 +155,8 @@ def _errors_target(session: EnvSession, firehose: Any, args: argparse.Namespace)
 
 def _error_root(firehose: Any, stream: str) -> str:
     """The literal part of the stream's ErrorOutputPrefix (``errors/`` in our template)."""
+    from pipeline.contract.prefixes import static_prefix
     from scripts.redrive.errors import DEFAULT_ERROR_ROOT
-    from templates.names import static_prefix
 
     description = firehose.describe_delivery_stream(DeliveryStreamName=stream)
     destinations = description["DeliveryStreamDescription"].get("Destinations") or [{}]
