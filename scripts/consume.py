@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     output: Path = args.output.absolute()
     stop = threading.Event()
     _install_stop_handler(stop)
-    backoff = _FIRST_BACKOFF
+    backoff = _Backoff(args.interval, stop)
     while True:
         try:
             return _open_and_loop(args, client, bucket, output, stop)
@@ -99,10 +99,24 @@ def run(args: argparse.Namespace) -> int:
             code = _host_fault(HostProblem.of(fault), args.once)
             if code is not None:
                 return code
-        wait = min(backoff, args.interval)
-        backoff *= 2
-        if stop.wait(wait):
+        if backoff.wait():
             return EXIT_OK
+
+
+class _Backoff:
+    """Daemon mode: the wait after a failed pass grows 1, 2, 4 ... s, capped at the interval."""
+
+    def __init__(self, interval: float, stop: threading.Event) -> None:
+        self._interval, self._stop = interval, stop
+        self.next = _FIRST_BACKOFF
+
+    def wait(self) -> bool:
+        """Wait the current step (True when a stop was requested meanwhile), then double it."""
+        wait, self.next = min(self.next, self._interval), self.next * 2
+        return self._stop.wait(wait)
+
+    def reset(self) -> None:
+        self.next = _FIRST_BACKOFF
 
 
 def _open_and_loop(
@@ -160,7 +174,7 @@ def _loop(
     """Pass after pass; a pass that fails (listing included) is logged and retried with backoff."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    backoff = _FIRST_BACKOFF
+    backoff = _Backoff(args.interval, stop)
     while True:
         try:
             with _TqdmProgress(enabled=not args.no_progress) as progress:
@@ -178,11 +192,10 @@ def _loop(
             if args.once:
                 print(f"consume: pass over s3://{bucket} failed: {reason}", file=sys.stderr)
                 return EXIT_BUNDLE_PROBLEMS
-            wait = min(backoff, args.interval)
+            wait = min(backoff.next, args.interval)
             LOG.warning("pass failed; retrying", extra={"reason": reason, "retry_in_seconds": wait})
             print(f"consume: pass failed ({reason}); retrying in {wait:.0f} s", file=sys.stderr)
-            backoff *= 2
-            if stop.wait(wait):
+            if backoff.wait():
                 return EXIT_OK
             continue
         _report(summary, bucket, output, as_json=args.json)
@@ -190,12 +203,10 @@ def _loop(
             code = _host_fault(summary.host_fault, args.once)
             if code is not None:
                 return code
-            wait = min(backoff, args.interval)
-            backoff *= 2
-            if stop.wait(wait):
+            if backoff.wait():
                 return EXIT_OK
             continue
-        backoff = _FIRST_BACKOFF
+        backoff.reset()
         if args.once or stop.is_set():
             return EXIT_OK if summary.ok else EXIT_BUNDLE_PROBLEMS
         if stop.wait(args.interval):

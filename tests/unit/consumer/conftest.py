@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import argparse
+import copy
+import logging
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -8,6 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from scripts import consume
 from scripts.consumer.ledger import Ledger
 
 BUCKET = "distribution"
@@ -41,3 +46,25 @@ def output(tmp_path: Path) -> Path:
 def ledger(tmp_path: Path) -> Iterator[Ledger]:
     with Ledger(tmp_path / "ledger.db") as opened:
         yield opened
+
+
+@pytest.fixture
+def cli(s3: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """consume.run() against the moto bucket, backoff from 10 ms; its logger and signal handlers
+    are undone afterwards."""
+    monkeypatch.setattr(consume, "_resolve", lambda _args: (s3, BUCKET))
+    monkeypatch.setattr(consume, "_FIRST_BACKOFF", 0.01)
+    logger = logging.getLogger("aggregator")
+    for attribute in ("handlers", "level", "propagate"):
+        monkeypatch.setattr(logger, attribute, copy.copy(getattr(logger, attribute)))
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
+def consume_args(output: Path, *extra: str) -> argparse.Namespace:
+    """``aggregator consume --output OUTPUT --no-progress EXTRA...`` as parsed arguments."""
+    parser = argparse.ArgumentParser()
+    consume.add_arguments(parser)
+    return parser.parse_args(["--output", str(output), "--no-progress", *extra])

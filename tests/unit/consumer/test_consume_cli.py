@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
-import copy
 import json
-import logging
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,26 +16,7 @@ from scripts.cli import EXIT_LOCKED, EXIT_OK
 from scripts.consumer.drain import list_bundles, state_dir
 from scripts.consumer.lock import exclusive
 from tests.unit.consumer.bundles import SourceFile, build_bundle, files_on_disk, stage
-from tests.unit.consumer.conftest import BUCKET
-
-
-@pytest.fixture
-def cli(s3: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """run() against the moto bucket; its logger and signal handlers are undone afterwards."""
-    monkeypatch.setattr(consume, "_resolve", lambda _args: (s3, BUCKET))
-    logger = logging.getLogger("aggregator")
-    for attribute in ("handlers", "level", "propagate"):
-        monkeypatch.setattr(logger, attribute, copy.copy(getattr(logger, attribute)))
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    yield
-    for sig, handler in saved.items():
-        signal.signal(sig, handler)
-
-
-def _args(output: Path, *extra: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    consume.add_arguments(parser)
-    return parser.parse_args(["--output", str(output), "--no-progress", *extra])
+from tests.unit.consumer.conftest import BUCKET, consume_args
 
 
 def test_a_second_consumer_on_the_same_folder_exits_at_once_touching_nothing(
@@ -51,12 +28,12 @@ def test_a_second_consumer_on_the_same_folder_exits_at_once_touching_nothing(
     in_flight.write_bytes(b"the first consumer's temporary file")
 
     with exclusive([state_dir(output) / consume.LOCK_NAME]):  # the first consumer
-        assert consume.run(_args(output, "--once")) == EXIT_LOCKED
+        assert consume.run(consume_args(output, "--once")) == EXIT_LOCKED
 
     assert "another consumer" in capsys.readouterr().err
     assert in_flight.read_bytes() == b"the first consumer's temporary file"
     assert [b.key for b in list_bundles(s3, BUCKET)] == ["bundles/a.gz"]
-    assert consume.run(_args(output, "--once")) == EXIT_OK  # the lock died with it
+    assert consume.run(consume_args(output, "--once")) == EXIT_OK  # the lock died with it
 
 
 def test_a_consumer_sharing_the_ledger_is_refused_too(
@@ -64,7 +41,7 @@ def test_a_consumer_sharing_the_ledger_is_refused_too(
 ) -> None:
     ledger = tmp_path / "shared" / "ledger.db"
     with exclusive([ledger.with_name("ledger.db.lock")]):
-        args = _args(tmp_path / "other-output", "--once", "--ledger", str(ledger))
+        args = consume_args(tmp_path / "other-output", "--once", "--ledger", str(ledger))
         assert consume.run(args) == EXIT_LOCKED
 
 
@@ -77,7 +54,7 @@ def test_text_and_json_summaries_count_delivered_duplicates_rejected_skipped(
     stage(s3, BUCKET, "bundles/3-bad.gz", good[:-5])
     stage(s3, BUCKET, "bundles/notes.txt", b"not a bundle")
 
-    assert consume.run(_args(output, "--once")) == consume.EXIT_BUNDLE_PROBLEMS
+    assert consume.run(consume_args(output, "--once")) == consume.EXIT_BUNDLE_PROBLEMS
     text = capsys.readouterr().out
     assert "1 bundle(s) delivered, 1 already delivered" in text
     assert "1 rejected, 1 skipped (not bundles)" in text
@@ -86,7 +63,7 @@ def test_text_and_json_summaries_count_delivered_duplicates_rejected_skipped(
     assert rejected[0].startswith("  REJECTED (kept in Distribution) bundles/3-bad.gz: ")
     assert "--retry-rejected" in text
 
-    assert consume.run(_args(output, "--once", "--json")) == consume.EXIT_BUNDLE_PROBLEMS
+    assert consume.run(consume_args(output, "--once", "--json")) == consume.EXIT_BUNDLE_PROBLEMS
     counts = json.loads(capsys.readouterr().out)["counts"]
     assert counts == {"delivered": 0, "duplicates": 0, "rejected": 1, "skipped": 1, "failed": 0}
 
@@ -99,10 +76,10 @@ def test_retry_rejected_verifies_a_rejected_bundle_again(
         "provide-client-params.s3.GetObject", lambda params, **_: gets.append(params["Key"])
     )
     stage(s3, BUCKET, "bundles/bad.gz", b"\x1f\x8b not really gzip")
-    consume.run(_args(output, "--once"))
-    consume.run(_args(output, "--once"))
+    consume.run(consume_args(output, "--once"))
+    consume.run(consume_args(output, "--once"))
     assert gets == ["bundles/bad.gz"]  # remembered
-    consume.run(_args(output, "--once", "--retry-rejected"))
+    consume.run(consume_args(output, "--once", "--retry-rejected"))
     assert gets == ["bundles/bad.gz", "bundles/bad.gz"]
     capsys.readouterr()
 
@@ -127,7 +104,7 @@ def test_daemon_survives_a_failed_listing_and_stops_cleanly_on_sigterm(
 
     s3.meta.events.register("before-call.s3.ListObjectsV2", list_objects)
 
-    assert consume.run(_args(output, "--interval", "0.05")) == EXIT_OK
+    assert consume.run(consume_args(output, "--interval", "0.05")) == EXIT_OK
 
     assert len(listings) == 3  # failed, retried (delivered), then stopped during the third
     assert "retrying" in capsys.readouterr().err
@@ -145,6 +122,6 @@ def test_sigint_stops_between_files_leaving_the_rest_for_the_next_run(
 
     s3.meta.events.register("before-call.s3.DeleteObject", interrupt)  # while bundle 1 ends
 
-    assert consume.run(_args(output, "--interval", "60")) == EXIT_OK
+    assert consume.run(consume_args(output, "--interval", "60")) == EXIT_OK
     assert files_on_disk(output) == {"a~v1": b"1"}
     assert [b.key for b in list_bundles(s3, BUCKET)] == ["bundles/2.gz"]

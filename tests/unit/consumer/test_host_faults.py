@@ -10,15 +10,11 @@ delivers every member exactly once and deletes the bundle.
 
 from __future__ import annotations
 
-import argparse
-import copy
 import errno
 import hashlib
-import logging
 import os
 import signal
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -32,7 +28,7 @@ from scripts.consumer.hostfaults import FaultKind, HostFaultError
 from scripts.consumer.ledger import DeliveredFile, Ledger
 from tests.unit.consumer import hostfs
 from tests.unit.consumer.bundles import SourceFile, build_bundle, files_on_disk, stage
-from tests.unit.consumer.conftest import BUCKET
+from tests.unit.consumer.conftest import BUCKET, consume_args
 
 needs_mount = pytest.mark.skipif(not hostfs.can_mount(), reason="needs root and mount(2)")
 KEY = "bundles/2026/01/01/00/big.gz"
@@ -164,25 +160,6 @@ def test_a_ledger_commit_on_a_full_disk_is_classified_and_rolled_back(tmp_path: 
 # ----------------------------------------------------------- the CLI: one line, the table's code
 
 
-@pytest.fixture
-def cli(s3: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(consume, "_resolve", lambda _args: (s3, BUCKET))
-    monkeypatch.setattr(consume, "_FIRST_BACKOFF", 0.01)
-    logger = logging.getLogger("aggregator")
-    for attribute in ("handlers", "level", "propagate"):
-        monkeypatch.setattr(logger, attribute, copy.copy(getattr(logger, attribute)))
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    yield
-    for sig, handler in saved.items():
-        signal.signal(sig, handler)
-
-
-def _args(output: Path, *extra: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    consume.add_arguments(parser)
-    return parser.parse_args(["--output", str(output), "--no-progress", *extra])
-
-
 def _one_clean_line(capsys: pytest.CaptureFixture[str], *phrases: str) -> str:
     err = capsys.readouterr().err
     assert "Traceback" not in err
@@ -206,7 +183,7 @@ def test_a_damaged_ledger_stops_with_the_fix_named(
     ledger_path.write_bytes(content)
     output = tmp_path / "out"
 
-    code = consume.run(_args(output, "--once", "--ledger", str(ledger_path)))
+    code = consume.run(consume_args(output, "--once", "--ledger", str(ledger_path)))
 
     assert code == EXIT_PROBLEM
     _one_clean_line(capsys, str(ledger_path), FaultKind.LEDGER_CORRUPT.value, "backup")
@@ -229,13 +206,13 @@ def test_a_ledger_locked_by_another_process_is_transient(
     holder = sqlite3.connect(ledger_path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        assert consume.run(_args(output, "--once")) == EXIT_TEMPORARY
+        assert consume.run(consume_args(output, "--once")) == EXIT_TEMPORARY
     finally:
         holder.execute("ROLLBACK")
         holder.close()
     _one_clean_line(capsys, str(ledger_path), FaultKind.LEDGER_LOCKED.value)
     _assert_kept(s3)
-    assert consume.run(_args(output, "--once")) == EXIT_OK
+    assert consume.run(consume_args(output, "--once")) == EXIT_OK
 
 
 @needs_mount
@@ -245,7 +222,7 @@ def test_an_output_folder_on_a_read_only_file_system_stops_at_start(
     stage(s3, BUCKET, KEY, build_bundle(_sources(3)))
     with hostfs.tmpfs(tmp_path / "out", size="8m") as output:
         hostfs.remount(output, "ro")
-        assert consume.run(_args(output, "--once")) == EXIT_PROBLEM
+        assert consume.run(consume_args(output, "--once")) == EXIT_PROBLEM
         _one_clean_line(capsys, str(output), FaultKind.READ_ONLY.value, "read-write")
         _assert_kept(s3)
 
@@ -258,7 +235,7 @@ def test_a_full_ledger_disk_at_start_exits_temporary(
     with hostfs.tmpfs(tmp_path / "ledger", size="2m") as folder:
         Ledger(folder / "ledger.db").close()
         hostfs.fill(folder)
-        args = _args(tmp_path / "out", "--once", "--ledger", str(folder / "ledger.db"))
+        args = consume_args(tmp_path / "out", "--once", "--ledger", str(folder / "ledger.db"))
         assert consume.run(args) == EXIT_TEMPORARY
         _one_clean_line(capsys, str(folder), FaultKind.NO_SPACE.value)
         _assert_kept(s3)
@@ -291,7 +268,7 @@ def test_the_daemon_retries_a_full_disk_and_delivers_once_space_is_freed(
     with hostfs.tmpfs(tmp_path / "out", size="4m") as output:
         state_dir(output).mkdir()
         hostfs.fill(output)
-        assert consume.run(_args(output, "--interval", "0.05")) == EXIT_OK
+        assert consume.run(consume_args(output, "--interval", "0.05")) == EXIT_OK
         assert faults == ["no_space", "no_space"]
         assert "retrying with backoff" in capsys.readouterr().err
         assert set(files_on_disk(output)) == {f"{s.key}~v1" for s in sources}
