@@ -188,6 +188,7 @@ def classify(error: Exception) -> tuple[int, str] | None:
     from botocore.exceptions import BotoCoreError, ClientError
     from botocore.parsers import ResponseParserError
 
+    from pipeline import errors as kinds
     from scripts.changeset import ConfirmationError, DeployError
     from scripts.package import PackageError
     from scripts.session import (
@@ -198,6 +199,8 @@ def classify(error: Exception) -> tuple[int, str] | None:
     from templates.config import ConfigError
 
     if isinstance(error, ConfigError | RegionMissingError | ConfirmationError):
+        return EXIT_USAGE, str(error)
+    if isinstance(error, kinds.ConfigError | kinds.UsageError):  # the project's error bases
         return EXIT_USAGE, str(error)
     if isinstance(error, EndpointUnreachableError | StackNotFoundError):
         return EXIT_PROBLEM, str(error)

@@ -1,6 +1,7 @@
 """`aggregator demo`: the whole pipeline on the embedded LocalStack, end to end, verified.
 
-Steps: make sure LocalStack runs (start it, or reuse one that already answers), deploy the
+Steps: make sure LocalStack runs (start it, or reuse the one `aggregator local up` started for the
+same state folder; any other program answering on the port is refused), deploy the
 ``local`` environment, upload a seeded mix of files at a steady rate while a tracker watches
 Distribution, wait until every file arrived, drain Distribution with the reference consumer into a
 fresh directory, compare every file byte for byte with what was uploaded, print the report, and
@@ -15,8 +16,6 @@ import os
 import shutil
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -129,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"aggregator demo: {error}", file=sys.stderr)
         return 2
+    refuse_foreign_localstack(options)
     if getattr(args, "json", False):
         return run_demo(
             options,
@@ -328,11 +328,6 @@ def _localstack(options: DemoOptions, say: Say, steps: _Steps) -> Iterator[str]:
         say(f"reusing the embedded LocalStack already running at {running.url} (left running)")
         yield running.url
         return
-    url = f"http://127.0.0.1:{options.port}"
-    if _answers(url):
-        say(f"reusing the LocalStack already answering at {url} (not ours, left running)")
-        yield url
-        return
     step = time.monotonic()
     owner = None if options.keep_running else os.getpid()  # gone with us, even if killed
     endpoint = local.start(port=options.port, state_dir=options.state_dir, owner_pid=owner)
@@ -347,12 +342,22 @@ def _localstack(options: DemoOptions, say: Say, steps: _Steps) -> Iterator[str]:
             say("stopped the embedded LocalStack")
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_localstack/health", timeout=2) as response:  # noqa: S310 - loopback URL
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
+def refuse_foreign_localstack(options: DemoOptions) -> None:
+    """Raise :class:`scripts.local.NotOursError` if a LocalStack answers on the demo's port that
+    is not the one of its state folder: the demo deploys, uploads and deletes; never on a stack
+    someone else runs."""
+    from scripts import local
+
+    if local.status(options.state_dir) is not None:
+        return
+    url = f"http://127.0.0.1:{options.port}"
+    if local.answers(url):
+        raise local.NotOursError(
+            f"a LocalStack answers at {url}, but it is not the one this project started for "
+            f"{options.state_dir.absolute()}, so the demo leaves it alone: run the demo on a free "
+            "port (`make demo PORT=4601`, or --port), or stop that LocalStack; to deploy onto it "
+            f"on purpose, use `aggregator deploy --env local --endpoint-url {url}`"
+        )
 
 
 def _fresh_output(path: Path) -> Path:

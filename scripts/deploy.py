@@ -278,8 +278,8 @@ def run(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO | Non
     stdin = stdin or sys.stdin
     out = out or sys.stdout
     target = ConfiguredTarget.load(args)
-    if not args.json:
-        out.write(target.where + "\n")
+    # where it acts, always (on stderr with --json, whose stdout is the document)
+    (sys.stderr if args.json else out).write(target.where + "\n")
     # the local stack holds nothing worth a question: its change sets are shown, not confirmed
     assume_yes = args.yes or target.config.name == LOCAL_ENV
     review = terminal_review(

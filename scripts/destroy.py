@@ -71,6 +71,12 @@ def run(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO | Non
     stdin = stdin or sys.stdin
     out = out or sys.stdout
     target = Target.from_args(args, interactive=True)
+    if args.yes:  # without --yes, the question names the target
+        where = f"{target.session.where}, account {target.account}"
+        print(
+            f"deleting stack {stack_name(args.env)} at {where}",
+            file=sys.stderr if args.json else out,
+        )
     if not args.yes and not confirmed(target.session, target.account, stdin, out):
         out.write("destroy cancelled: nothing deleted\n")
         return 1

@@ -7,7 +7,9 @@ Resolution follows the AWS CLI/SDK conventions (see docs/operations.md, "Where c
 - profile: ``--profile``, then ``AWS_PROFILE`` (ignored for ``local``);
 - endpoint: ``--endpoint-url``, then the standard ``AWS_ENDPOINT_URL``; for ``local`` without
   either, the `localstack-client` package resolves it (``LOCALSTACK_HOST``, default
-  ``localhost:4566``) and provides the session with LocalStack's dummy credentials.
+  ``localhost:4566``) and provides the session with LocalStack's dummy credentials; a LocalStack
+  found there is used only if this project started it (scripts/local.py, ``claim``);
+- the retired ``AGGREGATOR_ENDPOINT_URL`` is an error while it is set.
 
 Before any client is made for an explicit or local endpoint, a short TCP probe checks it answers,
 so a stopped LocalStack fails in about a second with "is the local stack running? `make local-up`"
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from localstack_client import config as localstack_config
 from localstack_client.session import Session as LocalStackSession
+
+from pipeline.errors import UsageError
 
 LOCAL_ENV = "local"
 DEFAULT_LOCAL_REGION = "eu-west-2"
@@ -138,12 +141,16 @@ def probe_endpoint(url: str, env_name: str, timeout: float = PROBE_TIMEOUT_SECON
         raise EndpointUnreachableError(f"cannot reach {url} ({reason}): {hint}") from error
 
 
-def _warn_retired_variable(environ: Mapping[str, str]) -> None:
+class RetiredVariableError(UsageError):
+    """``AGGREGATOR_ENDPOINT_URL`` is set: it is no longer read, and ignoring it would act on
+    another endpoint than the one the operator meant."""
+
+
+def _refuse_retired_variable(environ: Mapping[str, str]) -> None:
     if environ.get(RETIRED_ENDPOINT_VARIABLE):
-        print(
-            f"aggregator: {RETIRED_ENDPOINT_VARIABLE} is no longer read; "
-            f"use {ENDPOINT_VARIABLE} (the AWS SDK's standard variable) or --endpoint-url",
-            file=sys.stderr,
+        raise RetiredVariableError(
+            f"{RETIRED_ENDPOINT_VARIABLE} is set but no longer read: unset it, and name the "
+            f"endpoint with {ENDPOINT_VARIABLE} (the AWS SDK's standard variable) or --endpoint-url"
         )
 
 
@@ -170,7 +177,7 @@ class EnvSession:
         probe: bool = True,
     ) -> EnvSession:
         """Resolve region/profile/endpoint (see the module); probe a local or explicit endpoint."""
-        _warn_retired_variable(os.environ)
+        _refuse_retired_variable(os.environ)
         endpoint = resolve_endpoint(env_name, endpoint_url)
         wanted_region = resolve_region(region)
         session: Any
@@ -184,6 +191,10 @@ class EnvSession:
             }
             if endpoint_url is None and not os.environ.get(ENDPOINT_VARIABLE, "").strip():
                 session = LocalStackSession(**credentials)
+                if probe and endpoint:  # not named: only a LocalStack this project started
+                    from scripts.local import claim
+
+                    claim(endpoint)
             else:
                 session = boto3.session.Session(**credentials)
         else:

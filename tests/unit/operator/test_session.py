@@ -15,6 +15,7 @@ from scripts.session import (
     EndpointUnreachableError,
     EnvSession,
     RegionMissingError,
+    RetiredVariableError,
     resolve_endpoint,
     resolve_profile,
     resolve_region,
@@ -134,10 +135,7 @@ def test_unroutable_endpoint_fails_within_the_probe_timeout(clean_env: pytest.Mo
     assert time.monotonic() - started < 5.0
 
 
-def test_retired_variable_is_reported_not_used(
-    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_retired_variable_is_an_error_not_ignored(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("AGGREGATOR_ENDPOINT_URL", "http://127.0.0.1:1")
-    session = EnvSession.for_env("local", probe=False)
-    assert session.endpoint_url == "http://localhost:4566"
-    assert "use AWS_ENDPOINT_URL" in capsys.readouterr().err
+    with pytest.raises(RetiredVariableError, match="unset it.*AWS_ENDPOINT_URL"):
+        EnvSession.for_env("local", probe=False)
