@@ -19,7 +19,8 @@ code  meaning
 0     success (for checks: nothing wrong found)
 1     a problem was found or an operation failed (unhealthy pipeline, failed deploy,
       unreachable endpoint, missing stack, AWS error, refused confirmation)
-2     usage or configuration error (bad arguments, invalid environment file, no region)
+2     usage or configuration error (bad arguments, invalid environment file, no region,
+      missing AWS profile, unreadable AWS config, a LocalStack this project did not start)
 75    temporary: run the same command again later (replay: Deep Archive restores pending)
 130   interrupted (Ctrl-C)
 141   the reader of stdout went away (``| head``): output stops quietly, no traceback

@@ -37,7 +37,7 @@ from botocore.exceptions import ClientError
 
 from pipeline.errors import NOT_FOUND_CODES
 from pipeline.hashing import SHA256_METADATA
-from scripts.cli import iso_timestamp
+from scripts.cli import classify, fail, iso_timestamp
 from scripts.session import error_code
 
 HELP = "replay Archive bundles into Distribution (restoring from Deep Archive when needed)"
@@ -262,8 +262,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         client, target = _resolve(args)
     except Exception as error:  # noqa: BLE001 - reported the same way whatever the cause
-        print(f"aggregator replay: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        code, message = classify(error) or (EXIT_USAGE, str(error))  # cli.py's one table
+        return fail("replay", message, code, args.json)
     while True:
         items = list(_replay_all(client, target, args))
         _report(items, args)

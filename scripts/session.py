@@ -27,11 +27,11 @@ from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConfigParseError, ProfileNotFound
 from localstack_client import config as localstack_config
 from localstack_client.session import Session as LocalStackSession
 
-from pipeline.errors import UsageError
+from pipeline.errors import ConfigError, UsageError
 
 LOCAL_ENV = "local"
 DEFAULT_LOCAL_REGION = "eu-west-2"
@@ -154,6 +154,23 @@ def _refuse_retired_variable(environ: Mapping[str, str]) -> None:
         )
 
 
+class AwsConfigError(ConfigError):
+    """The AWS profile asked for does not exist, or the AWS config files cannot be read."""
+
+
+def _aws_session(profile: str | None, region: str | None) -> Any:
+    """A boto3 session; a missing profile or unreadable config file is a configuration error."""
+    try:
+        session = boto3.session.Session(profile_name=profile, region_name=region)
+        _ = session.available_profiles  # reads the config files now, not at the first call
+    except (ProfileNotFound, ConfigParseError) as error:
+        raise AwsConfigError(
+            f"{error}: check --profile / AWS_PROFILE and the AWS config files "
+            "(`aws configure list-profiles`)"
+        ) from error
+    return session
+
+
 @dataclass(frozen=True)
 class EnvSession:
     """Where an environment lives: endpoint (None for real AWS), region and a session."""
@@ -199,15 +216,11 @@ class EnvSession:
                 session = boto3.session.Session(**credentials)
         else:
             resolved_profile = resolve_profile(profile)
-            session = boto3.session.Session(
-                profile_name=resolved_profile, region_name=wanted_region
-            )
+            session = _aws_session(resolved_profile, wanted_region)
             # an S3 interface endpoint names its region (scripts/interface_endpoint.py)
             resolved_region = session.region_name or _interface_endpoint_region(endpoint) or ""
             if resolved_region and not session.region_name:
-                session = boto3.session.Session(
-                    profile_name=resolved_profile, region_name=resolved_region
-                )
+                session = _aws_session(resolved_profile, resolved_region)
             if not resolved_region:
                 raise RegionMissingError(
                     f"no AWS region for environment {env_name!r}: pass --region, or set "

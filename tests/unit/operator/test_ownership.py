@@ -62,9 +62,9 @@ def _handler(fake: FakeLocalStack) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        do_GET = do_POST = do_PUT = do_HEAD = _answer  # noqa: N815 - http.server's names
+        do_GET = do_POST = do_PUT = do_HEAD = _answer
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - base signature
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
     return Handler

@@ -137,5 +137,5 @@ def test_unroutable_endpoint_fails_within_the_probe_timeout(clean_env: pytest.Mo
 
 def test_retired_variable_is_an_error_not_ignored(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("AGGREGATOR_ENDPOINT_URL", "http://127.0.0.1:1")
-    with pytest.raises(RetiredVariableError, match="unset it.*AWS_ENDPOINT_URL"):
+    with pytest.raises(RetiredVariableError, match=r"unset it.*AWS_ENDPOINT_URL"):
         EnvSession.for_env("local", probe=False)
