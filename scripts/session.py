@@ -2,8 +2,8 @@
 
 Resolution follows the AWS CLI/SDK conventions (see docs/operations.md, "Where commands connect"):
 
-- region: ``--region``, then ``AWS_REGION``, then ``AWS_DEFAULT_REGION``, then the profile's region
-  (``local`` falls back to eu-west-2);
+- region: ``--region``, then ``AWS_REGION``, then ``AWS_DEFAULT_REGION``, then the profile's region;
+  ``local``: ``--region``, else eu-west-2 (a differing ``AWS_REGION`` is named, not followed);
 - profile: ``--profile``, then ``AWS_PROFILE`` (ignored for ``local``);
 - endpoint: ``--endpoint-url``, then the standard ``AWS_ENDPOINT_URL``; for ``local`` without
   either, the `localstack-client` package resolves it (``LOCALSTACK_HOST``, default
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -171,6 +172,24 @@ def _aws_session(profile: str | None, region: str | None) -> Any:
     return session
 
 
+def local_region(cli_region: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """The region of ``--env local``: ``--region``, else the local environment's own
+    (:data:`DEFAULT_LOCAL_REGION`); a shell ``AWS_REGION`` that differs is named on stderr, not
+    followed (it would look for the stack elsewhere and report it missing)."""
+    environ = os.environ if environ is None else environ
+    chosen = cli_region or DEFAULT_LOCAL_REGION
+    for variable in REGION_VARIABLES:
+        value = environ.get(variable)
+        if value and value != chosen and not cli_region:
+            print(
+                f"aggregator: {variable}={value} is not used for --env local, which is in "
+                f"{chosen} (pass --region {value} to look there)",
+                file=sys.stderr,
+            )
+            break
+    return chosen
+
+
 @dataclass(frozen=True)
 class EnvSession:
     """Where an environment lives: endpoint (None for real AWS), region and a session."""
@@ -199,7 +218,7 @@ class EnvSession:
         wanted_region = resolve_region(region)
         session: Any
         if env_name == LOCAL_ENV:
-            resolved_region = wanted_region or DEFAULT_LOCAL_REGION
+            resolved_region = local_region(region)  # never moved by AWS_REGION
             resolved_profile = None
             credentials: dict[str, Any] = {
                 "aws_access_key_id": "test",
@@ -270,8 +289,9 @@ def stack_outputs(session: EnvSession, env_name: str | None = None) -> dict[str,
         stacks = cloudformation.describe_stacks(StackName=name)["Stacks"]
     except ClientError as error:
         if "does not exist" in str(error):
+            in_region = f" in region {session.region}" if session.endpoint_url else ""
             raise StackNotFoundError(
-                f"stack {name!r} not found at {session.endpoint_url or 'AWS ' + session.region}: "
+                f"stack {name!r} not found at {session.where}{in_region}: "
                 f"deploy it first with `make deploy ENV={session.env_name}`"
             ) from error
         raise
