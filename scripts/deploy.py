@@ -32,6 +32,7 @@ from botocore.exceptions import ClientError
 from pipeline.errors import NOT_FOUND_CODES
 from scripts.changeset import (
     Change,
+    ConfirmationError,
     Decision,
     DeployError,
     Review,
@@ -40,6 +41,7 @@ from scripts.changeset import (
     apply_stack,
     ask,
     render_changes,
+    stack_status,
 )
 from scripts.package import build_package
 from scripts.session import LOCAL_ENV, EnvSession
@@ -100,6 +102,15 @@ def template_source(session: EnvSession, s3: Any, bucket: str, body: str) -> Tem
     if not _object_exists(s3, bucket, key):
         s3.put_object(Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/json")
     return TemplateSource(url=_template_url(session, bucket, key))
+
+
+def first_deploy_changes(body: str) -> list[Change]:
+    """What a change set of a stack that does not exist yet would list: every resource added."""
+    resources: dict[str, dict[str, Any]] = json.loads(body).get("Resources", {})
+    return [
+        Change("Add", logical_id, str(resource.get("Type", "?")), "")
+        for logical_id, resource in sorted(resources.items())
+    ]
 
 
 def stack_tags(config: EnvironmentConfig) -> dict[str, str]:
@@ -179,9 +190,18 @@ def deploy_stacks(
     code_key = upload_package(s3, bucket, config.functions.architecture, upload=not dry_run)
     body = _compact(build_template(config))
     if dry_run and ARTIFACTS_OUTPUT not in bootstrap.outputs and len(body) > INLINE_TEMPLATE_LIMIT:
-        raise DeployError(
-            "the template is over CloudFormation's inline limit and the artifacts bucket does not "
-            "exist yet: deploy the artifacts stack first (`aggregator deploy` asks per stack)"
+        # no bucket to put the template in for a change set: a first deploy adds every resource
+        if stack_status(cloudformation, config.stack_name) is not None:
+            raise DeployError(
+                f"{config.stack_name} exists but the artifacts bucket does not, and the template "
+                "is over CloudFormation's inline limit: deploy the artifacts stack first"
+            )
+        rows = first_deploy_changes(body)
+        if review is not None:
+            review(config.stack_name, rows)
+        first = StackResult(config.stack_name, True, {}, 0.0, tuple(rows), Decision.DISCARD)
+        return DeployPlan(
+            config.name, account, session.region, session.endpoint_url, (bootstrap, first)
         )
     source = template_source(session, s3, bucket, body)
     results.append(
@@ -262,10 +282,11 @@ def discarding_review(out: TextIO, quiet: bool = False) -> Review:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_target_arguments(parser)
-    parser.add_argument(
+    decide = parser.add_mutually_exclusive_group()
+    decide.add_argument(
         "--yes", action="store_true", help="execute without asking (CI; env local never asks)"
     )
-    parser.add_argument(
+    decide.add_argument(
         "--no-execute",
         action="store_true",
         help="create the change set and leave it for review in CloudFormation",
@@ -282,6 +303,12 @@ def run(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO | Non
     (sys.stderr if args.json else out).write(target.where + "\n")
     # the local stack holds nothing worth a question: its change sets are shown, not confirmed
     assume_yes = args.yes or target.config.name == LOCAL_ENV
+    if not (assume_yes or args.no_execute or stdin.isatty()):  # refuse before creating anything
+        raise ConfirmationError(
+            "no terminal to ask for confirmation, and nothing was created: review with "
+            f"`aggregator diff --env {target.config.name}`, then pass --yes (or --no-execute to "
+            "leave the change sets for review in CloudFormation)"
+        )
     review = terminal_review(
         stdin,
         out if not args.json else sys.stderr,
