@@ -111,7 +111,13 @@ def version() -> str:
 
 def iso_timestamp(text: str) -> datetime:
     """argparse type for times such as ``2026-01-31T08:00Z`` (UTC when no zone is given)."""
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time ({error}): give it like 2026-01-31T08:00Z "
+            "(ISO 8601; UTC when no zone is given)"
+        ) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 

@@ -98,9 +98,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="consumer output, recreated each run (default: <project>/demo-output)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=180.0, help="seconds to wait for every file (180)"
+        "--timeout", type=float, default=180.0, help="seconds to wait for every file"
     )
-    parser.add_argument("--port", type=int, default=4566, help="LocalStack port (4566)")
+    parser.add_argument("--port", type=int, default=4566, help="LocalStack port")
     parser.add_argument(
         "--state-dir",
         type=Path,
@@ -298,7 +298,10 @@ def _wait(
     from tqdm import tqdm
 
     with tqdm(
-        total=len(records), unit="file", desc="delivered", disable=not options.progress
+        total=len(records),
+        unit="file",
+        desc="delivered",
+        disable=None if options.progress else True,  # None: only on a terminal
     ) as bar:
 
         def progress(found: int, _total: int) -> None:

@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--error-prefix", help="default: the literal part of the stream's ErrorOutputPrefix"
     )
     errors.add_argument(
-        "--concurrency", type=int, default=16, help="parallel HeadObject checks (16)"
+        "--concurrency", type=int, default=16, help="parallel HeadObject checks"
     )
     dlq = sub.add_parser(
         "dlq",
