@@ -53,9 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     errors.add_argument(
         "--error-prefix", help="default: the literal part of the stream's ErrorOutputPrefix"
     )
-    errors.add_argument(
-        "--concurrency", type=int, default=16, help="parallel HeadObject checks"
-    )
+    errors.add_argument("--concurrency", type=int, default=16, help="parallel HeadObject checks")
     dlq = sub.add_parser(
         "dlq",
         help="re-invoke a function with the events in its DLQ",
