@@ -194,7 +194,8 @@ def _latency_report(delivery: DeliveryReport, output: Path, say: Say) -> Path | 
     except (OSError, ValueError) as error:  # the demo's verdict does not depend on the picture
         say(f"latency report not written: {error}")
         return None
-    say(f"latency report: {written.picture} (data: {written.files_csv}, {written.bundles_csv})")
+    say(f"latency picture: {written.png} (and {written.picture.name} beside it)")
+    say(f"latency data: {written.files_csv}, {written.bundles_csv}")
     return written.picture
 
 
