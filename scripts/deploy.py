@@ -294,6 +294,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="the plan and outputs as JSON")
 
 
+def _review(args: argparse.Namespace, env_name: str, stdin: TextIO, out: TextIO) -> Review:
+    """How the change sets are decided; without a way to ask, refuse before anything is created."""
+    # the local stack holds nothing worth a question: its change sets are shown, not confirmed
+    assume_yes = args.yes or env_name == LOCAL_ENV
+    if not (assume_yes or args.no_execute or stdin.isatty()):
+        raise ConfirmationError(
+            "no terminal to ask for confirmation, and nothing was created: review with "
+            f"`aggregator diff --env {env_name}`, then pass --yes (or --no-execute to leave the "
+            "change sets for review in CloudFormation)"
+        )
+    return terminal_review(stdin, out, assume_yes=assume_yes, no_execute=args.no_execute)
+
+
 def run(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO | None = None) -> int:
     started = time.monotonic()
     stdin = stdin or sys.stdin
@@ -301,20 +314,7 @@ def run(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO | Non
     target = ConfiguredTarget.load(args)
     # where it acts, always (on stderr with --json, whose stdout is the document)
     (sys.stderr if args.json else out).write(target.where + "\n")
-    # the local stack holds nothing worth a question: its change sets are shown, not confirmed
-    assume_yes = args.yes or target.config.name == LOCAL_ENV
-    if not (assume_yes or args.no_execute or stdin.isatty()):  # refuse before creating anything
-        raise ConfirmationError(
-            "no terminal to ask for confirmation, and nothing was created: review with "
-            f"`aggregator diff --env {target.config.name}`, then pass --yes (or --no-execute to "
-            "leave the change sets for review in CloudFormation)"
-        )
-    review = terminal_review(
-        stdin,
-        out if not args.json else sys.stderr,
-        assume_yes=assume_yes,
-        no_execute=args.no_execute,
-    )
+    review = _review(args, target.config.name, stdin, sys.stderr if args.json else out)
     # with --json, stdout carries only the document: progress lines go to stderr
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
         plan = deploy_stacks(target.config, target.session, review, account=target.account)
