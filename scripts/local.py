@@ -420,7 +420,11 @@ def run(args: argparse.Namespace) -> int:
         if current is None:
             print(f"local down: was not running (state in {state_dir.resolve()})")
             return 0
-        print(f"local down: stopping the LocalStack at {current.url} (pid {current.pid}) ...")
+        print(
+            f"local down: stopping the LocalStack at {current.url} (pid {current.pid}): SIGTERM, "
+            f"then SIGKILL after {STOP_DEADLINE_SECONDS:.0f} s if it ignores it ...",
+            flush=True,
+        )
         stop(current.state_dir)
         print(f"local down: stopped (state in {current.state_dir})")
         return 0

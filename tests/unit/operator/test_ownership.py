@@ -241,3 +241,12 @@ def test_local_down_leaves_a_foreign_localstack_alone(
     assert "this project did not start it" in capsys.readouterr().err
     assert local.answers(foreign.url)
     assert cli.main(["local", "status", "--port", str(foreign.port)]) == cli.EXIT_PROBLEM
+
+
+def test_local_down_says_what_it_waits_for(
+    ours: local.Endpoint, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["local", "down", "--port", str(ours.port)]) == cli.EXIT_OK
+    out = capsys.readouterr().out
+    assert f"stopping the LocalStack at {ours.url}" in out and "then SIGKILL after 15 s" in out
+    assert f"local down: stopped (state in {ours.state_dir})" in out
