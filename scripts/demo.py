@@ -11,6 +11,8 @@ stop what the demo started. Exit status 0 only if every uploaded file was verifi
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -157,7 +159,13 @@ def run_demo(options: DemoOptions, output: Path, emit: Say, as_json: bool = Fals
     for line in report_lines(delivery, check):
         say(line)
     latency_report = _latency_report(delivery, output, say)
-    say(f"consumer output: {output} ({bundles_consumed} bundles consumed)")
+    earlier = bundles_consumed - delivery.bundles  # the warm-up's, and any left by an earlier run
+    extra = (
+        f": the {delivery.bundles} above, {earlier} from the warm-up or an earlier run"
+        if earlier > 0
+        else ""
+    )
+    say(f"consumer output: {output} ({bundles_consumed} bundles consumed{extra})")
     say(f"wall time {time.monotonic() - started:.0f} s")
     ok = delivery.complete and check.ok and len(check.verified) == delivery.uploaded
     if as_json:
@@ -220,11 +228,10 @@ def _pipeline(
     options: DemoOptions, endpoint_url: str, output: Path, say: Say, steps: _Steps
 ) -> tuple[DeliveryReport, OutputCheck, int]:
     steps.current = "deploying the stack"
-    from scripts.deploy import deploy
     from scripts.session import EnvSession
 
     step = time.monotonic()
-    outputs = deploy(ENV_NAME, endpoint_url=endpoint_url)
+    outputs = _quiet_deploy(endpoint_url)
     say(f"stack deployed in {time.monotonic() - step:.0f} s")
     s3 = EnvSession.for_env(ENV_NAME, endpoint_url).client("s3")
 
@@ -272,6 +279,20 @@ def _pipeline(
     check = check_output(output, records, destination)
     say(f"consumed and compared in {time.monotonic() - step:.1f} s")
     return delivery, check, consumed
+
+
+def _quiet_deploy(endpoint_url: str) -> dict[str, str]:
+    """Deploy ``local``, keeping its resource events (~170 lines) off the demo's output unless the
+    deploy fails; they also stay off stdout under ``--json``."""
+    from scripts.deploy import deploy
+
+    events = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(events):
+            return deploy(ENV_NAME, endpoint_url=endpoint_url)
+    except Exception:
+        print(events.getvalue(), end="", file=sys.stderr)
+        raise
 
 
 def _warm_up(

@@ -71,3 +71,23 @@ def test_the_consumer_output_is_git_ignored() -> None:
         ["git", "check-ignore", "-q", "consumed/some/file"], cwd=ROOT, check=False
     )
     assert ignored.returncode == 0
+
+
+def test_the_demo_keeps_deploy_events_off_its_output_unless_the_deploy_fails(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import scripts.deploy
+    from scripts import demo
+
+    def deploy(env_name: str, endpoint_url: str | None = None) -> dict[str, str]:
+        print("12:00:00 s3-aggregator-local  CREATE_IN_PROGRESS")
+        if endpoint_url == "http://fails":
+            raise RuntimeError("deploy failed")
+        return {"LandingBucketName": "landing"}
+
+    monkeypatch.setattr(scripts.deploy, "deploy", deploy)
+    assert demo._quiet_deploy("http://works") == {"LandingBucketName": "landing"}
+    assert capsys.readouterr() == ("", "")
+    with pytest.raises(RuntimeError):
+        demo._quiet_deploy("http://fails")
+    assert "CREATE_IN_PROGRESS" in capsys.readouterr().err
