@@ -63,22 +63,24 @@ logs:  ## a function's CloudWatch Logs: make logs FUNCTION=copier [ARGS="--since
 
 # A second stack beside the first: `make local-up PORT=4600 STATE_DIR=/tmp/stack2`, then
 # `make deploy status loadgen PORT=4600` (PORT also points the other targets at that stack).
+# Commands act only on a LocalStack this project started (found by port or state folder); any
+# other one is refused unless named on purpose with AWS_ENDPOINT_URL=... (scripts/local.py).
 LOCAL_ARGS = $(if $(PORT),--port $(PORT)) $(if $(STATE_DIR),--state-dir $(STATE_DIR))
 ifdef PORT
-export AWS_ENDPOINT_URL := http://127.0.0.1:$(PORT)
+export LOCALSTACK_HOST := 127.0.0.1:$(PORT)
 endif
 
 local-up:  ## start the embedded LocalStack (127.0.0.1:4566; PORT=, STATE_DIR= for another one)
 	@uv=$(UV); $$uv run --frozen --no-sync aggregator local up $(LOCAL_ARGS)
 
-local-down:  ## stop the embedded LocalStack (STATE_DIR= for another one)
+local-down:  ## stop the embedded LocalStack (PORT=, STATE_DIR= for another one)
 	@uv=$(UV); $$uv run --frozen --no-sync aggregator local down $(LOCAL_ARGS)
 
 local-status:  ## is the embedded LocalStack running? (exit 1 if not; PORT=, STATE_DIR= for another one)
 	@uv=$(UV); $$uv run --frozen --no-sync aggregator local status $(LOCAL_ARGS)
 
-demo: setup  ## the whole pipeline on the embedded LocalStack: deploy, feed, consume, verify
-	@uv=$(UV); $$uv run --frozen --no-sync aggregator demo $(DEMO_ARGS)
+demo: setup  ## the whole pipeline on the embedded LocalStack: deploy, feed, consume, verify (PORT=, STATE_DIR=)
+	@uv=$(UV); $$uv run --frozen --no-sync aggregator demo $(LOCAL_ARGS) $(DEMO_ARGS)
 
 loadgen:  ## upload a seeded mix of files to Landing: make loadgen FILES=500 RATE=10
 	@uv=$(UV); $$uv run --frozen --no-sync aggregator loadgen --env $(ENV) --files $(or $(FILES),100) \

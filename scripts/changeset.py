@@ -305,7 +305,8 @@ def apply_stack(
     """Create or update ``name`` from ``template``; returns the outputs once the stack is stable.
 
     ``review`` sees the change set first and decides (:class:`Decision`); without one it is
-    applied. A discarded change set of a new stack also removes the empty stack it created.
+    applied. A discarded change set of a new stack also removes the empty stack it created, as
+    does a review that fails (no terminal to ask on, Ctrl-C at the question).
     """
     started = time.monotonic()
     say = tqdm.write
@@ -320,7 +321,11 @@ def apply_stack(
         _protect(cloudformation, name, termination_protection)
         return StackResult(name, False, _outputs(cloudformation, name), time.monotonic() - started)
     change_set_id, rows = created
-    decision = review(name, rows) if review else Decision.APPLY
+    try:
+        decision = review(name, rows) if review else Decision.APPLY
+    except BaseException:  # no terminal to ask, Ctrl-C at the question: leave nothing behind
+        _discard(cloudformation, name, change_set_id, plan.change_set_type)
+        raise
     if decision is not Decision.APPLY:
         return _not_applied(cloudformation, name, plan, change_set_id, rows, decision, started)
     say(f"{name}: {plan.change_set_type.lower()} with {len(rows)} resource change(s)")

@@ -21,10 +21,17 @@ code  meaning
 0     success (for checks: nothing wrong found)
 1     a problem was found or an operation failed (unhealthy pipeline, failed deploy,
       unreachable endpoint, missing stack, AWS error, refused confirmation)
-2     usage or configuration error (bad arguments, invalid environment file, no region)
+2     usage or configuration error (bad arguments, invalid environment file, no region,
+      missing AWS profile, unreadable AWS config, a LocalStack this project did not start)
 75    temporary: run the same command again later (replay: Deep Archive restores pending)
 130   interrupted (Ctrl-C)
+141   the reader of stdout went away (``| head``): output stops quietly, no traceback
 ====  =====================================================================================
+
+141 is 128 + SIGPIPE, the status a shell reports for any Unix tool stopped by a closed pipe
+(``yes | head -1``): a script under ``set -o pipefail`` sees it as it sees any other tool's, and it
+never claims the output was complete (the AWS CLI v1 swallows the error and exits 0, which hides a
+truncated ``--json``).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -66,6 +74,8 @@ EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_LOCKED, EXIT_TEMPORARY, EXIT_INTERRUPTED
     75,
     130,
 )
+#: 128 + SIGPIPE: what a shell reports for a tool stopped by a closed pipe (see the module)
+EXIT_BROKEN_PIPE = 141
 #: the exit-code table of the CLI contract (also printed by `aggregator --help`)
 EXIT_CODES: dict[int, str] = {
     EXIT_OK: "success (for checks: nothing wrong found)",
@@ -74,6 +84,7 @@ EXIT_CODES: dict[int, str] = {
     EXIT_LOCKED: "another consumer holds this output folder or ledger (consume); nothing touched",
     EXIT_TEMPORARY: "temporary: run the same command again later",
     EXIT_INTERRUPTED: "interrupted",
+    EXIT_BROKEN_PIPE: "the reader of stdout went away (e.g. `head`); output stopped, no traceback",
 }
 #: the installed distribution (pyproject.toml ``name``): the project's name
 DISTRIBUTION = PROJECT
@@ -106,7 +117,13 @@ def version() -> str:
 
 def iso_timestamp(text: str) -> datetime:
     """argparse type for times such as ``2026-01-31T08:00Z`` (UTC when no zone is given)."""
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time ({error}): give it like 2026-01-31T08:00Z "
+            "(ISO 8601; UTC when no zone is given)"
+        ) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -215,20 +232,44 @@ def fail(command: str, message: str, code: int, as_json: bool = False) -> int:
     return code
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _run(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return int(args._module.run(args))
-    except KeyboardInterrupt:
-        print("aggregator: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except (KeyboardInterrupt, BrokenPipeError):
+        raise
     except Exception as error:
         known = classify(error)
         if known is None:
             raise
         code, message = known
         return fail(args.command, message, code, getattr(args, "json", False))
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush cannot fail a second time."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # stdout is not a real file (a test's capture)
+        pass
+    finally:
+        os.close(devnull)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a closed stdout pipe or Ctrl-C ends it quietly with its table code."""
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here rather than at interpreter exit
+    except BrokenPipeError:  # raised by a print, or by the flush above (argparse's --help too)
+        _stdout_to_devnull()
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        print("aggregator: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -12,7 +12,16 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from scripts.cli import EXIT_LOCKED, EXIT_OK, EXIT_PROBLEM, EXIT_TEMPORARY, EXIT_USAGE
+from pipeline.errors import UsageError
+from scripts.cli import (
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_PROBLEM,
+    EXIT_TEMPORARY,
+    EXIT_USAGE,
+    classify,
+    fail,
+)
 from scripts.consumer.drain import (
     BUNDLE_PREFIX,
     DrainOptions,
@@ -85,9 +94,9 @@ def run(args: argparse.Namespace) -> int:
     _configure_logging(args.log_level)
     try:
         client, bucket = _resolve(args)
-    except Exception as error:  # noqa: BLE001 - any resolution failure is reported the same way
-        print(f"aggregator consume: {error}", file=sys.stderr)
-        return EXIT_CONFIG
+    except Exception as error:  # noqa: BLE001 - reported through the one table, never a traceback
+        code, message = classify(error) or (EXIT_CONFIG, str(error))
+        return fail("consume", message, code, as_json=args.json)
     output: Path = args.output.absolute()
     stop = threading.Event()
     _install_stop_handler(stop)
@@ -96,9 +105,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             return _open_and_loop(args, client, bucket, output, stop)
         except HostFaultError as fault:  # at start: the output, the lock or the ledger
-            code = _host_fault(HostProblem.of(fault), args.once)
-            if code is not None:
-                return code
+            stopped = _host_fault(HostProblem.of(fault), args.once)
+            if stopped is not None:
+                return stopped
         if backoff.wait():
             return EXIT_OK
 
@@ -234,14 +243,14 @@ def _resolve(args: argparse.Namespace) -> tuple[Any, str]:
         try:
             outputs = stack_outputs(lookup)
         except ClientError as error:
-            raise ValueError(
+            raise UsageError(
                 f"cannot read the outputs of stack {stack_name(args.env)!r} "
                 f"({error}); pass --bucket <DistributionBucketName> "
                 "(the consumer role may not call cloudformation:DescribeStacks)"
             ) from error
         bucket = outputs.get("DistributionBucketName")
         if not bucket:
-            raise ValueError(
+            raise UsageError(
                 f"the stack of environment {args.env!r} has no DistributionBucketName output; "
                 "pass --bucket"
             )

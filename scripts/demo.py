@@ -1,6 +1,7 @@
 """`aggregator demo`: the whole pipeline on the embedded LocalStack, end to end, verified.
 
-Steps: make sure LocalStack runs (start it, or reuse one that already answers), deploy the
+Steps: make sure LocalStack runs (start it, or reuse the one `aggregator local up` started for the
+same state folder; any other program answering on the port is refused), deploy the
 ``local`` environment, upload a seeded mix of files at a steady rate while a tracker watches
 Distribution, wait until every file arrived, drain Distribution with the reference consumer into a
 fresh directory, compare every file byte for byte with what was uploaded, print the report, and
@@ -10,13 +11,13 @@ stop what the demo started. Exit status 0 only if every uploaded file was verifi
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import shutil
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -103,9 +104,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--timeout",
         type=float,
         default=float(SLO_P999_SECONDS),
-        help=f"seconds to wait for every file ({SLO_P999_SECONDS}: the SLO's p99.9)",
+        help="seconds to wait for every file (default: the SLO's p99.9, %(default)s s)",
     )
-    parser.add_argument("--port", type=int, default=4566, help="LocalStack port (4566)")
+    parser.add_argument("--port", type=int, default=4566, help="LocalStack port")
     parser.add_argument(
         "--state-dir",
         type=Path,
@@ -133,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"aggregator demo: {error}", file=sys.stderr)
         return 2
+    refuse_foreign_localstack(options)
     if getattr(args, "json", False):
         return run_demo(
             options,
@@ -161,7 +163,13 @@ def run_demo(options: DemoOptions, output: Path, emit: Say, as_json: bool = Fals
     for line in report_lines(delivery, check):
         say(line)
     latency_report = _latency_report(delivery, output, say)
-    say(f"consumer output: {output} ({bundles_consumed} bundles consumed)")
+    earlier = bundles_consumed - delivery.bundles  # the warm-up's, and any left by an earlier run
+    extra = (
+        f": the {delivery.bundles} above, {earlier} from the warm-up or an earlier run"
+        if earlier > 0
+        else ""
+    )
+    say(f"consumer output: {output} ({bundles_consumed} bundles consumed{extra})")
     say(f"wall time {time.monotonic() - started:.0f} s")
     ok = delivery.complete and check.ok and len(check.verified) == delivery.uploaded
     if as_json:
@@ -198,7 +206,8 @@ def _latency_report(delivery: DeliveryReport, output: Path, say: Say) -> Path | 
     except (OSError, ValueError) as error:  # the demo's verdict does not depend on the picture
         say(f"latency report not written: {error}")
         return None
-    say(f"latency report: {written.picture} (data: {written.files_csv}, {written.bundles_csv})")
+    say(f"latency picture: {written.png} (and {written.picture.name} beside it)")
+    say(f"latency data: {written.files_csv}, {written.bundles_csv}")
     return written.picture
 
 
@@ -223,11 +232,10 @@ def _pipeline(
     options: DemoOptions, endpoint_url: str, output: Path, say: Say, steps: _Steps
 ) -> tuple[DeliveryReport, OutputCheck, int]:
     steps.current = "deploying the stack"
-    from scripts.deploy import deploy
     from scripts.session import EnvSession
 
     step = time.monotonic()
-    outputs = deploy(ENV_NAME, endpoint_url=endpoint_url)
+    outputs = _quiet_deploy(endpoint_url)
     say(f"stack deployed in {time.monotonic() - step:.0f} s")
     s3 = EnvSession.for_env(ENV_NAME, endpoint_url).client("s3")
 
@@ -277,6 +285,20 @@ def _pipeline(
     return delivery, check, consumed
 
 
+def _quiet_deploy(endpoint_url: str) -> dict[str, str]:
+    """Deploy ``local``, keeping its resource events (~170 lines) off the demo's output unless the
+    deploy fails; they also stay off stdout under ``--json``."""
+    from scripts.deploy import deploy
+
+    events = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(events):
+            return deploy(ENV_NAME, endpoint_url=endpoint_url)
+    except Exception:
+        print(events.getvalue(), end="", file=sys.stderr)
+        raise
+
+
 def _warm_up(
     s3: S3Client,
     landing: str,
@@ -302,7 +324,10 @@ def _wait(
     from tqdm import tqdm
 
     with tqdm(
-        total=len(records), unit="file", desc="delivered", disable=not options.progress
+        total=len(records),
+        unit="file",
+        desc="delivered",
+        disable=None if options.progress else True,  # None: only on a terminal
     ) as bar:
 
         def progress(found: int, _total: int) -> None:
@@ -332,11 +357,6 @@ def _localstack(options: DemoOptions, say: Say, steps: _Steps) -> Iterator[str]:
         say(f"reusing the embedded LocalStack already running at {running.url} (left running)")
         yield running.url
         return
-    url = f"http://127.0.0.1:{options.port}"
-    if _answers(url):
-        say(f"reusing the LocalStack already answering at {url} (not ours, left running)")
-        yield url
-        return
     step = time.monotonic()
     owner = None if options.keep_running else os.getpid()  # gone with us, even if killed
     endpoint = local.start(port=options.port, state_dir=options.state_dir, owner_pid=owner)
@@ -351,12 +371,22 @@ def _localstack(options: DemoOptions, say: Say, steps: _Steps) -> Iterator[str]:
             say("stopped the embedded LocalStack")
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_localstack/health", timeout=2) as response:  # noqa: S310 - loopback URL
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
+def refuse_foreign_localstack(options: DemoOptions) -> None:
+    """Raise :class:`scripts.local.NotOursError` if a LocalStack answers on the demo's port that
+    is not the one of its state folder: the demo deploys, uploads and deletes; never on a stack
+    someone else runs."""
+    from scripts import local
+
+    if local.status(options.state_dir) is not None:
+        return
+    url = f"http://127.0.0.1:{options.port}"
+    if local.answers(url):
+        raise local.NotOursError(
+            f"a LocalStack answers at {url}, but it is not the one this project started for "
+            f"{options.state_dir.absolute()}, so the demo leaves it alone: run the demo on a free "
+            "port (`make demo PORT=4601`, or --port), or stop that LocalStack; to deploy onto it "
+            f"on purpose, use `aggregator deploy --env local --endpoint-url {url}`"
+        )
 
 
 def _fresh_output(path: Path) -> Path:

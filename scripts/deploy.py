@@ -33,6 +33,7 @@ from pipeline.contract.naming import PROJECT
 from pipeline.errors import NOT_FOUND_CODES
 from scripts.changeset import (
     Change,
+    ConfirmationError,
     Decision,
     DeployError,
     Review,
@@ -41,6 +42,7 @@ from scripts.changeset import (
     apply_stack,
     ask,
     render_changes,
+    stack_status,
 )
 from scripts.package import build_package
 from scripts.session import LOCAL_ENV, EnvSession
@@ -101,6 +103,15 @@ def template_source(session: EnvSession, s3: Any, bucket: str, body: str) -> Tem
     if not _object_exists(s3, bucket, key):
         s3.put_object(Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/json")
     return TemplateSource(url=_template_url(session, bucket, key))
+
+
+def first_deploy_changes(body: str) -> list[Change]:
+    """What a change set of a stack that does not exist yet would list: every resource added."""
+    resources: dict[str, dict[str, Any]] = json.loads(body).get("Resources", {})
+    return [
+        Change("Add", logical_id, str(resource.get("Type", "?")), "")
+        for logical_id, resource in sorted(resources.items())
+    ]
 
 
 def stack_tags(config: EnvironmentConfig) -> dict[str, str]:
@@ -180,9 +191,18 @@ def deploy_stacks(
     code_key = upload_package(s3, bucket, config.functions.architecture, upload=not dry_run)
     body = _compact(build_template(config))
     if dry_run and ARTIFACTS_OUTPUT not in bootstrap.outputs and len(body) > INLINE_TEMPLATE_LIMIT:
-        raise DeployError(
-            "the template is over CloudFormation's inline limit and the artifacts bucket does not "
-            "exist yet: deploy the artifacts stack first (`aggregator deploy` asks per stack)"
+        # no bucket to put the template in for a change set: a first deploy adds every resource
+        if stack_status(cloudformation, config.stack_name) is not None:
+            raise DeployError(
+                f"{config.stack_name} exists but the artifacts bucket does not, and the template "
+                "is over CloudFormation's inline limit: deploy the artifacts stack first"
+            )
+        rows = first_deploy_changes(body)
+        if review is not None:
+            review(config.stack_name, rows)
+        first = StackResult(config.stack_name, True, {}, 0.0, tuple(rows), Decision.DISCARD)
+        return DeployPlan(
+            config.name, account, session.region, session.endpoint_url, (bootstrap, first)
         )
     source = template_source(session, s3, bucket, body)
     results.append(
@@ -263,10 +283,11 @@ def discarding_review(out: TextIO, quiet: bool = False) -> Review:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_target_arguments(parser)
-    parser.add_argument(
+    decide = parser.add_mutually_exclusive_group()
+    decide.add_argument(
         "--yes", action="store_true", help="execute without asking (CI; env local never asks)"
     )
-    parser.add_argument(
+    decide.add_argument(
         "--no-execute",
         action="store_true",
         help="create the change set and leave it for review in CloudFormation",
@@ -274,21 +295,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="the plan and outputs as JSON")
 
 
+def _review(args: argparse.Namespace, env_name: str, stdin: TextIO, out: TextIO) -> Review:
+    """How the change sets are decided; without a way to ask, refuse before anything is created."""
+    # the local stack holds nothing worth a question: its change sets are shown, not confirmed
+    assume_yes = args.yes or env_name == LOCAL_ENV
+    if not (assume_yes or args.no_execute or stdin.isatty()):
+        raise ConfirmationError(
+            "no terminal to ask for confirmation, and nothing was created: review with "
+            f"`aggregator diff --env {env_name}`, then pass --yes (or --no-execute to leave the "
+            "change sets for review in CloudFormation)"
+        )
+    return terminal_review(stdin, out, assume_yes=assume_yes, no_execute=args.no_execute)
+
+
 def run(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO | None = None) -> int:
     started = time.monotonic()
     stdin = stdin or sys.stdin
     out = out or sys.stdout
     target = ConfiguredTarget.load(args)
-    if not args.json:
-        out.write(target.where + "\n")
-    # the local stack holds nothing worth a question: its change sets are shown, not confirmed
-    assume_yes = args.yes or target.config.name == LOCAL_ENV
-    review = terminal_review(
-        stdin,
-        out if not args.json else sys.stderr,
-        assume_yes=assume_yes,
-        no_execute=args.no_execute,
-    )
+    # where it acts, always (on stderr with --json, whose stdout is the document)
+    (sys.stderr if args.json else out).write(target.where + "\n")
+    review = _review(args, target.config.name, stdin, sys.stderr if args.json else out)
     # with --json, stdout carries only the document: progress lines go to stderr
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
         plan = deploy_stacks(target.config, target.session, review, account=target.account)

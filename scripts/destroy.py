@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from scripts.changeset import DeployError, ask, stack_status
+from scripts.changeset import ConfirmationError, DeployError, ask, stack_status
 from scripts.session import EnvSession, stack_name, stack_outputs
 from scripts.target import Target, add_target_arguments
 from templates.names import artifacts_stack_name
@@ -71,6 +71,17 @@ def run(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO | Non
     stdin = stdin or sys.stdin
     out = out or sys.stdout
     target = Target.from_args(args, interactive=True)
+    if args.yes:  # without --yes, the question names the target
+        where = f"{target.session.where}, account {target.account}"
+        print(
+            f"deleting stack {stack_name(args.env)} at {where}",
+            file=sys.stderr if args.json else out,
+        )
+    if not args.yes and not stdin.isatty():
+        raise ConfirmationError(
+            "no terminal to type the stack name on, so nothing was deleted: pass --yes to delete "
+            f"{stack_name(args.env)} without asking"
+        )
     if not args.yes and not confirmed(target.session, target.account, stdin, out):
         out.write("destroy cancelled: nothing deleted\n")
         return 1

@@ -5,7 +5,8 @@ each stack, prints it as a table (a replaced or removed bucket in red) and delet
 the empty stack CloudFormation creates for a change set of a stack that does not exist yet).
 Nothing is executed and the Lambda package is not uploaded; a template over CloudFormation's
 51,200-byte inline limit is put in the artifacts bucket under its hash (as deploy does), because
-a change set can only be created from it there. Exit code 0 whether or not there are changes.
+a change set can only be created from it there; before the first deploy (no bucket yet) every
+resource of the template is listed as an addition. Exit code 0 whether or not there are changes.
 """
 
 from __future__ import annotations

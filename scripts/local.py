@@ -5,6 +5,14 @@ Reusable API for tests and other commands::
     endpoint = start(port=4566, state_dir=Path(".localstack"))   # idempotent
     status(state_dir)  # -> Endpoint | None
     stop(state_dir)    # -> True if something was stopped
+    running_on(port)   # -> Endpoint | None: the instance of any state folder on that port
+    claim(url)         # -> Endpoint | None; raises NotOursError if another LocalStack answers
+
+Ownership: a command acts on a LocalStack without being told its address only if this module
+started it (the launcher's pid, port and state folder are recorded in that folder, and the
+launcher runs with the state folder as its working directory, so it is found by port too). Any
+other program answering ``/_localstack/health`` is refused (:class:`NotOursError`); it is used
+only when named explicitly (``--endpoint-url`` or ``AWS_ENDPOINT_URL``).
 
 LocalStack runs in a background process of its own session (process group) started with
 ``python -m localstack_plugins.launch``; its PID, port and log live in the state folder. Stopping
@@ -28,9 +36,10 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from localstack_plugins.owner import OWNER_PID_VARIABLE
-from pipeline.errors import AggregatorError
+from pipeline.errors import AggregatorError, UsageError
 
 HELP = "start, stop or inspect the embedded LocalStack (127.0.0.1 only, state in .localstack/)"
 
@@ -61,6 +70,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 class LocalStackError(AggregatorError, RuntimeError):
     """Starting or stopping the embedded LocalStack failed; the message says what to do."""
+
+
+class NotOursError(UsageError):
+    """A LocalStack answers where a command would act, but this project did not start it."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +133,61 @@ def status(state_dir: Path = DEFAULT_STATE_DIR) -> Endpoint | None:
     if record is None or not _is_ours(record["pid"]) or not _healthy(record["port"]):
         return None
     return _endpoint(state_dir, record["pid"], record["port"])
+
+
+def _launcher_pids() -> list[int]:
+    """Live processes running this module's launcher (Linux ``/proc``; none elsewhere)."""
+    found = []
+    with contextlib.suppress(OSError):
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and _is_ours(int(entry.name)):
+                found.append(int(entry.name))
+    return found
+
+
+def running_on(port: int) -> Endpoint | None:
+    """The healthy LocalStack this module started, of any state folder, listening on ``port``."""
+    for pid in _launcher_pids():
+        try:
+            state_dir = Path(f"/proc/{pid}/cwd").readlink()  # start() runs it in its folder
+        except OSError:
+            continue
+        found = status(state_dir)
+        if found is not None and found.pid == pid and found.port == port:
+            return found
+    return None
+
+
+def answers(url: str, timeout: float = 2.0) -> bool:
+    """True if something at ``url`` answers LocalStack's health check."""
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/_localstack/health", timeout=timeout) as r:  # noqa: S310 - an operator's endpoint
+            return bool(r.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def not_ours_message(url: str) -> str:
+    return (
+        f"a LocalStack answers at {url}, but this project did not start it "
+        "(`aggregator local up` records the instances it starts), so it is left alone: "
+        f"to use it on purpose, name it with --endpoint-url {url} (or AWS_ENDPOINT_URL={url}); "
+        "to start this project's own, `make local-up` (PORT= for another port)"
+    )
+
+
+def claim(url: str) -> Endpoint | None:
+    """The LocalStack this project started at ``url`` (a loopback address), or None if nothing
+    answers there; raises :class:`NotOursError` if something else answers."""
+    parts = urlsplit(url)
+    loopback = parts.hostname in {"127.0.0.1", "localhost", "::1"}
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    found = running_on(port) if loopback else None
+    if found is not None:
+        return found
+    if answers(url):
+        raise NotOursError(not_ours_message(url))
+    return None
 
 
 def _port_free(port: int) -> bool:
@@ -287,7 +355,13 @@ def stop(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("up", "down", "status"))
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="gateway port (up)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=f"gateway port (default: {DEFAULT_PORT} for up; status and down find the instance "
+        "on this port, whatever its state folder)",
+    )
     parser.add_argument(
         "--state-dir",
         type=Path,
@@ -297,10 +371,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="the result as JSON")
 
 
+def find(state_dir: Path, port: int | None = None) -> Endpoint | None:
+    """The running instance of ``state_dir``, or with ``port`` the one on that port (any folder)."""
+    mine = status(state_dir)
+    if port is None or (mine is not None and mine.port == port):
+        return mine
+    return running_on(port)
+
+
+def _foreign(port: int | None, found: Endpoint | None) -> str | None:
+    """The URL of a LocalStack on ``port`` this project did not start, if one answers there."""
+    if port is None or found is not None:
+        return None
+    url = f"http://127.0.0.1:{port}"
+    return url if answers(url) else None
+
+
 def _json_result(action: str, running: Endpoint | None, state_dir: Path) -> str:
     found: dict[str, object] = {"action": action, "running": running is not None}
     if running is not None:
         found.update(url=running.url, pid=running.pid, log_file=str(running.log_file))
+        state_dir = running.state_dir
     found["state_dir"] = str(state_dir.resolve())
     return json.dumps(found)
 
@@ -312,7 +403,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "up":
         started = time.monotonic()
         try:
-            endpoint = start(port=args.port, state_dir=state_dir)
+            endpoint = start(port=args.port or DEFAULT_PORT, state_dir=state_dir)
         except LocalStackError as error:
             print(f"aggregator local up: {error}", file=sys.stderr)
             return 1
@@ -320,27 +411,49 @@ def run(args: argparse.Namespace) -> int:
         print(f"local up: LocalStack ready at {endpoint.url} (pid {endpoint.pid}, {took:.1f} s)")
         print(f"local up: logs in {endpoint.log_file}")
         return 0
+    current = find(state_dir, args.port)
+    foreign = _foreign(args.port, current)
+    if foreign is not None:
+        print(f"aggregator local {args.action}: {not_ours_message(foreign)}", file=sys.stderr)
+        return 1
     if args.action == "down":
-        stopped = stop(state_dir)
-        print("local down: stopped" if stopped else "local down: was not running")
+        if current is None:
+            print(f"local down: was not running (state in {state_dir.resolve()})")
+            return 0
+        print(
+            f"local down: stopping the LocalStack at {current.url} (pid {current.pid}): SIGTERM, "
+            f"then SIGKILL after {STOP_DEADLINE_SECONDS:.0f} s if it ignores it ...",
+            flush=True,
+        )
+        stop(current.state_dir)
+        print(f"local down: stopped (state in {current.state_dir})")
         return 0
-    current = status(state_dir)
     if current is None:
-        print(f"local status: not running (state in {state_dir.resolve()})")
+        where = f"port {args.port}" if args.port else f"state in {state_dir.resolve()}"
+        print(f"local status: not running ({where})")
         return 1  # "a problem was found" in the CLI's exit-code table
     print(f"local status: running at {current.url} (pid {current.pid}), logs in {current.log_file}")
     return 0
 
 
-def _run_json(action: str, port: int, state_dir: Path) -> int:
+def _run_json(action: str, port: int | None, state_dir: Path) -> int:
     if action == "up":
         try:
-            start(port=port, state_dir=state_dir)
+            start(port=port or DEFAULT_PORT, state_dir=state_dir)
         except LocalStackError as error:
             print(json.dumps({"action": action, "error": str(error)}))
             return 1
-    elif action == "down":
-        stop(state_dir)
-    current = status(state_dir)
+        print(_json_result(action, status(state_dir), state_dir))
+        return 0
+    current = find(state_dir, port)
+    foreign = _foreign(port, current)
+    if foreign is not None:
+        print(json.dumps({"action": action, "error": not_ours_message(foreign)}))
+        return 1
+    if action == "down":
+        if current is not None:
+            stop(current.state_dir)
+        print(_json_result(action, None, current.state_dir if current else state_dir))
+        return 0
     print(_json_result(action, current, state_dir))
-    return 1 if action == "status" and current is None else 0
+    return 1 if current is None else 0

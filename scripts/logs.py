@@ -51,7 +51,7 @@ def since_time(text: str, now: datetime | None = None) -> datetime:
         return now - timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
     try:
         return iso_timestamp(text)
-    except ValueError as error:
+    except (ValueError, argparse.ArgumentTypeError) as error:
         raise argparse.ArgumentTypeError(
             f"{text!r}: expected a duration like 30s, 10m, 2h, 1d or an ISO time"
         ) from error

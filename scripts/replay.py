@@ -39,7 +39,7 @@ from pipeline.copier.staging import ArchiveBundle, CopyPlan, StagingError, copy_
 from pipeline.errors import NOT_FOUND_CODES
 from pipeline.hashing import SHA256_METADATA, recorded_sha256, verify_body
 from scripts import cli
-from scripts.cli import iso_timestamp
+from scripts.cli import classify, fail, iso_timestamp
 from scripts.session import error_code
 
 HELP = "replay Archive bundles into Distribution (restoring from Deep Archive when needed)"
@@ -246,8 +246,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         client, target = _resolve(args)
     except Exception as error:  # noqa: BLE001 - reported the same way whatever the cause
-        print(f"aggregator replay: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        code, message = classify(error) or (EXIT_USAGE, str(error))  # cli.py's one table
+        return fail("replay", message, code, args.json)
     while True:
         items = list(_replay_all(client, target, args))
         _report(items, args)

@@ -2,12 +2,14 @@
 
 Resolution follows the AWS CLI/SDK conventions (see docs/operations.md, "Where commands connect"):
 
-- region: ``--region``, then ``AWS_REGION``, then ``AWS_DEFAULT_REGION``, then the profile's region
-  (``local`` falls back to eu-west-2);
+- region: ``--region``, then ``AWS_REGION``, then ``AWS_DEFAULT_REGION``, then the profile's region;
+  ``local``: ``--region``, else eu-west-2 (a differing ``AWS_REGION`` is named, not followed);
 - profile: ``--profile``, then ``AWS_PROFILE`` (ignored for ``local``);
 - endpoint: ``--endpoint-url``, then the standard ``AWS_ENDPOINT_URL``; for ``local`` without
   either, the `localstack-client` package resolves it (``LOCALSTACK_HOST``, default
-  ``localhost:4566``) and provides the session with LocalStack's dummy credentials.
+  ``localhost:4566``) and provides the session with LocalStack's dummy credentials; a LocalStack
+  found there is used only if this project started it (scripts/local.py, ``claim``);
+- the retired ``AGGREGATOR_ENDPOINT_URL`` is an error while it is set.
 
 Before any client is made for an explicit or local endpoint, a short TCP probe checks it answers,
 so a stopped LocalStack fails in about a second with "is the local stack running? `make local-up`"
@@ -26,13 +28,13 @@ from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConfigParseError, ProfileNotFound
 from localstack_client import config as localstack_config
 from localstack_client.session import Session as LocalStackSession
 
 from pipeline.contract.naming import DEFAULT_REGION
 from pipeline.contract.naming import stack_name as stack_name
-from pipeline.errors import AggregatorError, ConfigError
+from pipeline.errors import AggregatorError, ConfigError, UsageError
 
 LOCAL_ENV = "local"
 DEFAULT_LOCAL_REGION = DEFAULT_REGION
@@ -137,13 +139,52 @@ def probe_endpoint(url: str, env_name: str, timeout: float = PROBE_TIMEOUT_SECON
         raise EndpointUnreachableError(f"cannot reach {url} ({reason}): {hint}") from error
 
 
-def _warn_retired_variable(environ: Mapping[str, str]) -> None:
+class RetiredVariableError(UsageError):
+    """``AGGREGATOR_ENDPOINT_URL`` is set: it is no longer read, and ignoring it would act on
+    another endpoint than the one the operator meant."""
+
+
+def _refuse_retired_variable(environ: Mapping[str, str]) -> None:
     if environ.get(RETIRED_ENDPOINT_VARIABLE):
-        print(
-            f"aggregator: {RETIRED_ENDPOINT_VARIABLE} is no longer read; "
-            f"use {ENDPOINT_VARIABLE} (the AWS SDK's standard variable) or --endpoint-url",
-            file=sys.stderr,
+        raise RetiredVariableError(
+            f"{RETIRED_ENDPOINT_VARIABLE} is set but no longer read: unset it, and name the "
+            f"endpoint with {ENDPOINT_VARIABLE} (the AWS SDK's standard variable) or --endpoint-url"
         )
+
+
+class AwsConfigError(ConfigError):
+    """The AWS profile asked for does not exist, or the AWS config files cannot be read."""
+
+
+def _aws_session(profile: str | None, region: str | None) -> Any:
+    """A boto3 session; a missing profile or unreadable config file is a configuration error."""
+    try:
+        session = boto3.session.Session(profile_name=profile, region_name=region)
+        _ = session.available_profiles  # reads the config files now, not at the first call
+    except (ProfileNotFound, ConfigParseError) as error:
+        raise AwsConfigError(
+            f"{error}: check --profile / AWS_PROFILE and the AWS config files "
+            "(`aws configure list-profiles`)"
+        ) from error
+    return session
+
+
+def local_region(cli_region: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """The region of ``--env local``: ``--region``, else the local environment's own
+    (:data:`DEFAULT_LOCAL_REGION`); a shell ``AWS_REGION`` that differs is named on stderr, not
+    followed (it would look for the stack elsewhere and report it missing)."""
+    environ = os.environ if environ is None else environ
+    chosen = cli_region or DEFAULT_LOCAL_REGION
+    for variable in REGION_VARIABLES:
+        value = environ.get(variable)
+        if value and value != chosen and not cli_region:
+            print(
+                f"aggregator: {variable}={value} is not used for --env local, which is in "
+                f"{chosen} (pass --region {value} to look there)",
+                file=sys.stderr,
+            )
+            break
+    return chosen
 
 
 @dataclass(frozen=True)
@@ -169,12 +210,12 @@ class EnvSession:
         probe: bool = True,
     ) -> EnvSession:
         """Resolve region/profile/endpoint (see the module); probe a local or explicit endpoint."""
-        _warn_retired_variable(os.environ)
+        _refuse_retired_variable(os.environ)
         endpoint = resolve_endpoint(env_name, endpoint_url)
         wanted_region = resolve_region(region)
         session: Any
         if env_name == LOCAL_ENV:
-            resolved_region = wanted_region or DEFAULT_LOCAL_REGION
+            resolved_region = local_region(region)  # never moved by AWS_REGION
             resolved_profile = None
             credentials: dict[str, Any] = {
                 "aws_access_key_id": "test",
@@ -183,19 +224,19 @@ class EnvSession:
             }
             if endpoint_url is None and not os.environ.get(ENDPOINT_VARIABLE, "").strip():
                 session = LocalStackSession(**credentials)
+                if probe and endpoint:  # not named: only a LocalStack this project started
+                    from scripts.local import claim
+
+                    claim(endpoint)
             else:
                 session = boto3.session.Session(**credentials)
         else:
             resolved_profile = resolve_profile(profile)
-            session = boto3.session.Session(
-                profile_name=resolved_profile, region_name=wanted_region
-            )
+            session = _aws_session(resolved_profile, wanted_region)
             # an S3 interface endpoint names its region (scripts/interface_endpoint.py)
             resolved_region = session.region_name or _interface_endpoint_region(endpoint) or ""
             if resolved_region and not session.region_name:
-                session = boto3.session.Session(
-                    profile_name=resolved_profile, region_name=resolved_region
-                )
+                session = _aws_session(resolved_profile, resolved_region)
             if not resolved_region:
                 raise RegionMissingError(
                     f"no AWS region for environment {env_name!r}: pass --region, or set "
@@ -245,8 +286,9 @@ def stack_outputs(session: EnvSession, env_name: str | None = None) -> dict[str,
         stacks = cloudformation.describe_stacks(StackName=name)["Stacks"]
     except ClientError as error:
         if "does not exist" in str(error):
+            in_region = f" in region {session.region}" if session.endpoint_url else ""
             raise StackNotFoundError(
-                f"stack {name!r} not found at {session.endpoint_url or 'AWS ' + session.region}: "
+                f"stack {name!r} not found at {session.where}{in_region}: "
                 f"deploy it first with `make deploy ENV={session.env_name}`"
             ) from error
         raise

@@ -9,6 +9,7 @@ error line instead of hiding the rest.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -28,6 +29,21 @@ LAST_BUNDLE_LOOKBACK_HOURS = 48
 ERROR_PREFIX = ERROR_ROOT
 ALARM_HISTORY = timedelta(hours=24)
 METRICS_WINDOW = timedelta(hours=1)
+#: how old files got: the percentiles an SLO is written in, and the worst (a sum of ages means
+#: nothing); percentiles are optional, CloudWatch computes them, LocalStack and moto may not
+AGE_STATISTICS = ("p95", "p99", "Maximum")
+PERCENTILE_PREFIX = "p"
+_LABELS = {"Sum": "sum", "Maximum": "max"}
+
+
+def statistics_for(name: str) -> tuple[str, ...]:
+    """The statistics that answer the operator's question about metric ``name``: Maximum for a
+    level (backlog), percentiles and Maximum for a per-file age, Sum for a count."""
+    if name in GAUGES:
+        return ("Maximum",)
+    if name.endswith("AgeSeconds"):
+        return AGE_STATISTICS
+    return ("Sum",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +80,7 @@ class Alarm:
 
 @dataclass(frozen=True, slots=True)
 class MetricTotal:
-    """One pipeline metric over the last hour: Sum for counters, Maximum for the gauges."""
+    """One statistic of one pipeline metric over the last hour (see ``statistics_for``)."""
 
     name: str
     statistic: str
@@ -272,7 +288,10 @@ def _changes(cloudwatch: Any, names: list[str], now: datetime) -> tuple[Alarm, .
 
 
 def _pipeline_metrics(cloudwatch: Any, now: datetime) -> tuple[MetricTotal, ...]:
-    """The functions' own metrics (EMF, namespace ``S3Aggregator``) over ``METRICS_WINDOW``."""
+    """The functions' own metrics (EMF, namespace ``S3Aggregator``) over ``METRICS_WINDOW``, each
+    with the statistics of :func:`statistics_for`; one value per (name, statistic) across the
+    metric's dimension sets: sums added, maxima and percentiles the largest (for a percentile, an
+    upper bound)."""
     from templates.names import METRICS_NAMESPACE
 
     found = [
@@ -280,36 +299,60 @@ def _pipeline_metrics(cloudwatch: Any, now: datetime) -> tuple[MetricTotal, ...]
         for page in cloudwatch.get_paginator("list_metrics").paginate(Namespace=METRICS_NAMESPACE)
         for metric in page.get("Metrics", [])
     ]
-    totals: dict[str, float] = {}
-    for start in range(0, len(found), 500):  # GetMetricData takes 500 queries per call
-        chunk = found[start : start + 500]
+    wanted = [(m, stat) for m in found for stat in statistics_for(m["MetricName"])]
+    plain = [(m, stat) for m, stat in wanted if not stat.startswith(PERCENTILE_PREFIX)]
+    percentiles = [(m, stat) for m, stat in wanted if stat.startswith(PERCENTILE_PREFIX)]
+    totals: dict[tuple[str, str], float] = {}
+    _add_values(totals, _metric_values(cloudwatch, plain, now))
+    # optional: LocalStack and moto may not compute percentiles (the line then shows max only)
+    with contextlib.suppress(Exception):
+        _add_values(totals, _metric_values(cloudwatch, percentiles, now))
+    order = {stat: index for index, stat in enumerate(("Sum", *AGE_STATISTICS))}
+    return tuple(
+        MetricTotal(name, stat, value)
+        for (name, stat), value in sorted(totals.items(), key=lambda i: (i[0][0], order[i[0][1]]))
+    )
+
+
+def _metric_values(
+    cloudwatch: Any, wanted: list[tuple[dict[str, Any], str]], now: datetime
+) -> list[tuple[str, str, list[float]]]:
+    """(name, statistic, values) of each wanted (metric, statistic) over the window."""
+    found = []
+    for start in range(0, len(wanted), 500):  # GetMetricData takes 500 queries per call
+        chunk = wanted[start : start + 500]
         queries = [
             {
                 "Id": f"m{index}",
                 "MetricStat": {
                     "Metric": metric,
                     "Period": int(METRICS_WINDOW.total_seconds()),
-                    "Stat": "Maximum" if metric["MetricName"] in GAUGES else "Sum",
+                    "Stat": stat,
                 },
             }
-            for index, metric in enumerate(chunk)
+            for index, (metric, stat) in enumerate(chunk)
         ]
         results = cloudwatch.get_metric_data(
             MetricDataQueries=queries, StartTime=now - METRICS_WINDOW, EndTime=now
         )["MetricDataResults"]
         for result in results:
-            name = chunk[int(result["Id"][1:])]["MetricName"]
-            values = [float(v) for v in result.get("Values", [])]
-            if not values:
-                continue
-            if name in GAUGES:
-                totals[name] = max(totals.get(name, values[0]), *values)
-            else:
-                totals[name] = totals.get(name, 0.0) + sum(values)
-    return tuple(
-        MetricTotal(name, "Maximum" if name in GAUGES else "Sum", value)
-        for name, value in sorted(totals.items())
-    )
+            metric, stat = chunk[int(result["Id"][1:])]
+            values = [float(v) for v in result.get("Values", []) if v is not None]
+            found.append((str(metric["MetricName"]), stat, values))
+    return found
+
+
+def _add_values(
+    totals: dict[tuple[str, str], float], found: list[tuple[str, str, list[float]]]
+) -> None:
+    for name, stat, values in found:
+        if not values:
+            continue
+        key = (name, stat)
+        if stat == "Sum":
+            totals[key] = totals.get(key, 0.0) + sum(values)
+        else:
+            totals[key] = max(totals.get(key, values[0]), *values)
 
 
 def _iso(value: Any) -> str:
@@ -330,7 +373,7 @@ def render(report: StatusReport) -> str:
         _dlq_line(report.dlq_depths),
         *_error_output_lines(report.error_output),
         *_alarm_lines(report),
-        _metrics_line(report.metrics),
+        *_metrics_lines(report.metrics),
         *(f"ERROR         {problem}" for problem in report.problems),
         "",
         "health        " + ("OK" if report.healthy else "ATTENTION NEEDED"),
@@ -372,13 +415,31 @@ def _alarm_lines(report: StatusReport) -> list[str]:
     ]
 
 
-def _metrics_line(metrics: tuple[MetricTotal, ...]) -> str:
-    moved = [m for m in metrics if m.value or m.statistic == "Maximum"]
-    shown = ", ".join(
-        f"{m.name} {'max ' if m.statistic == 'Maximum' else ''}{_number_text(m.value)}"
-        for m in moved
-    )
-    return f"metrics (1 h) {shown or '-'}"
+def _metrics_lines(metrics: tuple[MetricTotal, ...]) -> list[str]:
+    """Counts and levels on one line, each value after its statistic; every age on a line of its
+    own, its percentiles and maximum beside the SLO they are judged against."""
+    ages: dict[str, list[MetricTotal]] = {}
+    others = []
+    for metric in metrics:
+        if metric.name.endswith("AgeSeconds") and metric.name not in GAUGES:
+            ages.setdefault(metric.name, []).append(metric)
+        elif metric.value or metric.statistic != "Sum":
+            others.append(f"{metric.name} {_label(metric.statistic)} {_number_text(metric.value)}")
+    lines = [f"metrics (1 h) {', '.join(others) or '-'}"]
+    for name, values in ages.items():
+        shown = ", ".join(f"{_label(m.statistic)} {_number_text(m.value)} s" for m in values)
+        lines.append(f"  {name} {shown}   ({_slo_text()})")
+    return lines
+
+
+def _label(statistic: str) -> str:
+    return _LABELS.get(statistic, statistic)
+
+
+def _slo_text() -> str:
+    from templates.alarms import SLO_PERCENTILES
+
+    return "SLO " + ", ".join(f"{stat} <= {seconds} s" for stat, seconds in SLO_PERCENTILES)
 
 
 def _number_text(value: float) -> str:

@@ -107,7 +107,14 @@ def upload_all(
     slots = threading.BoundedSemaphore(concurrency)
     futures: list[Future[UploadRecord]] = []
     errors: list[BaseException] = []
-    bar = tqdm(total=len(specs), unit="file", desc=description, disable=not progress, smoothing=0.1)
+    # disable=None: a bar only on a terminal, never carriage-return frames in a log file
+    bar = tqdm(
+        total=len(specs),
+        unit="file",
+        desc=description,
+        disable=None if progress else True,
+        smoothing=0.1,
+    )
     uploaded_bytes = 0
     lock = threading.Lock()
 

@@ -7,7 +7,8 @@
   re-invoked; see :mod:`scripts.redrive.dlq`.
 
 Exit codes: 0 everything redriven (or nothing to do); 1 something could not be redriven (listed);
-2 bad arguments or the environment could not be resolved.
+2 bad arguments; a stack that cannot be reached or found exits as for every command (cli.py's
+table), with the same ``aggregator redrive:`` prefix.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from scripts.cli import iso_timestamp
+from pipeline.errors import UsageError
+from scripts.cli import fail, iso_timestamp
 
 if TYPE_CHECKING:
     from scripts.redrive.errors import ErrorsTarget, ObjectOutcome
@@ -51,9 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     errors.add_argument(
         "--error-prefix", help="default: the literal part of the stream's ErrorOutputPrefix"
     )
-    errors.add_argument(
-        "--concurrency", type=int, default=16, help="parallel HeadObject checks (16)"
-    )
+    errors.add_argument("--concurrency", type=int, default=16, help="parallel HeadObject checks")
     dlq = sub.add_parser(
         "dlq",
         help="re-invoke a function with the events in its DLQ",
@@ -94,26 +94,20 @@ def _run_errors(args: argparse.Namespace) -> int:
     from scripts.redrive.report import Progress, errors_summary, print_errors
 
     if args.key and (args.since or args.until):
-        print("redrive errors: give either --since [--until] or --key, not both", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail("give either --since [--until] or --key, not both", EXIT_USAGE, args)
     if args.until and not args.since:
-        print("redrive errors: --until needs --since", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail("--until needs --since", EXIT_USAGE, args)
     if args.concurrency < 1:
-        print("redrive errors: --concurrency must be at least 1", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        session = _session(args)
-        s3, firehose = session.client("s3"), session.client("firehose")
-        target = _errors_target(session, firehose, args)
-        found = list_error_objects(s3, target.archive_bucket, target.error_root)
-    except Exception as error:  # noqa: BLE001 - reported the same way whatever the cause
-        print(f"redrive errors: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail("--concurrency must be at least 1", EXIT_USAGE, args)
+    # failures to reach the stack are reported by cli.py's one table, as for every command
+    session = _session(args)
+    s3, firehose = session.client("s3"), session.client("firehose")
+    target = _errors_target(session, firehose, args)
+    found = list_error_objects(s3, target.archive_bucket, target.error_root)
     objects = select_objects(found, args.since, args.until, args.key)
     unknown = sorted(set(args.key) - {o.key for o in objects})
     for key in unknown:
-        print(f"redrive errors: no object {key!r} under {target.error_root}", file=sys.stderr)
+        fail("redrive", f"errors: no object {key!r} under {target.error_root}", EXIT_FAILED)
     settings = RedriveSettings(dry_run=args.dry_run, head_concurrency=args.concurrency)
     redriver = Redriver(s3, firehose, target, settings)
     progress = Progress(len(objects), "object", enabled=not args.no_progress)
@@ -146,7 +140,7 @@ def _errors_target(session: EnvSession, firehose: Any, args: argparse.Namespace)
     # every stream has the same ErrorOutputPrefix: the first one's is the root
     root = args.error_prefix or _error_root(firehose, streams[0])
     if not root:
-        raise ValueError(
+        raise UsageError(
             "the stream's ErrorOutputPrefix starts with an expression, so its literal part is "
             "empty: pass --error-prefix (e.g. errors/) to avoid listing the whole bucket"
         )
@@ -174,16 +168,11 @@ def _run_dlq(args: argparse.Namespace) -> int:
     from scripts.session import stack_name, stack_outputs
 
     if args.max is not None and args.max < 1:
-        print("redrive dlq: --max must be at least 1", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        session = _session(args)
-        queue_url = args.queue_url or stack_outputs(session)[DLQ_OUTPUTS[args.function]]
-        function_name = args.function_name or f"{stack_name(args.env)}-{args.function}"
-        sqs, lambda_client = session.client("sqs"), session.client("lambda")
-    except Exception as error:  # noqa: BLE001 - reported the same way whatever the cause
-        print(f"redrive dlq: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail("--max must be at least 1", EXIT_USAGE, args)
+    session = _session(args)
+    queue_url = args.queue_url or stack_outputs(session)[DLQ_OUTPUTS[args.function]]
+    function_name = args.function_name or f"{stack_name(args.env)}-{args.function}"
+    sqs, lambda_client = session.client("sqs"), session.client("lambda")
     target = DlqTarget(queue_url=queue_url, function_name=function_name)
     settings = DlqSettings(dry_run=args.dry_run, max_messages=args.max)
     depth = _queue_depth(sqs, queue_url)
@@ -211,6 +200,11 @@ def _queue_depth(sqs: Any, queue_url: str) -> int:
 
 
 # ----------------------------------------------------------------------------------- shared
+
+
+def _fail(message: str, code: int, args: argparse.Namespace) -> int:
+    """``aggregator redrive: <message>`` on stderr, the way every command reports (cli.py)."""
+    return fail("redrive", f"{args.what}: {message}", code, args.json)
 
 
 def _session(args: argparse.Namespace) -> EnvSession:

@@ -49,8 +49,8 @@ def test_counters_are_summed_and_gauges_maximised(s3: Any) -> None:
     )
     screen = render(StatusReport("local", "now", metrics=totals))
     assert (
-        "metrics (1 h) BundleBytes 75,926,428, BundlesStaged 3, DistributionBacklogCount max 4, "
-        "ReferencesPut 50" in screen
+        "metrics (1 h) BundleBytes sum 75,926,428, BundlesStaged sum 3, "
+        "DistributionBacklogCount max 4, ReferencesPut sum 50" in screen
     )
 
 

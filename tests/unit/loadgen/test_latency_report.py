@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from scripts.delivery import Sighting, match
-from scripts.delivery.plot import write_latency_report
+from scripts.delivery.plot import latency_axis, latency_figure, write_latency_report
 from scripts.delivery.tracker import BundleSeen
 from scripts.loadgen import FileKind, FileSpec, UploadRecord
 from scripts.loadgen.content import content_bytes
@@ -70,3 +71,32 @@ def test_report_is_deterministic(tmp_path: Path) -> None:
     first = write_latency_report(_report(), tmp_path / "a").picture.read_bytes()  # type: ignore[arg-type]
     second = write_latency_report(_report(), tmp_path / "b").picture.read_bytes()  # type: ignore[arg-type]
     assert first == second
+
+
+def test_the_png_is_written_beside_the_svg(tmp_path: Path) -> None:
+    report = write_latency_report(_report(), tmp_path / "report")  # type: ignore[arg-type]
+    assert report.png == report.picture.with_suffix(".png")
+    assert report.png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_axis_is_scaled_to_the_data() -> None:
+    """Files that all arrive within 12 s fill the left part of the axis, not a sliver of it, and
+    the SLO's 180 s bound stays on it."""
+    fast = [2.0 + index / 20 for index in range(200)]  # 2 .. 12 s
+    low, high = latency_axis(fast)
+    share = (math.log(max(fast)) - math.log(low)) / (math.log(high) - math.log(low))
+    assert share > 0.4  # a linear 0-195 s axis gave them 6 %
+    assert low < min(fast) and high > 180.0
+
+
+def test_labels_sit_inside_the_figure_and_no_plot_crosses_them() -> None:
+    figure = latency_figure(_report())  # type: ignore[arg-type]
+    figure.draw_without_rendering()  # constrained layout places the legend when drawn
+    frame = figure.bbox
+    (legend,) = figure.legends
+    box = legend.get_window_extent()
+    assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+    for axes in figure.axes:  # each plot with its ticks and labels: none may overlap the legend
+        assert not box.overlaps(axes.get_tightbbox()), axes.get_title()
+    texts = [text.get_text() for text in legend.get_texts()]
+    assert any(text.startswith("SLO 99.9% ≤ 180 s") for text in texts)

@@ -12,9 +12,11 @@ import pytest
 
 from scripts import cli
 from scripts.session import (
+    DEFAULT_LOCAL_REGION,
     EndpointUnreachableError,
     EnvSession,
     RegionMissingError,
+    RetiredVariableError,
     resolve_endpoint,
     resolve_profile,
     resolve_region,
@@ -134,10 +136,38 @@ def test_unroutable_endpoint_fails_within_the_probe_timeout(clean_env: pytest.Mo
     assert time.monotonic() - started < 5.0
 
 
-def test_retired_variable_is_reported_not_used(
+def test_retired_variable_is_an_error_not_ignored(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("AGGREGATOR_ENDPOINT_URL", "http://127.0.0.1:1")
+    with pytest.raises(RetiredVariableError, match=r"unset it.*AWS_ENDPOINT_URL"):
+        EnvSession.for_env("local", probe=False)
+
+
+def test_local_region_comes_from_the_local_environment_not_the_shell(
     clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    clean_env.setenv("AGGREGATOR_ENDPOINT_URL", "http://127.0.0.1:1")
+    clean_env.setenv("AWS_REGION", "us-east-1")
     session = EnvSession.for_env("local", probe=False)
-    assert session.endpoint_url == "http://localhost:4566"
-    assert "use AWS_ENDPOINT_URL" in capsys.readouterr().err
+    assert session.region == DEFAULT_LOCAL_REGION
+    assert session.client("s3").meta.region_name == DEFAULT_LOCAL_REGION
+    err = capsys.readouterr().err
+    assert "AWS_REGION=us-east-1 is not used for --env local" in err
+    assert "--region us-east-1" in err  # how to follow it on purpose
+    chosen = EnvSession.for_env("local", region="ap-south-1", probe=False)
+    assert chosen.region == "ap-south-1" and capsys.readouterr().err == ""
+
+
+def test_the_same_region_in_the_shell_says_nothing(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean_env.setenv("AWS_DEFAULT_REGION", DEFAULT_LOCAL_REGION)
+    assert EnvSession.for_env("local", probe=False).region == DEFAULT_LOCAL_REGION
+    assert capsys.readouterr().err == ""
+
+
+def test_a_command_names_the_ignored_region(
+    clean_env: pytest.MonkeyPatch, closed_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean_env.setenv("AWS_REGION", "us-east-1")
+    url = f"http://127.0.0.1:{closed_port}"
+    assert cli.main(["status", "--env", "local", "--endpoint-url", url]) == cli.EXIT_PROBLEM
+    assert "AWS_REGION=us-east-1 is not used for --env local" in capsys.readouterr().err

@@ -45,7 +45,7 @@ def test_every_section_is_rendered_in_order() -> None:
         "alarms        1 in ALARM",
         f"  ALARM  Backlog: threshold crossed (since {AT})",
         f"  {AT}  Backlog: OK to ALARM",
-        "metrics (1 h) FilesBundled 1,500, DistributionBacklogCount max 0",
+        "metrics (1 h) FilesBundled sum 1,500, DistributionBacklogCount max 0",
         "ERROR         metrics: AccessDenied: no",
         "",
         "health        ATTENTION NEEDED",
