@@ -207,7 +207,8 @@ def _loop(
             if backoff.wait():
                 return EXIT_OK
             continue
-        _report(summary, bucket, output, as_json=args.json)
+        if args.once or args.json or not _idle(summary):
+            _report(summary, bucket, output, as_json=args.json)
         if summary.host_fault is not None:
             code = _host_fault(summary.host_fault, args.once)
             if code is not None:
@@ -274,6 +275,11 @@ def _install_stop_handler(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)
+
+
+def _idle(summary: DrainSummary) -> bool:
+    """A daemon pass that found nothing and had nothing to report: no text line for it."""
+    return summary.bundles_listed == 0 and summary.bundles_skipped == 0 and summary.ok
 
 
 def _report(summary: DrainSummary, bucket: str, output: Path, as_json: bool) -> None:

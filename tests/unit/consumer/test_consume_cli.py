@@ -125,3 +125,23 @@ def test_sigint_stops_between_files_leaving_the_rest_for_the_next_run(
     assert consume.run(consume_args(output, "--interval", "60")) == EXIT_OK
     assert files_on_disk(output) == {"a~v1": b"1"}
     assert [b.key for b in list_bundles(s3, BUCKET)] == ["bundles/2.gz"]
+
+
+def test_the_daemon_prints_nothing_for_an_idle_poll(
+    cli: None, s3: Any, output: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listings: list[int] = []
+
+    def list_objects(**_: Any) -> None:
+        listings.append(1)
+        if len(listings) == 2:  # the first poll found the bundle; the second is idle
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    stage(s3, BUCKET, "bundles/a.gz", build_bundle([SourceFile("k", b"v")]))
+    s3.meta.events.register("before-call.s3.ListObjectsV2", list_objects)
+
+    assert consume.run(consume_args(output, "--interval", "0.05")) == EXIT_OK
+
+    out = capsys.readouterr().out
+    assert len(listings) == 2
+    assert out.count("consume: s3://") == 1, out  # the delivering pass only
