@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,27 +12,15 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pipeline import aws, errors
-from pipeline.contract import environment as variables
+from pipeline import aws
 from pipeline.contract.metrics import DISTRIBUTION_BACKLOG_COUNT, DISTRIBUTION_OLDEST_AGE_SECONDS
 from pipeline.monitor.backlog import measure
+from pipeline.monitor.config import ConfigError, bucket_from_env
+
+__all__ = ["ConfigError", "bucket_from_env", "lambda_handler"]
 
 logger = Logger()
 metrics = Metrics()
-
-
-class ConfigError(errors.ConfigError):
-    """The function's environment is missing a setting."""
-
-
-def bucket_from_env(env: Mapping[str, str]) -> str:
-    """The monitor's configuration: the Distribution bucket it measures."""
-    try:
-        return variables.required(
-            env, variables.DISTRIBUTION_BUCKET, "the Distribution bucket name"
-        )
-    except variables.EnvironmentValueError as error:
-        raise ConfigError(str(error)) from None
 
 
 @functools.cache

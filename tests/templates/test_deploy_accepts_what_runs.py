@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from pipeline import errors
 from pipeline.copier.config import CopierConfig
 from pipeline.ingest.config import IngestConfig
-from pipeline.monitor import handler as monitor
+from pipeline.monitor import config as monitor
 from templates.config import (
     ConfigError,
     EnvironmentConfig,

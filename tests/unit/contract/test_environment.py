@@ -11,7 +11,7 @@ from pipeline.copier.config import ConfigError as CopierConfigError
 from pipeline.copier.config import CopierConfig
 from pipeline.ingest.config import ConfigError as IngestConfigError
 from pipeline.ingest.config import IngestConfig
-from pipeline.monitor import handler as monitor
+from pipeline.monitor import config as monitor
 from templates.config import ConfigError as TemplateConfigError
 from transforms.config import ConfigError as TransformConfigError
 
