@@ -74,6 +74,7 @@ from localstack_plugins import (
     lambda_logs,
     lambda_metrics,
     owner,
+    s3_listing,
     s3_multipart,
     security_group_rules,
 )
@@ -301,6 +302,7 @@ def main() -> None:
     _lighter_twisted_requests()
     cfn_retain.install()
     s3_multipart.install()
+    s3_listing.install()
     from localstack.runtime.main import main as localstack_main
 
     localstack_main()  # type: ignore[no-untyped-call]
