@@ -7,7 +7,8 @@ A :class:`MetricBatcher` adds the events up per metric and dimension set instead
 thread sends each second's sums as ``StatisticValues`` (``SampleCount``, ``Sum``, ``Minimum``,
 ``Maximum``): ``Sum``, ``SampleCount``, ``Minimum`` and ``Maximum`` over any period are the same as
 with one data point per event; only the timestamps are rounded to the flush second (AWS itself
-aggregates its service metrics per minute).
+aggregates its service metrics per minute). A publish that fails is logged at WARNING once per
+cause and counted (:mod:`localstack_plugins.telemetry`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from localstack_plugins import direct_services
+from localstack_plugins.telemetry import FAILURES
 
 LOG = logging.getLogger(__name__)
 FLUSH_SECONDS = 1.0
@@ -99,7 +101,7 @@ class MetricBatcher:
                         account, region, namespace, items[start : start + MAX_ITEMS_PER_REQUEST]
                     )
                 except Exception as error:  # noqa: BLE001 - metrics never break the service
-                    LOG.debug("%s metrics not published: %s", namespace, error)
+                    FAILURES.record(f"PutMetricData {namespace}", error)  # warned, counted
 
     def _run(self) -> None:
         while True:
