@@ -24,6 +24,7 @@ import enum
 import importlib
 import importlib.metadata
 import inspect
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -558,3 +559,17 @@ REGISTRY: tuple[Patch, ...] = (
         "ListObjectsV2/ListObjects/ListObjectVersions, EncodingType)",
     ),
 )
+
+
+def main() -> None:
+    """``python -m localstack_plugins.patches``: the registry checked against the installed
+    LocalStack, as JSON, nothing applied (``aggregator local patches`` without a running stack)."""
+    document = {
+        "version_problem": version_problem(installed_localstack()),
+        "patches": report(check(REGISTRY), applied_known=False),
+    }
+    print(json.dumps(document))
+
+
+if __name__ == "__main__":
+    main()

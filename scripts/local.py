@@ -31,12 +31,15 @@ from pathlib import Path
 from typing import Any
 
 from localstack_plugins.owner import OWNER_PID_VARIABLE
-from localstack_plugins.telemetry import TELEMETRY_FILE_VARIABLE, failures_in
 
-#: set by the launcher (kept in sync with localstack_plugins/launch.py, which this CLI does not
-#: import: importing it would import LocalStack)
+#: read by the LocalStack process (the same names as in localstack_plugins/launch.py and
+#: localstack_plugins/telemetry.py, which this CLI does not import: they import LocalStack or
+#: belong to the emulator; a unit test keeps the names equal)
 PATCH_REPORT_VARIABLE = "AGGREGATOR_PATCH_REPORT"
 SPEED_PATCHES_VARIABLE = "AGGREGATOR_SPEED_PATCHES"
+TELEMETRY_FILE_VARIABLE = "AGGREGATOR_TELEMETRY_FILE"
+#: prints the registry checked against the installed LocalStack, as JSON (nothing applied)
+PATCH_CHECK_MODULE = "localstack_plugins.patches"
 
 HELP = "start, stop or inspect the embedded LocalStack (127.0.0.1 only, state in .localstack/)"
 
@@ -353,7 +356,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def telemetry_failures(state_dir: Path) -> dict[str, int]:
     """Failed publishes of the instance's own metrics and logs, per cause (see
     ``localstack_plugins/telemetry.py``); empty when none failed."""
-    return failures_in(state_dir.resolve() / TELEMETRY_FILE)
+    try:
+        document = json.loads((state_dir.resolve() / TELEMETRY_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(document, dict):
+        return {}
+    return {
+        str(cause): int(entry.get("count", 0))
+        for cause, entry in document.items()
+        if isinstance(entry, dict)
+    }
 
 
 def _json_result(action: str, running: Endpoint | None, state_dir: Path) -> str:
@@ -428,12 +441,22 @@ def patch_rows(state_dir: Path) -> tuple[list[dict[str, Any]], str]:
     rows = report.get("patches") if report else None
     if isinstance(rows, list):
         return rows, f"as applied by the running instance of {state_dir.resolve()}"
-    from localstack_plugins import patches
-
-    problem = patches.version_problem(patches.installed_localstack())
-    checked = patches.report(patches.check(patches.REGISTRY), applied_known=False)
+    checked = subprocess.run(
+        [sys.executable, "-m", PATCH_CHECK_MODULE],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=PROJECT_ROOT,
+    )
+    try:
+        document = json.loads(checked.stdout)
+    except ValueError as error:
+        raise LocalStackError(
+            f"checking the patch registry failed ({checked.returncode}): {checked.stderr[-2000:]}"
+        ) from error
+    problem = document.get("version_problem")
     where = "not running: targets checked against the installed LocalStack, nothing applied"
-    return checked, where + (f" ({problem})" if problem else "")
+    return list(document["patches"]), where + (f" ({problem})" if problem else "")
 
 
 def _run_patches(state_dir: Path, as_json: bool) -> int:

@@ -53,3 +53,11 @@ def test_a_skipped_speed_patch_is_shown_by_up_and_status(tmp_path: Path) -> None
     assert local.skipped_patches(tmp_path) == [
         "speed patch gil-switch-interval skipped: sys:setswitchinterval not found"
     ]
+
+
+def test_the_cli_and_the_launcher_agree_on_the_variable_names() -> None:
+    from localstack_plugins import launch, telemetry
+
+    assert local.PATCH_REPORT_VARIABLE == launch.REPORT_VARIABLE
+    assert local.SPEED_PATCHES_VARIABLE == launch.SPEED_VARIABLE
+    assert local.TELEMETRY_FILE_VARIABLE == telemetry.TELEMETRY_FILE_VARIABLE
