@@ -14,7 +14,6 @@ cause and counted (:mod:`localstack_plugins.telemetry`).
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +24,6 @@ from typing import Any
 from localstack_plugins import direct_services
 from localstack_plugins.telemetry import FAILURES
 
-LOG = logging.getLogger(__name__)
 FLUSH_SECONDS = 1.0
 #: PutMetricData takes at most 1,000 metric data items per request (CloudWatch API reference)
 MAX_ITEMS_PER_REQUEST = 1000

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import queue
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +25,6 @@ from localstack_plugins import direct_services, lambda_emf
 from localstack_plugins.cloudwatch_batch import publish_to_cloudwatch
 from localstack_plugins.telemetry import FAILURES
 
-LOG = logging.getLogger(__name__)
 MAX_EVENTS = 10_000
 MAX_BYTES = 1_048_576
 EVENT_OVERHEAD_BYTES = 26
