@@ -7,13 +7,13 @@ A :class:`MetricBatcher` adds the events up per metric and dimension set instead
 thread sends each second's sums as ``StatisticValues`` (``SampleCount``, ``Sum``, ``Minimum``,
 ``Maximum``): ``Sum``, ``SampleCount``, ``Minimum`` and ``Maximum`` over any period are the same as
 with one data point per event; only the timestamps are rounded to the flush second (AWS itself
-aggregates its service metrics per minute).
+aggregates its service metrics per minute). A publish that fails is logged at WARNING once per
+cause and counted (:mod:`localstack_plugins.telemetry`).
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from localstack_plugins import direct_services
+from localstack_plugins.telemetry import FAILURES
 
-LOG = logging.getLogger(__name__)
 FLUSH_SECONDS = 1.0
 #: PutMetricData takes at most 1,000 metric data items per request (CloudWatch API reference)
 MAX_ITEMS_PER_REQUEST = 1000
@@ -99,7 +99,7 @@ class MetricBatcher:
                         account, region, namespace, items[start : start + MAX_ITEMS_PER_REQUEST]
                     )
                 except Exception as error:  # noqa: BLE001 - metrics never break the service
-                    LOG.debug("%s metrics not published: %s", namespace, error)
+                    FAILURES.record(f"PutMetricData {namespace}", error)  # warned, counted
 
     def _run(self) -> None:
         while True:

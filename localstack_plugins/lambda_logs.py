@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import queue
 import time
 from collections.abc import Callable, Iterator
@@ -24,8 +23,8 @@ from typing import Any
 
 from localstack_plugins import direct_services, lambda_emf
 from localstack_plugins.cloudwatch_batch import publish_to_cloudwatch
+from localstack_plugins.telemetry import FAILURES
 
-LOG = logging.getLogger(__name__)
 MAX_EVENTS = 10_000
 MAX_BYTES = 1_048_576
 EVENT_OVERHEAD_BYTES = 26
@@ -103,7 +102,7 @@ def _publish_metrics(handler: Any, items: list[Any], shutdown: object) -> None:
     try:
         lambda_emf.publish(_MetricsPublisher(account, str(handler.region)), data)
     except Exception as error:  # noqa: BLE001 - like a rejected EMF document on AWS: logged
-        LOG.warning("EMF metrics of %s not published: %s", handler.region, error)
+        FAILURES.record("PutMetricData of Lambda EMF logs", error)
 
 
 def install() -> None:
@@ -144,9 +143,7 @@ def install() -> None:
                 try:
                     _put(client, account, str(self.region), group, stream, events)
                 except Exception as error:  # noqa: BLE001 - like LocalStack: log and go on
-                    LOG.warning(
-                        "Error saving logs to group %s in %s: %s", group, self.region, error
-                    )
+                    FAILURES.record(f"PutLogEvents {group}", error)
             if stop:
                 return
 

@@ -1,4 +1,4 @@
-"""``aggregator local up|down|status``: the embedded LocalStack (host mode, no Docker).
+"""``aggregator local up|down|status|patches``: the embedded LocalStack (host mode, no Docker).
 
 Reusable API for tests and other commands::
 
@@ -36,10 +36,20 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from localstack_plugins.owner import OWNER_PID_VARIABLE
 from pipeline.errors import AggregatorError, UsageError
+
+#: read by the LocalStack process (the same names as in localstack_plugins/launch.py and
+#: localstack_plugins/telemetry.py, which this CLI does not import: they import LocalStack or
+#: belong to the emulator; a unit test keeps the names equal)
+PATCH_REPORT_VARIABLE = "AGGREGATOR_PATCH_REPORT"
+SPEED_PATCHES_VARIABLE = "AGGREGATOR_SPEED_PATCHES"
+TELEMETRY_FILE_VARIABLE = "AGGREGATOR_TELEMETRY_FILE"
+#: prints the registry checked against the installed LocalStack, as JSON (nothing applied)
+PATCH_CHECK_MODULE = "localstack_plugins.patches"
 
 HELP = "start, stop or inspect the embedded LocalStack (127.0.0.1 only, state in .localstack/)"
 
@@ -47,6 +57,8 @@ DEFAULT_PORT = 4566
 DEFAULT_STATE_DIR = Path(__file__).resolve().parents[1] / ".localstack"
 PID_FILE = "localstack.json"
 LOG_FILE = "localstack.log"
+PATCH_REPORT_FILE = "patches.json"
+TELEMETRY_FILE = "telemetry-failures.json"
 LAUNCH_MODULE = "localstack_plugins.launch"
 START_DEADLINE_SECONDS = 90.0
 STOP_DEADLINE_SECONDS = 15.0
@@ -225,7 +237,9 @@ def check_single_moto() -> None:
     )
 
 
-def _environment(port: int, state_dir: Path, owner_pid: int | None) -> dict[str, str]:
+def _environment(
+    port: int, state_dir: Path, owner_pid: int | None, speed_patches: bool = True
+) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
     env.pop(OWNER_PID_VARIABLE, None)
     if owner_pid is not None:
@@ -241,9 +255,39 @@ def _environment(port: int, state_dir: Path, owner_pid: int | None) -> dict[str,
             "FILESYSTEM_ROOT": str(state_dir / "filesystem"),
             "TMPDIR": str(state_dir / "tmp"),
             "XDG_CACHE_HOME": str(state_dir / "cache"),
+            PATCH_REPORT_VARIABLE: str(state_dir / PATCH_REPORT_FILE),
+            SPEED_PATCHES_VARIABLE: "1" if speed_patches else "0",
+            TELEMETRY_FILE_VARIABLE: str(state_dir / TELEMETRY_FILE),
         }
     )
     return env
+
+
+def patch_report(state_dir: Path) -> dict[str, object] | None:
+    """What the launcher of ``state_dir`` wrote about the patches it applied (None: nothing)."""
+    try:
+        document = json.loads((state_dir.resolve() / PATCH_REPORT_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _patch_error(state_dir: Path) -> str | None:
+    report = patch_report(state_dir)
+    error = report.get("error") if report else None
+    return str(error) if error else None
+
+
+def skipped_patches(state_dir: Path) -> list[str]:
+    """One line per patch that could not apply on the running instance (speed patches only:
+    any other stops the start)."""
+    report = patch_report(state_dir) or {}
+    rows = report.get("patches")
+    return [
+        f"{row['kind']} patch {row['name']} skipped: {'; '.join(row['problems'])}"
+        for row in (rows if isinstance(rows, list) else [])
+        if isinstance(row, dict) and row.get("problems")
+    ]
 
 
 def _log_tail(log_file: Path, lines: int = 20) -> str:
@@ -259,6 +303,7 @@ def start(
     deadline_seconds: float = START_DEADLINE_SECONDS,
     owner_pid: int | None = None,
     environment: Mapping[str, str] | None = None,
+    speed_patches: bool = True,
 ) -> Endpoint:
     """Start LocalStack on 127.0.0.1:``port`` with its state in ``state_dir``; wait for health.
 
@@ -268,6 +313,8 @@ def start(
     Harmless when the instance of ``state_dir`` already runs on ``port``. With ``owner_pid``, the
     instance kills itself once that process is gone, even if it never called :func:`stop`
     (``localstack_plugins/owner.py``); without it, it runs until ``aggregator local down``.
+    ``speed_patches=False`` starts it without the registry's speed patches (fidelity, isolation and
+    test-machinery patches always apply; a running instance is returned as it is).
     """
     state_dir = state_dir.resolve()
     running = status(state_dir)
@@ -285,11 +332,13 @@ def start(
             f"{state_dir}). Stop it, or choose another port with --port."
         )
     state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / PATCH_REPORT_FILE).unlink(missing_ok=True)
+    (state_dir / TELEMETRY_FILE).unlink(missing_ok=True)
     log_file = state_dir / LOG_FILE
     with log_file.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", LAUNCH_MODULE],
-            env={**_environment(port, state_dir, owner_pid), **(environment or {})},
+            env={**_environment(port, state_dir, owner_pid, speed_patches), **(environment or {})},
             cwd=state_dir,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -301,6 +350,9 @@ def start(
     while time.monotonic() < deadline:
         if process.poll() is not None:
             _pid_file(state_dir).unlink(missing_ok=True)
+            patch_error = _patch_error(state_dir)
+            if patch_error:
+                raise LocalStackError(f"LocalStack was not started: {patch_error}")
             raise LocalStackError(
                 f"LocalStack exited with code {process.returncode} while starting. "
                 f"Last lines of {log_file}:\n{_log_tail(log_file)}"
@@ -354,7 +406,7 @@ def stop(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("up", "down", "status"))
+    parser.add_argument("action", choices=("up", "down", "status", "patches"))
     parser.add_argument(
         "--port",
         type=int,
@@ -369,6 +421,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="state folder, git-ignored (default: <project>/.localstack)",
     )
     parser.add_argument("--json", action="store_true", help="the result as JSON")
+    parser.add_argument(
+        "--no-speed-patches",
+        action="store_true",
+        help="up: start without the registry's speed patches (slower, same behaviour)",
+    )
+
+
+def telemetry_failures(state_dir: Path) -> dict[str, int]:
+    """Failed publishes of the instance's own metrics and logs, per cause (see
+    ``localstack_plugins/telemetry.py``); empty when none failed."""
+    try:
+        document = json.loads((state_dir.resolve() / TELEMETRY_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(document, dict):
+        return {}
+    return {
+        str(cause): int(entry.get("count", 0))
+        for cause, entry in document.items()
+        if isinstance(entry, dict)
+    }
 
 
 def find(state_dir: Path, port: int | None = None) -> Endpoint | None:
@@ -392,24 +465,35 @@ def _json_result(action: str, running: Endpoint | None, state_dir: Path) -> str:
     if running is not None:
         found.update(url=running.url, pid=running.pid, log_file=str(running.log_file))
         state_dir = running.state_dir
+        found.update(
+            skipped_patches=skipped_patches(state_dir),
+            telemetry_failures=telemetry_failures(state_dir),
+        )
     found["state_dir"] = str(state_dir.resolve())
     return json.dumps(found)
 
 
 def run(args: argparse.Namespace) -> int:
     state_dir: Path = args.state_dir
+    speed = not getattr(args, "no_speed_patches", False)
+    if args.action == "patches":
+        return _run_patches(state_dir, bool(getattr(args, "json", False)))
     if getattr(args, "json", False):
-        return _run_json(args.action, args.port, state_dir)
+        return _run_json(args.action, args.port, state_dir, speed)
     if args.action == "up":
         started = time.monotonic()
         try:
-            endpoint = start(port=args.port or DEFAULT_PORT, state_dir=state_dir)
+            endpoint = start(
+                port=args.port or DEFAULT_PORT, state_dir=state_dir, speed_patches=speed
+            )
         except LocalStackError as error:
             print(f"aggregator local up: {error}", file=sys.stderr)
             return 1
         took = time.monotonic() - started
         print(f"local up: LocalStack ready at {endpoint.url} (pid {endpoint.pid}, {took:.1f} s)")
         print(f"local up: logs in {endpoint.log_file}")
+        for line in skipped_patches(state_dir):
+            print(f"local up: warning: {line}", file=sys.stderr)
         return 0
     current = find(state_dir, args.port)
     foreign = _foreign(args.port, current)
@@ -433,13 +517,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"local status: not running ({where})")
         return 1  # "a problem was found" in the CLI's exit-code table
     print(f"local status: running at {current.url} (pid {current.pid}), logs in {current.log_file}")
+    failures = telemetry_failures(current.state_dir)
+    print(
+        f"local status: {sum(failures.values())} failed publishes of its own metrics and logs"
+        + "".join(f"\n  {count} x {cause}" for cause, count in sorted(failures.items()))
+    )
+    for line in skipped_patches(current.state_dir):
+        print(f"local status: {line}")
     return 0
 
 
-def _run_json(action: str, port: int | None, state_dir: Path) -> int:
+def _run_json(action: str, port: int | None, state_dir: Path, speed: bool = True) -> int:
     if action == "up":
         try:
-            start(port=port or DEFAULT_PORT, state_dir=state_dir)
+            start(port=port or DEFAULT_PORT, state_dir=state_dir, speed_patches=speed)
         except LocalStackError as error:
             print(json.dumps({"action": action, "error": str(error)}))
             return 1
@@ -457,3 +548,45 @@ def _run_json(action: str, port: int | None, state_dir: Path) -> int:
         return 0
     print(_json_result(action, current, state_dir))
     return 1 if current is None else 0
+
+
+def patch_rows(state_dir: Path) -> tuple[list[dict[str, Any]], str]:
+    """The registry's rows: from the running instance's report (``applied`` true/false), else
+    checked here without applying anything (``applied`` null). The second value says which."""
+    report = patch_report(state_dir) if status(state_dir) is not None else None
+    rows = report.get("patches") if report else None
+    if isinstance(rows, list):
+        return rows, f"as applied by the running instance of {state_dir.resolve()}"
+    checked = subprocess.run(
+        [sys.executable, "-m", PATCH_CHECK_MODULE],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=PROJECT_ROOT,
+    )
+    try:
+        document = json.loads(checked.stdout)
+    except ValueError as error:
+        raise LocalStackError(
+            f"checking the patch registry failed ({checked.returncode}): {checked.stderr[-2000:]}"
+        ) from error
+    problem = document.get("version_problem")
+    where = "not running: targets checked against the installed LocalStack, nothing applied"
+    return list(document["patches"]), where + (f" ({problem})" if problem else "")
+
+
+def _run_patches(state_dir: Path, as_json: bool) -> int:
+    rows, where = patch_rows(state_dir)
+    if as_json:
+        print(json.dumps({"source": where, "patches": rows}, indent=1))
+    else:
+        print(f"local patches: {where}")
+        for row in rows:
+            applied = {True: "applied", False: "NOT applied", None: "-"}[row.get("applied")]
+            targets = list(row.get("targets", []))
+            more = f" (+{len(targets) - 1} more)" if len(targets) > 1 else ""
+            print(f"  {applied:<12}{row['kind']:<15}{row['name']:<34}{targets[0]}{more}")
+            for problem in row.get("problems", []):
+                print(f"      problem: {problem}")
+    broken = [row for row in rows if row.get("problems")]
+    return 1 if broken else 0

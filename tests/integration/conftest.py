@@ -27,6 +27,9 @@ EXTERNAL_ENDPOINT_VARIABLE = "AGGREGATOR_TEST_LOCALSTACK_URL"
 #: retries and where exhausted events go are the stack's own settings (MaximumRetryAttempts, DLQ).
 TEST_ENVIRONMENT = {"LAMBDA_RETRY_BASE_DELAY": "5"}
 
+#: "0" starts the session's LocalStack without the speed patches (localstack_plugins/patches.py)
+SPEED_PATCHES_VARIABLE = "AGGREGATOR_TEST_SPEED_PATCHES"
+
 _shared: dict[str, object] = {"users": 0}
 
 
@@ -38,6 +41,7 @@ def _acquire() -> str:
             state_dir=state_dir,
             owner_pid=os.getpid(),
             environment=TEST_ENVIRONMENT,
+            speed_patches=os.environ.get(SPEED_PATCHES_VARIABLE) != "0",
         )
         _shared.update(state_dir=state_dir, url=endpoint.url)
     _shared["users"] = int(str(_shared["users"])) + 1
