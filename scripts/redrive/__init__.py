@@ -14,6 +14,7 @@ table), with the same ``aggregator redrive:`` prefix.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -91,7 +92,12 @@ def _run_errors(args: argparse.Namespace) -> int:
         redrive_all,
         select_objects,
     )
-    from scripts.redrive.report import Progress, errors_summary, print_errors
+    from scripts.redrive.report import (
+        Progress,
+        errors_summary,
+        errors_summary_record,
+        print_errors,
+    )
 
     if args.key and (args.since or args.until):
         return _fail("give either --since [--until] or --key, not both", EXIT_USAGE, args)
@@ -123,6 +129,8 @@ def _run_errors(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     print_errors(outcomes, args.json, args.dry_run, sys.stdout)
+    if args.json:
+        print(json.dumps(errors_summary_record(outcomes, args.dry_run)))
     print(errors_summary(outcomes, args.dry_run), file=sys.stderr)
     return EXIT_FAILED if unknown or any(o.failed for o in outcomes) else EXIT_OK
 
@@ -164,7 +172,7 @@ def _error_root(firehose: Any, stream: str) -> str:
 
 def _run_dlq(args: argparse.Namespace) -> int:
     from scripts.redrive.dlq import DlqSettings, DlqTarget, redrive_queue
-    from scripts.redrive.report import Progress, dlq_summary, print_dlq
+    from scripts.redrive.report import Progress, dlq_summary, dlq_summary_record, print_dlq
     from scripts.session import stack_name, stack_outputs
 
     if args.max is not None and args.max < 1:
@@ -184,6 +192,8 @@ def _run_dlq(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     print_dlq(outcomes, args.json, args.dry_run, sys.stdout)
+    if args.json:
+        print(json.dumps(dlq_summary_record(outcomes, function_name, args.dry_run)))
     print(dlq_summary(outcomes, function_name), file=sys.stderr)
     return EXIT_FAILED if any(o.failed for o in outcomes) else EXIT_OK
 

@@ -65,6 +65,21 @@ def errors_summary(outcomes: Sequence[ObjectOutcome], dry_run: bool) -> str:
     return f"redrive errors: {len(outcomes)} object(s): {objects}; references: {put} {verb}, {lost}"
 
 
+def errors_summary_record(outcomes: Sequence[ObjectOutcome], dry_run: bool) -> dict[str, object]:
+    """The last ``--json`` line of ``redrive errors``: what the run did, also when it found no
+    work (so a script always gets one line to read)."""
+    return {
+        "summary": {
+            "command": "redrive errors",
+            "dry_run": dry_run,
+            "objects": len(outcomes),
+            "statuses": dict(sorted(Counter(o.status for o in outcomes).items())),
+            "references_put": sum(o.put for o in outcomes),
+            "problems": dict(sorted(Counter(p.kind for o in outcomes for p in o.problems).items())),
+        }
+    }
+
+
 def print_dlq(outcomes: Sequence[DlqOutcome], as_json: bool, dry_run: bool, out: TextIO) -> None:
     prefix = "DRY RUN: " if dry_run else ""
     for outcome in outcomes:
@@ -76,6 +91,21 @@ def print_dlq(outcomes: Sequence[DlqOutcome], as_json: bool, dry_run: bool, out:
         print(
             f"{prefix}{outcome.action:<15} message {outcome.message_id}{request}{detail}", file=out
         )
+
+
+def dlq_summary_record(
+    outcomes: Sequence[DlqOutcome], function_name: str, dry_run: bool
+) -> dict[str, object]:
+    """The last ``--json`` line of ``redrive dlq`` (also when the queue was empty)."""
+    return {
+        "summary": {
+            "command": "redrive dlq",
+            "function": function_name,
+            "dry_run": dry_run,
+            "messages": len(outcomes),
+            "actions": dict(sorted(Counter(o.action for o in outcomes).items())),
+        }
+    }
 
 
 def dlq_summary(outcomes: Sequence[DlqOutcome], function_name: str) -> str:

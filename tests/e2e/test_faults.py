@@ -132,7 +132,9 @@ def _redrive(pipeline: Pipeline, capsys: pytest.CaptureFixture[str], *command: s
     arguments = ["redrive", *command, "--env", "local", "--endpoint-url", pipeline.endpoint_url]
     cli_main([*arguments, "--json", "--no-progress"])
     out = capsys.readouterr().out
-    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert "summary" in records[-1], out  # the last line sums the run up
+    return records[:-1]
 
 
 def _redrive_errors(pipeline: Pipeline, capsys: pytest.CaptureFixture[str]) -> list[Any]:

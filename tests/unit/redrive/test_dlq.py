@@ -167,7 +167,9 @@ def test_cli_dlq_dry_run(redrive_aws: RedriveAws, capsys: pytest.CaptureFixture[
     argv += ["--queue-url", redrive_aws.ingest_dlq, "--dry-run", "--json", "--no-progress"]
     assert main(argv) == 0
     captured = capsys.readouterr()
-    assert json.loads(captured.out)["action"] == "would-reinvoke"
+    outcome, summary = (json.loads(line) for line in captured.out.splitlines())
+    assert outcome["action"] == "would-reinvoke"
+    assert summary["summary"]["actions"] == {"would-reinvoke": 1}
     assert f"redrive dlq {INGEST}: 1 message(s): 1 would-reinvoke" in captured.err
     _send(redrive_aws, invocation_record(COPIER, s3_event("landing", "b")))
     assert main(argv) == 1  # the copier's record in the ingest queue is reported, left

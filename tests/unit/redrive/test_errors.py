@@ -308,14 +308,17 @@ def test_cli_errors_json_exit_codes_and_rerun(
     argv += ["--stream", STREAM, "--json", "--no-progress"]
     assert main(argv) == 1  # the missing object could not be redriven
     captured = capsys.readouterr()
-    [line] = captured.out.splitlines()
+    line, last = captured.out.splitlines()
     document = json.loads(line)
     assert (document["key"], document["status"], document["put"]) == (key, "redriven", 2)
+    summary = json.loads(last)["summary"]
+    assert (summary["objects"], summary["references_put"]) == (1, 2)
+    assert summary["problems"] == {"missing": 1}
     assert document["problems"][0]["reference"]["key"] == gone.key
     assert "2 re-put, 1 missing" in captured.err
     assert redrive_aws.reput() == present
     assert main(argv) == 0
-    assert json.loads(capsys.readouterr().out)["status"] == "already-redriven"
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["status"] == "already-redriven"
     assert len(redrive_aws.reput()) == 2
 
 
@@ -363,3 +366,22 @@ def test_references_go_back_to_the_stream_their_key_hashes_to(redrive_aws: Redri
         )
         expected = sorted(r.key for r in present if stream_for(LANDING, r.key, streams) == stream)
         assert keys == expected and expected  # both streams get their share, nothing else
+
+
+def test_cli_errors_json_with_no_work_prints_one_summary_line(
+    redrive_aws: RedriveAws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["redrive", "errors", "--env", "unit", "--archive-bucket", ARCHIVE]
+    argv += ["--stream", STREAM, "--json", "--no-progress"]
+    assert main(argv) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert json.loads(line) == {
+        "summary": {
+            "command": "redrive errors",
+            "dry_run": False,
+            "objects": 0,
+            "statuses": {},
+            "references_put": 0,
+            "problems": {},
+        }
+    }
