@@ -40,14 +40,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from localstack_plugins.owner import OWNER_PID_VARIABLE
+from localstack_plugins.telemetry import TELEMETRY_FILE_VARIABLE, failures_in
 from pipeline.errors import AggregatorError, UsageError
 
-#: read by the LocalStack process (the same names as in localstack_plugins/launch.py and
-#: localstack_plugins/telemetry.py, which this CLI does not import: they import LocalStack or
-#: belong to the emulator; a unit test keeps the names equal)
+#: read by the LocalStack process (the same names as in localstack_plugins/launch.py, which this
+#: CLI does not import: it imports LocalStack; a unit test keeps the names equal)
 PATCH_REPORT_VARIABLE = "AGGREGATOR_PATCH_REPORT"
 SPEED_PATCHES_VARIABLE = "AGGREGATOR_SPEED_PATCHES"
-TELEMETRY_FILE_VARIABLE = "AGGREGATOR_TELEMETRY_FILE"
 #: prints the registry checked against the installed LocalStack, as JSON (nothing applied)
 PATCH_CHECK_MODULE = "localstack_plugins.patches"
 
@@ -431,17 +430,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def telemetry_failures(state_dir: Path) -> dict[str, int]:
     """Failed publishes of the instance's own metrics and logs, per cause (see
     ``localstack_plugins/telemetry.py``); empty when none failed."""
-    try:
-        document = json.loads((state_dir.resolve() / TELEMETRY_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(document, dict):
-        return {}
-    return {
-        str(cause): int(entry.get("count", 0))
-        for cause, entry in document.items()
-        if isinstance(entry, dict)
-    }
+    return failures_in(state_dir.resolve() / TELEMETRY_FILE)
 
 
 def find(state_dir: Path, port: int | None = None) -> Endpoint | None:

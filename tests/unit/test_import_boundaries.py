@@ -45,7 +45,14 @@ ALLOWED_PROJECT: dict[str, tuple[str, ...]] = {
     "pipeline": ("pipeline",),
     "transforms": ("pipeline", "transforms"),
     "templates": ("pipeline", "transforms", "templates"),
-    "scripts": ("pipeline", "transforms", "templates", "scripts", "localstack_plugins.owner"),
+    "scripts": (
+        "pipeline",
+        "transforms",
+        "templates",
+        "scripts",
+        "localstack_plugins.owner",
+        "localstack_plugins.telemetry",
+    ),
     "localstack_plugins": ("pipeline.contract", "localstack_plugins"),
 }
 #: the dependency sets of pyproject.toml whose modules each package may import ("dependencies":
