@@ -38,6 +38,22 @@ from datetime import datetime
 BUNDLE_ROOT = "bundles/"
 #: The literal start of the template's ErrorOutputPrefix (Firehose's error output in Archive).
 ERROR_ROOT = "errors/"
+#: Reserved Landing prefixes (docs/operations.md "Reserved Landing prefixes"): objects under them
+#: flow through the real path like any other file, but are written by the pipeline's own checks,
+#: not by the external party. The canary's scheduled put (issue 22) lands under CANARY_ROOT; the
+#: consumer verifies canary members and does not hand them to the output folder.
+CANARY_ROOT = "_canary/"
+#: ``aggregator acceptance`` writes its files under ``ACCEPTANCE_ROOT<run-id>/`` and touches nothing
+#: outside its own run prefix.
+ACCEPTANCE_ROOT = "_acceptance/"
+RESERVED_LANDING_ROOTS = (CANARY_ROOT, ACCEPTANCE_ROOT)
+
+
+def is_canary_key(key: str) -> bool:
+    """Whether a Landing key is a canary object (written by the scheduled canary put)."""
+    return key.startswith(CANARY_ROOT)
+
+
 #: The one syntax of an expression: ``!{namespace:value}``.
 EXPRESSION = re.compile(r"!\{([^}]*)\}")
 DEFAULT_TIME_PREFIX = "!{timestamp:yyyy/MM/dd/HH}/"
