@@ -9,7 +9,7 @@ export UV_COMPILE_BYTECODE := 1
 
 UV = $$(scripts/bootstrap.sh)
 
-.PHONY: help setup prerequisites test test-fast test-unit test-e2e loadgen lint fmt bench template deploy \
+.PHONY: help setup prerequisites test test-fast test-unit test-e2e loadgen lint fmt bench bench-patches template deploy \
         local-up local-down local-status demo consume status replay redrive clean diff destroy logs
 
 help:  ## list targets
@@ -45,6 +45,9 @@ test-unit: prerequisites  ## unit tests only (no LocalStack)
 
 bench: setup  ## benchmarks: print figures, assert nothing
 	@uv=$(UV); $$uv run --frozen --no-sync python -m tests.benchmarks
+
+bench-patches: setup  ## what each group of LocalStack speed patches buys (~20 min; BENCH_PATCH_ROUNDS=)
+	@uv=$(UV); $$uv run --frozen --no-sync python -m tests.benchmarks.speed_patches
 
 template:  ## write build/$(ENV)/pipeline.json
 	@uv=$(UV); $$uv run --frozen --no-sync aggregator template --env $(ENV)

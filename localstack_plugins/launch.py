@@ -69,6 +69,8 @@ from localstack_plugins import owner, patches
 REPORT_VARIABLE = "AGGREGATOR_PATCH_REPORT"
 #: "0" runs LocalStack without the speed patches (``aggregator local up --no-speed-patches``)
 SPEED_VARIABLE = "AGGREGATOR_SPEED_PATCHES"
+#: comma-separated speed patches to leave out (the per-patch A/B of ``make bench-patches``)
+SKIP_VARIABLE = "AGGREGATOR_SKIP_SPEED_PATCHES"
 #: exit code of a launch stopped because a patch that must apply cannot
 PATCH_EXIT_CODE = 3
 
@@ -83,7 +85,7 @@ def apply_patches() -> None:
     """Apply the registry; on a patch that must apply and cannot, report it and exit."""
     speed = os.environ.get(SPEED_VARIABLE, "1") != "0"
     try:
-        outcomes = patches.apply(speed=speed)
+        outcomes = patches.apply(speed=speed, skip=os.environ.get(SKIP_VARIABLE, ""))
     except patches.PatchError as error:
         _write_report({"error": str(error), "patches": []})
         print(f"aggregator launch: {error}", file=sys.stderr, flush=True)

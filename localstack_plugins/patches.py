@@ -181,14 +181,36 @@ def check(registry: Sequence[Patch]) -> list[Outcome]:
     ]
 
 
-def plan(registry: Sequence[Patch], speed: bool = True) -> list[Outcome]:
+def speed_selection(registry: Sequence[Patch], names: str) -> frozenset[str]:
+    """The speed patches named in ``names`` (comma-separated), checked against ``registry``.
+
+    Raises :class:`PatchError` for a name that is not a speed patch of the registry."""
+    chosen = frozenset(name.strip() for name in names.split(",") if name.strip())
+    speed = {patch.name for patch in registry if patch.kind is Kind.SPEED}
+    unknown = sorted(chosen - speed)
+    if unknown:
+        raise PatchError(
+            f"not a speed patch of the registry: {', '.join(unknown)}. Only speed patches can be "
+            f"left out; they are: {', '.join(sorted(speed))} (aggregator local patches)."
+        )
+    return chosen
+
+
+def plan(
+    registry: Sequence[Patch], speed: bool = True, skip: frozenset[str] = frozenset()
+) -> list[Outcome]:
     """What :func:`apply` would do, without installing anything (a pure check of the targets).
 
-    Raises :class:`PatchError` if a patch other than a speed patch cannot apply."""
+    ``speed=False`` leaves out every speed patch, ``skip`` the speed patches it names (for the
+    per-patch A/B of ``make bench-patches``). Raises :class:`PatchError` if a patch other than a
+    speed patch cannot apply."""
     outcomes: list[Outcome] = []
     for patch in registry:
         if patch.kind is Kind.SPEED and not speed:
             outcomes.append(Outcome(patch, False, note="speed patches switched off"))
+            continue
+        if patch.name in skip:
+            outcomes.append(Outcome(patch, False, note="left out on request"))
             continue
         problems = problems_of(patch)
         if problems and patch.kind is not Kind.SPEED:
@@ -213,12 +235,15 @@ def apply(
     registry: Sequence[Patch] | None = None,
     speed: bool = True,
     installed: str | None = None,
+    skip: str = "",
 ) -> list[Outcome]:
-    """Check the pinned version and every target, then install the patches that apply."""
+    """Check the pinned version and every target, then install the patches that apply
+    (``skip``: comma-separated speed patches to leave out)."""
     problem = version_problem(installed if installed is not None else installed_localstack())
     if problem:
         raise PatchError(problem)
-    outcomes = plan(REGISTRY if registry is None else registry, speed)
+    chosen = REGISTRY if registry is None else registry
+    outcomes = plan(chosen, speed, speed_selection(chosen, skip))
     for outcome in outcomes:
         if outcome.applied:
             outcome.patch.install()

@@ -163,6 +163,27 @@ def test_without_speed_patches_only_the_others_apply() -> None:
     assert {o.note for o in outcomes if not o.applied} == {"speed patches switched off"}
 
 
+def test_named_speed_patches_are_left_out_and_every_other_applies() -> None:
+    calls, registry = _recording(REGISTRY)
+    left_out = "gil-switch-interval, header-timestamp-cache"
+    outcomes = patches.apply(registry, installed=patches.PINNED_LOCALSTACK, skip=left_out)
+    assert calls == [
+        p.name for p in REGISTRY if p.name not in {"gil-switch-interval", "header-timestamp-cache"}
+    ]
+    assert {o.patch.name: o.note for o in outcomes if not o.applied} == {
+        "gil-switch-interval": "left out on request",
+        "header-timestamp-cache": "left out on request",
+    }
+
+
+@pytest.mark.parametrize("name", ["s3-listing-raw-markers", "no-such-patch"])
+def test_only_speed_patches_can_be_left_out(name: str) -> None:
+    calls, registry = _recording(REGISTRY)
+    with pytest.raises(PatchError, match=f"not a speed patch of the registry: {name}"):
+        patches.apply(registry, installed=patches.PINNED_LOCALSTACK, skip=name)
+    assert calls == []
+
+
 def test_the_launcher_reports_a_patch_that_cannot_apply_and_exits(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
