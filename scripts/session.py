@@ -23,6 +23,7 @@ import socket
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -280,6 +281,22 @@ class EnvSession:
 
 def stack_outputs(session: EnvSession, env_name: str | None = None) -> dict[str, str]:
     """The outputs of an environment's deployed stack, by OutputKey."""
+    return outputs_of(describe_stack(session, env_name))
+
+
+def outputs_of(stack: Mapping[str, Any]) -> dict[str, str]:
+    """A described stack's outputs, by OutputKey."""
+    return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
+
+
+def deployed_at(stack: Mapping[str, Any]) -> datetime | None:
+    """When a described stack was last created or updated (None: not said)."""
+    when = stack.get("LastUpdatedTime") or stack.get("CreationTime")
+    return when if isinstance(when, datetime) else None
+
+
+def describe_stack(session: EnvSession, env_name: str | None = None) -> dict[str, Any]:
+    """An environment's deployed stack as CloudFormation describes it (outputs, times, status)."""
     name = stack_name(env_name or session.env_name)
     cloudformation = session.client("cloudformation")
     try:
@@ -292,8 +309,8 @@ def stack_outputs(session: EnvSession, env_name: str | None = None) -> dict[str,
                 f"deploy it first with `make deploy ENV={session.env_name}`"
             ) from error
         raise
-    outputs = stacks[0].get("Outputs", [])
-    return {output["OutputKey"]: output["OutputValue"] for output in outputs}
+    stack: dict[str, Any] = stacks[0]
+    return stack
 
 
 def delivery_stream_names(outputs: Mapping[str, str]) -> tuple[str, ...]:

@@ -4,6 +4,13 @@ Stream state and buffering, the newest bundle in Archive, the Distribution backl
 oldest age), DLQ depths, error-output objects, and alarms (in ALARM now, and state changes in the
 last 24 hours). Each section is collected independently: one unreachable service shows as an
 error line instead of hiding the rest.
+
+Warming up. The backlog alarms treat missing data as breaching (no data means the monitor is not
+running: "broken", not "idle"), so right after a deploy, before the monitor's first scheduled run
+has published and the alarm has been evaluated again, they are in ALARM with no datapoint at all.
+Such an alarm is shown as *warming up*, not firing, while the stack is younger than the alarm's
+own window (``Period x EvaluationPeriods``) plus one evaluation: measured on the local stack, the
+state turns OK about 100 s after ``deploy`` returns. After the window the same alarm fires.
 """
 
 from __future__ import annotations
@@ -98,6 +105,8 @@ class StatusReport:
     dlq_depths: dict[str, int] = field(default_factory=dict)
     error_output: ErrorOutput | None = None
     alarms_firing: tuple[Alarm, ...] = ()
+    #: in ALARM only for want of a first datapoint, on a stack deployed within the alarm's window
+    alarms_warming_up: tuple[Alarm, ...] = ()
     alarm_changes_24h: tuple[Alarm, ...] = ()
     problems: tuple[str, ...] = ()
     metrics: tuple[MetricTotal, ...] = ()
@@ -119,9 +128,15 @@ class Clients:
 
 
 def collect_status(
-    clients: Clients, outputs: dict[str, str], environment: str, now: datetime | None = None
+    clients: Clients,
+    outputs: dict[str, str],
+    environment: str,
+    now: datetime | None = None,
+    deployed: datetime | None = None,
 ) -> StatusReport:
-    """Gather every section; a failing section becomes a line in ``problems``."""
+    """Gather every section; a failing section becomes a line in ``problems``.
+
+    ``deployed``: when the stack was last created or updated (None: no alarm is warming up)."""
     now = now or datetime.now(UTC)
     problems: list[str] = []
 
@@ -165,7 +180,8 @@ def collect_status(
         backlog=backlog,
         dlq_depths=dlqs,
         error_output=errors,
-        alarms_firing=_firing(ours),
+        alarms_firing=_in_alarm(ours, lambda alarm: not warming_up(alarm, deployed, now)),
+        alarms_warming_up=_in_alarm(ours, lambda alarm: warming_up(alarm, deployed, now)),
         alarm_changes_24h=changes,
         problems=tuple(problems),
         metrics=totals,
@@ -256,7 +272,7 @@ def _our_alarms(cloudwatch: Any, topic_arn: str) -> dict[str, Any]:
     return ours
 
 
-def _firing(ours: dict[str, Any]) -> tuple[Alarm, ...]:
+def _in_alarm(ours: dict[str, Any], chosen: Callable[[dict[str, Any]], bool]) -> tuple[Alarm, ...]:
     return tuple(
         Alarm(
             name=name,
@@ -265,8 +281,34 @@ def _firing(ours: dict[str, Any]) -> tuple[Alarm, ...]:
             updated=_iso(alarm.get("StateUpdatedTimestamp")),
         )
         for name, alarm in sorted(ours.items())
-        if alarm["StateValue"] == "ALARM"
+        if alarm["StateValue"] == "ALARM" and chosen(alarm)
     )
+
+
+def warm_up_ends(alarm: dict[str, Any], deployed: datetime) -> datetime:
+    """When a just-deployed alarm must have seen data: its window plus one evaluation (a minute)."""
+    window = int(alarm.get("Period", 60)) * int(alarm.get("EvaluationPeriods", 1))
+    return deployed + timedelta(seconds=window + 60)
+
+
+def warming_up(alarm: dict[str, Any], deployed: datetime | None, now: datetime) -> bool:
+    """In ALARM only because no datapoint exists yet, on a stack younger than the alarm's window.
+
+    Only alarms that treat missing data as breaching can be in that state; an alarm that has seen
+    one datapoint, or a stack older than the window, is judged as it is."""
+    if deployed is None or alarm.get("TreatMissingData") != "breaching":
+        return False
+    return not _recent_datapoints(alarm) and now < warm_up_ends(alarm, deployed)
+
+
+def _recent_datapoints(alarm: dict[str, Any]) -> list[Any]:
+    """The datapoints of the last evaluation (StateReasonData); ``[None]`` if it does not say."""
+    try:
+        data = json.loads(str(alarm.get("StateReasonData") or "{}"))
+    except ValueError:
+        return [None]
+    points = data.get("recentDatapoints") if isinstance(data, dict) else None
+    return points if isinstance(points, list) else [None]
 
 
 def _changes(cloudwatch: Any, names: list[str], now: datetime) -> tuple[Alarm, ...]:
@@ -408,9 +450,12 @@ def _error_output_lines(e: ErrorOutput | None) -> list[str]:
 
 
 def _alarm_lines(report: StatusReport) -> list[str]:
+    warming = len(report.alarms_warming_up)
     return [
-        f"alarms        {len(report.alarms_firing)} in ALARM",
+        f"alarms        {len(report.alarms_firing)} in ALARM"
+        + (f", {warming} warming up (no data yet on a new deployment)" if warming else ""),
         *(f"  ALARM  {a.name}: {a.reason} (since {a.updated})" for a in report.alarms_firing),
+        *(f"  WARMING UP  {a.name}: {a.reason}" for a in report.alarms_warming_up),
         *(f"  {a.updated}  {a.name}: {a.reason}" for a in report.alarm_changes_24h[:10]),
     ]
 
@@ -462,18 +507,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scripts.session import EnvSession, stack_outputs
+    from scripts.session import EnvSession, deployed_at, describe_stack, outputs_of
 
     # an unreachable endpoint, a missing stack or an AWS error: reported by scripts.cli (exit 1)
     session = EnvSession.from_args(args, interactive=True)
-    outputs = stack_outputs(session)
+    stack = describe_stack(session)
+    outputs = outputs_of(stack)
     clients = Clients(
         s3=session.client("s3"),
         firehose=session.client("firehose"),
         sqs=session.client("sqs"),
         cloudwatch=session.client("cloudwatch"),
     )
-    report = collect_status(clients, outputs, args.env)
+    report = collect_status(clients, outputs, args.env, deployed=deployed_at(stack))
     if args.json:
         print(json.dumps({**asdict(report), "healthy": report.healthy}, default=str))
     else:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -151,3 +153,96 @@ def test_every_stream_is_shown_and_a_missing_one_is_a_problem(
     assert any(problem.startswith("stream stream-2:") for problem in report.problems)
     assert "stream        stream: " in render(report)
     assert not report.healthy
+
+
+NO_DATAPOINTS = (
+    "Threshold Crossed: no datapoints were received for 5 periods and 5 missing datapoints were "
+    "treated as [Breaching]."
+)
+
+
+def _dead_man_alarm(clients: Clients, outputs: dict[str, str], points: list[float]) -> None:
+    """A backlog alarm as the template defines it (missing data breaching), in ALARM."""
+    clients.cloudwatch.put_metric_alarm(
+        AlarmName="s3-aggregator-unit-backlog-count",
+        MetricName="DistributionBacklogCount",
+        Namespace="S3Aggregator",
+        Statistic="Maximum",
+        Period=60,
+        EvaluationPeriods=5,
+        Threshold=100,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="breaching",
+        AlarmActions=[outputs["AlarmTopicArn"]],
+    )
+    clients.cloudwatch.set_alarm_state(
+        AlarmName="s3-aggregator-unit-backlog-count",
+        StateValue="ALARM",
+        StateReason=NO_DATAPOINTS if not points else "Threshold Crossed: 5 datapoints",
+        StateReasonData=json.dumps({"version": "1.0", "recentDatapoints": points}),
+    )
+
+
+@pytest.mark.parametrize(
+    ("deployed_ago", "points", "warming"),
+    [
+        (timedelta(seconds=90), [], True),  # the monitor has not published yet: warming up
+        (timedelta(seconds=359), [], True),  # window 5 x 60 s + one evaluation
+        (timedelta(seconds=361), [], False),  # still no data after the window: broken
+        (timedelta(seconds=30), [500.0], False),  # a real breach is never warming up
+        (None, [], False),  # deployment time unknown: judged as it is
+    ],
+)
+def test_a_dead_man_alarm_without_data_on_a_new_stack_is_warming_up_not_firing(
+    stack: tuple[Clients, dict[str, str]],
+    deployed_ago: timedelta | None,
+    points: list[float],
+    warming: bool,
+) -> None:
+    clients, outputs = stack
+    _dead_man_alarm(clients, outputs, points)
+    now = datetime.now(UTC)
+    deployed = None if deployed_ago is None else now - deployed_ago
+
+    report = collect_status(clients, outputs, "unit", now=now, deployed=deployed)
+
+    names = ["s3-aggregator-unit-backlog-count"]
+    assert [a.name for a in report.alarms_warming_up] == (names if warming else [])
+    assert [a.name for a in report.alarms_firing] == ([] if warming else names)
+    # moto has no DescribeAlarmHistory (a problem line of its own): health without it
+    assert all(problem.startswith("alarm history:") for problem in report.problems)
+    assert dataclasses.replace(report, problems=()).healthy is warming
+    screen = render(report)
+    assert ("WARMING UP  s3-aggregator-unit-backlog-count" in screen) is warming
+    assert ("1 warming up" in screen) is warming
+
+
+def test_an_alarm_treating_missing_data_otherwise_is_never_warming_up(
+    stack: tuple[Clients, dict[str, str]],
+) -> None:
+    clients, outputs = stack
+    _dead_man_alarm(clients, outputs, [])
+    clients.cloudwatch.put_metric_alarm(
+        AlarmName="s3-aggregator-unit-backlog-count",
+        MetricName="DistributionBacklogCount",
+        Namespace="S3Aggregator",
+        Statistic="Maximum",
+        Period=60,
+        EvaluationPeriods=5,
+        Threshold=100,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+        AlarmActions=[outputs["AlarmTopicArn"]],
+    )
+    clients.cloudwatch.set_alarm_state(
+        AlarmName="s3-aggregator-unit-backlog-count",
+        StateValue="ALARM",
+        StateReason=NO_DATAPOINTS,
+        StateReasonData=json.dumps({"recentDatapoints": []}),
+    )
+    now = datetime.now(UTC)
+
+    report = collect_status(clients, outputs, "unit", now=now, deployed=now)
+
+    assert [a.name for a in report.alarms_firing] == ["s3-aggregator-unit-backlog-count"]
+    assert report.alarms_warming_up == ()
