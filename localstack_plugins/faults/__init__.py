@@ -15,6 +15,7 @@ A rule (JSON)::
     {"service": "s3", "operation": "GetObject",         # what to match (operation optional)
      "bucket": "landing-bucket", "key_prefix": "e2e/",  # optional S3 request filters
      "stream": "delivery-stream",                       # optional Firehose request filter
+     "function": "transform-function",                  # optional Lambda filter (name or ARN)
      "error": {"code": "SlowDown", "status": 503},      # answer with this error, or
      "latency_seconds": 2.0,                            # delay the request (then serve it)
      "count": 5,                                        # how many times (absent: unlimited)
@@ -50,6 +51,7 @@ class Rule:
     bucket: str | None = None
     key_prefix: str | None = None
     stream: str | None = None
+    function: str | None = None
     error_code: str | None = None
     error_status: int = 500
     error_message: str = "fault injected by the aggregator test suite"
@@ -69,10 +71,22 @@ class Rule:
             self.key_prefix
         ):
             return False
+        if self.function is not None and not _names_function(
+            str(params.get("FunctionName", "")), self.function
+        ):
+            return False
         return self.stream is None or params.get("DeliveryStreamName") == self.stream
 
     def exhausted(self) -> bool:
         return self.count is not None and self.injected >= self.count
+
+
+def _names_function(requested: str, function: str) -> bool:
+    """Whether a request's ``FunctionName`` (a name, an ARN, either with a qualifier) is
+    ``function`` (a name or an ARN)."""
+    name = function.rsplit(":function:", 1)[-1].split(":", 1)[0]
+    asked = requested.rsplit(":function:", 1)[-1].split(":", 1)[0]
+    return asked == name
 
 
 @dataclass
@@ -135,6 +149,7 @@ def parse_rule(rule_id: int, document: Any) -> Rule:
         bucket=document.get("bucket"),
         key_prefix=document.get("key_prefix"),
         stream=document.get("stream"),
+        function=document.get("function"),
         error_code=error["code"] if error else None,
         error_status=int(error.get("status", 500)) if error else 500,
         error_message=str(error.get("message", Rule.error_message)) if error else "",

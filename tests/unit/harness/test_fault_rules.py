@@ -91,3 +91,34 @@ def test_clear_removes_every_rule() -> None:
 def test_malformed_rules_are_refused(rule: dict[str, object]) -> None:
     with pytest.raises(RuleError):
         Faults().add([rule])
+
+
+@pytest.mark.parametrize(
+    ("requested", "hit"),
+    [
+        ("s3-aggregator-local-transform", True),
+        ("arn:aws:lambda:eu-west-2:000000000000:function:s3-aggregator-local-transform", True),
+        (
+            "arn:aws:lambda:eu-west-2:000000000000:function:s3-aggregator-local-transform:$LATEST",
+            True,
+        ),
+        ("s3-aggregator-local-transform:live", True),
+        ("s3-aggregator-local-ingest", False),
+        ("s3-aggregator-local-transform-2", False),
+    ],
+)
+def test_a_function_rule_matches_that_function_by_name_or_arn(requested: str, hit: bool) -> None:
+    """Only the named function's invocations fail (not the ingest's, whichever path they take)."""
+    faults = Faults()
+    faults.add(
+        [
+            {
+                "service": "lambda",
+                "operation": "Invoke",
+                "function": "s3-aggregator-local-transform",
+                "error": {"code": "ServiceException", "status": 500},
+            }
+        ]
+    )
+    picked = faults.pick("lambda", "Invoke", {"FunctionName": requested})
+    assert (picked is not None) is hit
