@@ -17,7 +17,8 @@ from troposphere.cloudwatch import MetricStat as CwStat
 from troposphere.sns import SubscriptionResource, Topic
 
 from pipeline.contract import metrics
-from pipeline.contract.slo import SLO_TARGETS
+from pipeline.contract.prefixes import CANARY_ROOT
+from pipeline.contract.slo import SLO_P999_SECONDS, SLO_TARGETS
 from templates import names
 from templates.config import EnvironmentConfig
 from templates.metadata import checkov_skips
@@ -507,6 +508,47 @@ def operator_alarms(config: EnvironmentConfig) -> list[Alarm]:
     return [*slo_alarms(config), *error_rate_alarms(config), *capacity_alarms(config)]
 
 
+def canary_alarm_period_seconds(interval_minutes: int) -> int:
+    """The CanaryMissing window: one canary interval plus the SLO's 180 s, in whole minutes.
+
+    A canary is put every ``interval`` and reaches Distribution within 180 s when the pipeline
+    meets its SLO, so two consecutive deliveries are at most ``interval + 180 s`` apart: any window
+    that long holds one. A window without one means the last canary is later than the SLO allows
+    (or was never put): broken, not idle. With prod's 5 minutes: an 8-minute window.
+    """
+    return (interval_minutes * 60 + SLO_P999_SECONDS + 59) // 60 * 60
+
+
+def canary_alarms(config: EnvironmentConfig) -> list[Alarm]:
+    """CanaryMissing, when ``[canary]`` is on: no canary reached Distribution within its window.
+
+    One period of :func:`canary_alarm_period_seconds`, evaluated once (the alarm fires at the end
+    of the first window without a delivery, i.e. about ``interval + 180 s`` after the last one);
+    missing data is breaching: the copier publishes ``CanariesDelivered`` only for bundles holding
+    a canary, so silence is exactly what this alarm is for.
+    """
+    if not config.canary.enabled:
+        return []
+    period = canary_alarm_period_seconds(config.canary.interval_minutes)
+    return [
+        _alarm(
+            config,
+            names.CANARY_MISSING_ALARM,
+            f"No canary file (put under {CANARY_ROOT} in Landing every "
+            f"{config.canary.interval_minutes} min) reached Distribution in the last {period} s: "
+            "the pipeline is broken, not idle." + runbook("runbook-canary-missing"),
+            namespace=names.METRICS_NAMESPACE,
+            metric=metrics.CANARIES_DELIVERED,
+            dimensions={"service": names.function_name(config, "copier")},
+            statistic="Sum",
+            threshold=1,
+            comparison="LessThanThreshold",
+            period=period,
+            missing="breaching",
+        )
+    ]
+
+
 def add_alarms(template: Template, config: EnvironmentConfig) -> None:
     resources: list[Any] = [
         *topic_resources(config),
@@ -515,6 +557,7 @@ def add_alarms(template: Template, config: EnvironmentConfig) -> None:
         *backlog_alarms(config),
         *operator_alarms(config),
         *transform_failure_alarms(config),
+        *canary_alarms(config),
     ]
     if config.alarms.anomaly_detection:
         resources.extend(anomaly_alarm(config))

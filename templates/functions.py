@@ -1,4 +1,5 @@
-"""The four Lambda functions, their log groups, failure queues, triggers and permissions."""
+"""The Lambda functions (four, and the optional canary), their log groups, failure queues,
+triggers and permissions."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ from troposphere.logs import LogGroup
 from troposphere.sqs import Queue
 
 from pipeline.contract import environment as variables
-from pipeline.contract.prefixes import static_prefix
+from pipeline.contract.prefixes import CANARY_ROOT, static_prefix
 from templates import names
-from templates.config import EnvironmentConfig
+from templates.config import EnvironmentConfig, FunctionSettings
 from templates.metadata import checkov_skips
 from templates.network import vpc_config
 
@@ -35,13 +36,17 @@ HANDLERS = {
     "transform": "transforms.handler.lambda_handler",
     "copier": "pipeline.copier.handler.lambda_handler",
     "monitor": "pipeline.monitor.handler.lambda_handler",
+    "canary": "pipeline.canary.handler.lambda_handler",
 }
 DESCRIPTIONS = {
     "ingest": "Landing S3 events -> object references -> Firehose PutRecordBatch",
     "transform": "Firehose processor: fetch referenced files, pack them as bundle members",
     "copier": "New Archive bundle -> SHA-256 metadata -> staged in Distribution",
     "monitor": "Every minute: Distribution backlog count and oldest age as metrics",
+    "canary": f"On a schedule: one canary file under {CANARY_ROOT} in Landing (the real path)",
 }
+#: the canary puts one small object: the smallest memory, time for the client's retries
+CANARY_SETTINGS = FunctionSettings(memory_mb=128, timeout_seconds=60)
 #: functions invoked asynchronously by S3, with a failure queue
 ASYNC_FUNCTIONS = ("ingest", "copier")
 
@@ -64,6 +69,10 @@ _DLQ_SKIP = {
         "error output prefix; a DLQ would never receive anything."
     ),
     "monitor": "Scheduled every minute and stateless: a failed run is superseded by the next.",
+    "canary": (
+        "Scheduled and stateless: a failed put is superseded by the next, and a canary that "
+        "never reaches Distribution raises CanaryMissing."
+    ),
 }
 _VPC_SKIP = (
     "VPC placement is optional per environment ([network] in the config); this environment "
@@ -100,13 +109,19 @@ def environment_variables(config: EnvironmentConfig, function: str) -> dict[str,
         },
         "copier": {variables.DISTRIBUTION_BUCKET: distribution},
         "monitor": {variables.DISTRIBUTION_BUCKET: distribution},
+        "canary": {
+            variables.LANDING_BUCKET: names.bucket_name(config, "landing"),
+            variables.CANARY_INTERVAL_MINUTES: variables.write_integer(
+                config.canary.interval_minutes
+            ),
+        },
     }
     return {**common, **specific[function]}
 
 
 def log_group(config: EnvironmentConfig, function: str) -> LogGroup:
     return LogGroup(
-        f"{names.FUNCTION_IDS[function]}Logs",
+        f"{names.function_id(function)}Logs",
         LogGroupName=names.log_group_name(config, function),
         RetentionInDays=config.retention.log_retention_days,
         Metadata=checkov_skips(
@@ -118,8 +133,12 @@ def log_group(config: EnvironmentConfig, function: str) -> LogGroup:
     )
 
 
+def _settings(config: EnvironmentConfig, name: str) -> FunctionSettings:
+    return CANARY_SETTINGS if name == names.CANARY else config.functions.settings(name)
+
+
 def function(config: EnvironmentConfig, name: str) -> Function:
-    settings = config.functions.settings(name)
+    settings = _settings(config, name)
     skips = {**_SKIPS, "CKV_AWS_116": _DLQ_SKIP[name]}
     if config.network is None:
         skips["CKV_AWS_117"] = _VPC_SKIP
@@ -128,7 +147,7 @@ def function(config: EnvironmentConfig, name: str) -> Function:
     if vpc is not None:
         properties["VpcConfig"] = vpc
     return Function(
-        names.FUNCTION_IDS[name],
+        names.function_id(name),
         FunctionName=names.function_name(config, name),
         Description=DESCRIPTIONS[name],
         Handler=HANDLERS[name],
@@ -136,10 +155,10 @@ def function(config: EnvironmentConfig, name: str) -> Function:
         Architectures=[config.functions.architecture],
         MemorySize=settings.memory_mb,
         Timeout=settings.timeout_seconds,
-        Role=GetAtt(names.ROLE_IDS[name], "Arn"),
+        Role=GetAtt(names.role_id(name), "Arn"),
         Code=Code(S3Bucket=Ref(ARTIFACTS_BUCKET_PARAMETER), S3Key=Ref(CODE_KEY_PARAMETER)),
         Environment=Environment(Variables=environment_variables(config, name)),
-        DependsOn=[f"{names.FUNCTION_IDS[name]}Logs"],
+        DependsOn=[f"{names.function_id(name)}Logs"],
         Metadata=checkov_skips(**skips),
         **properties,
     )
@@ -202,6 +221,44 @@ def monitor_schedule() -> list[Any]:
     return [rule, permission]
 
 
+def canary_schedule_expression(interval_minutes: int) -> str:
+    """EventBridge's rate expression (singular unit for 1)."""
+    unit = "minute" if interval_minutes == 1 else "minutes"
+    return f"rate({interval_minutes} {unit})"
+
+
+def canary_schedule(config: EnvironmentConfig) -> list[Any]:
+    """The schedule that invokes the canary every ``[canary] interval_minutes``."""
+    arn = GetAtt(names.CANARY_FUNCTION, "Arn")
+    rule = Rule(
+        names.CANARY_SCHEDULE,
+        Description=f"Put a canary file under {CANARY_ROOT} in Landing (CanaryMissing alarm)",
+        ScheduleExpression=canary_schedule_expression(config.canary.interval_minutes),
+        State="ENABLED" if config.canary.scheduled else "DISABLED",
+        Targets=[Target(Id=names.CANARY, Arn=arn)],
+    )
+    permission = Permission(
+        names.CANARY_PERMISSION,
+        Action="lambda:InvokeFunction",
+        FunctionName=arn,
+        Principal="events.amazonaws.com",
+        SourceArn=GetAtt(names.CANARY_SCHEDULE, "Arn"),
+        SourceAccount=Sub("${AWS::AccountId}"),
+    )
+    return [rule, permission]
+
+
+def canary_resources(config: EnvironmentConfig) -> list[Any]:
+    """The canary's log group, function and schedule; none when ``[canary]`` is off."""
+    if not config.canary.enabled:
+        return []
+    return [
+        log_group(config, names.CANARY),
+        function(config, names.CANARY),
+        *canary_schedule(config),
+    ]
+
+
 def add_functions(template: Template, config: EnvironmentConfig) -> None:
     for name in names.FUNCTION_IDS:
         template.add_resource(log_group(config, name))
@@ -211,5 +268,5 @@ def add_functions(template: Template, config: EnvironmentConfig) -> None:
         template.add_resource(event_invoke_config(config, name))
     template.add_resource(s3_permission(config, names.LANDING_PERMISSION, "ingest", "landing"))
     template.add_resource(s3_permission(config, names.ARCHIVE_PERMISSION, "copier", "archive"))
-    for resource in monitor_schedule():
+    for resource in [*monitor_schedule(), *canary_resources(config)]:
         template.add_resource(resource)

@@ -11,7 +11,7 @@ from typing import Any
 from troposphere import GetAtt, Sub, Template
 from troposphere.iam import Policy, Role
 
-from pipeline.contract.prefixes import static_prefix
+from pipeline.contract.prefixes import CANARY_ROOT, static_prefix
 from templates import names
 from templates.config import EnvironmentConfig
 
@@ -103,6 +103,14 @@ def function_statements(config: EnvironmentConfig, function: str) -> list[dict[s
         return [
             statement("CountBacklog", ["s3:ListBucket"], [names.bucket_arn(config, "distribution")])
         ]
+    if function == names.CANARY:
+        return [
+            statement(
+                "PutCanaryFiles",
+                ["s3:PutObject"],
+                [names.bucket_arn(config, "landing", f"/{CANARY_ROOT}*")],
+            )
+        ]
     raise ValueError(f"unknown function {function!r}")
 
 
@@ -116,7 +124,7 @@ def function_role(config: EnvironmentConfig, function: str) -> Role:
             )
         ]
     return Role(
-        names.ROLE_IDS[function],
+        names.role_id(function),
         AssumeRolePolicyDocument=_trust({"Service": "lambda.amazonaws.com"}),
         Policies=[
             Policy(
@@ -216,5 +224,7 @@ def consumer_role(config: EnvironmentConfig) -> Role:
 def add_iam(template: Template, config: EnvironmentConfig) -> None:
     for function in names.FUNCTION_IDS:
         template.add_resource(function_role(config, function))
+    if config.canary.enabled:
+        template.add_resource(function_role(config, names.CANARY))
     template.add_resource(firehose_role(config))
     template.add_resource(consumer_role(config))

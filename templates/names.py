@@ -124,6 +124,26 @@ ROLE_IDS = {
     "monitor": "MonitorRole",
     "firehose": "FirehoseRole",
 }
+#: the optional canary (``[canary] interval_minutes > 0``): not in FUNCTION_IDS/ROLE_IDS, whose
+#: functions every stack has (their alarms, dashboard widgets and log commands loop over them)
+CANARY = "canary"
+CANARY_FUNCTION = "CanaryFunction"
+CANARY_ROLE = "CanaryRole"
+CANARY_SCHEDULE = "CanarySchedule"
+CANARY_PERMISSION = "CanaryInvokeFromSchedule"
+CANARY_MISSING_ALARM = "CanaryMissingAlarm"
+
+
+def function_id(function: str) -> str:
+    """The logical id of any function, the canary included."""
+    return CANARY_FUNCTION if function == CANARY else FUNCTION_IDS[function]
+
+
+def role_id(function: str) -> str:
+    """The logical id of any function's role, the canary's included."""
+    return CANARY_ROLE if function == CANARY else ROLE_IDS[function]
+
+
 DLQ_IDS = {"ingest": "IngestDLQ", "copier": "CopierDLQ"}
 LANDING_PERMISSION = "IngestInvokeFromLanding"
 ARCHIVE_PERMISSION = "CopierInvokeFromArchive"

@@ -52,6 +52,10 @@ TRANSFORM_LIMIT_VARIABLES = {
 # --- copier, monitor -----------------------------------------------------------------------------
 DISTRIBUTION_BUCKET = "DISTRIBUTION_BUCKET"
 
+# --- canary --------------------------------------------------------------------------------------
+LANDING_BUCKET = "LANDING_BUCKET"
+CANARY_INTERVAL_MINUTES = "CANARY_INTERVAL_MINUTES"
+
 
 class EnvironmentValueError(ValueError):
     """A variable is missing or does not parse; the message names it and what to do."""

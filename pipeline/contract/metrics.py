@@ -41,6 +41,15 @@ FILE_AGE_SECONDS = "FileAgeSeconds"
 BUNDLE_MAX_FILE_AGE_SECONDS = "BundleMaxFileAgeSeconds"
 #: a staged bundle whose file ages could not be measured
 FILE_AGE_UNMEASURED = "FileAgeUnmeasured"
+#: canary files (Landing keys under ``_canary/``) in one staged bundle; no data while none
+#: arrives, which the CanaryMissing alarm treats as breaching ("broken, not idle")
+CANARIES_DELIVERED = "CanariesDelivered"
+#: one value per canary file: landing to staged in Distribution, seconds (also in FileAgeSeconds)
+CANARY_AGE_SECONDS = "CanaryAgeSeconds"
+
+# --- canary
+#: canary files put into Landing by the scheduled canary function
+CANARIES_PUT = "CanariesPut"
 
 # --- monitor (gauges: read as Maximum, not Sum)
 DISTRIBUTION_BACKLOG_COUNT = "DistributionBacklogCount"

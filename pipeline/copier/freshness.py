@@ -6,7 +6,10 @@ header) to the moment its bundle is in Distribution — the end-to-end latency t
 
 - ``FileAgeSeconds``: one value per file (EMF arrays; CloudWatch computes p95/p99.9 over them,
   which the SLO alarms watch);
-- ``BundleMaxFileAgeSeconds``: the oldest file of the bundle.
+- ``BundleMaxFileAgeSeconds``: the oldest file of the bundle;
+- for a bundle holding canary files (Landing keys under ``_canary/``, issue 22), also
+  ``CanariesDelivered`` (how many) and ``CanaryAgeSeconds`` (one value per canary file): the
+  CanaryMissing alarm watches the first. Canary files count in ``FileAgeSeconds`` like any file.
 
 The member headers are read from a second ``GetObject`` of the Archive version just staged
 (headers only: content is skipped while decompressing, memory stays bounded). Bundles larger than
@@ -25,13 +28,18 @@ from typing import Any
 from pipeline.bundle import read_bundle
 from pipeline.contract.metrics import (
     BUNDLE_MAX_FILE_AGE_SECONDS,
+    CANARIES_DELIVERED,
+    CANARY_AGE_SECONDS,
     FILE_AGE_SECONDS,
     FILE_AGE_UNMEASURED,
 )
+from pipeline.contract.prefixes import is_canary_key
 
 FILE_AGE_METRIC = FILE_AGE_SECONDS
 BUNDLE_MAX_AGE_METRIC = BUNDLE_MAX_FILE_AGE_SECONDS
 UNMEASURED_METRIC = FILE_AGE_UNMEASURED
+CANARIES_METRIC = CANARIES_DELIVERED
+CANARY_AGE_METRIC = CANARY_AGE_SECONDS
 #: above this size only the first member's age is read (one large file per direct bundle)
 SAMPLE_ABOVE_BYTES = 256 * 1024 * 1024
 
@@ -42,6 +50,8 @@ class BundleAges:
 
     ages: tuple[float, ...]
     sampled: bool
+    #: ages of the bundle's canary files (a subset of ``ages``; empty for most bundles)
+    canary_ages: tuple[float, ...] = ()
 
     @property
     def maximum(self) -> float:
@@ -65,12 +75,24 @@ def ages_at(event_times: Iterable[str], staged_at: datetime) -> tuple[float, ...
 
 def member_event_times(fileobj: Any, first_only: bool = False) -> list[str]:
     """The recorded ``event_time`` of every member of a bundle stream (content skipped)."""
-    times = []
+    return [event_time for _, event_time in member_keys_and_times(fileobj, first_only)]
+
+
+def member_keys_and_times(fileobj: Any, first_only: bool = False) -> list[tuple[str, str]]:
+    """The Landing key and recorded ``event_time`` of every member (content skipped)."""
+    found = []
     for member in read_bundle(fileobj):
-        times.append(member.metadata.event_time)
+        found.append((member.metadata.key, member.metadata.event_time))
         if first_only:
             break
-    return times
+    return found
+
+
+def measured_ages(members: list[tuple[str, str]], staged_at: datetime, sampled: bool) -> BundleAges:
+    """The ages of ``(key, event_time)`` members at ``staged_at``; canary files apart too."""
+    ages = ages_at((event_time for _, event_time in members), staged_at)
+    canaries = tuple(age for (key, _), age in zip(members, ages, strict=True) if is_canary_key(key))
+    return BundleAges(ages, sampled, canaries)
 
 
 def bundle_ages(
@@ -83,7 +105,7 @@ def bundle_ages(
     sampled = size > SAMPLE_ABOVE_BYTES
     body = s3.get_object(**arguments)["Body"]
     try:
-        times = member_event_times(body, first_only=sampled)
+        members = member_keys_and_times(body, first_only=sampled)
     finally:
         body.close()
-    return BundleAges(ages_at(times, staged_at), sampled)
+    return measured_ages(members, staged_at, sampled)

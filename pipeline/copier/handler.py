@@ -16,6 +16,8 @@ from pipeline.copier.config import CopierConfig
 from pipeline.copier.events import EMPTY_OBJECT, select_bundles
 from pipeline.copier.freshness import (
     BUNDLE_MAX_AGE_METRIC,
+    CANARIES_METRIC,
+    CANARY_AGE_METRIC,
     FILE_AGE_METRIC,
     UNMEASURED_METRIC,
     bundle_ages,
@@ -50,6 +52,16 @@ def _measure_freshness(s3: Any, bucket: str, key: str, version_id: str | None, s
     for age in measured.ages:
         metrics.add_metric(name=FILE_AGE_METRIC, unit=MetricUnit.Seconds, value=age)
     metrics.add_metric(name=BUNDLE_MAX_AGE_METRIC, unit=MetricUnit.Seconds, value=measured.maximum)
+    if measured.canary_ages:  # no data otherwise: the CanaryMissing alarm treats it as breaching
+        metrics.add_metric(
+            name=CANARIES_METRIC, unit=MetricUnit.Count, value=len(measured.canary_ages)
+        )
+        for age in measured.canary_ages:
+            metrics.add_metric(name=CANARY_AGE_METRIC, unit=MetricUnit.Seconds, value=age)
+        logger.info(
+            "canary delivered",
+            extra={"key": key, "canaries": len(measured.canary_ages), "ages": measured.canary_ages},
+        )
     logger.info(
         "bundle file ages",
         extra={

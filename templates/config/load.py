@@ -19,6 +19,7 @@ from templates.config.schema import (
 )
 from templates.config.sections import (
     read_alarms,
+    read_canary,
     read_capacity,
     read_firehose,
     read_functions,
@@ -73,11 +74,14 @@ def parse_config(
     network_table = root.table("network", required=False)
     network = section(read_network, network_table)
     capacity = section(read_capacity, root.table("capacity", required=False))
+    canary = section(read_canary, root.table("canary", required=False))
     tags = read_tags(root)
     section(root.close)
-    if problems.all() or any(part is None for part in parts.values()):
+    if problems.all() or any(part is None for part in parts.values()) or canary is None:
         raise config_error(problems.all(), source)
-    config = EnvironmentConfig(name=name, network=network, capacity=capacity, tags=tags, **parts)
+    config = EnvironmentConfig(
+        name=name, network=network, capacity=capacity, canary=canary, tags=tags, **parts
+    )
     refused = deployable_problems(config, source) if deployable else []
     if refused:
         raise config_error(refused, source)

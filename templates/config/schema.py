@@ -226,6 +226,21 @@ class Capacity:
 
 
 @dataclass(frozen=True)
+class Canary:
+    """`[canary]`: the scheduled canary put (issue 22, docs/operations.md "Runbook: canary
+    missing"); ``interval_minutes = 0`` (the default) deploys no canary."""
+
+    interval_minutes: int = 0
+    #: the schedule rule's state: ``false`` deploys it DISABLED (the function is then invoked by
+    #: hand or by tests; local.toml, where LocalStack fires rates on wall-clock minutes)
+    scheduled: bool = True
+
+    @property
+    def enabled(self) -> bool:
+        return self.interval_minutes > 0
+
+
+@dataclass(frozen=True)
 class EnvironmentConfig:
     name: str
     firehose: FirehoseBuffering
@@ -238,6 +253,7 @@ class EnvironmentConfig:
     access: Access
     network: Network | None
     capacity: Capacity | None = None
+    canary: Canary = Canary()
     #: `[tags]`: extra tags for the stack (and so every resource), besides project/environment
     tags: Mapping[str, str] = field(default_factory=dict)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import cast
 
+from pipeline.canary.config import INTERVAL_MINUTES
 from pipeline.contract import limits, naming
 from pipeline.contract.prefixes import (
     BUNDLE_ROOT,
@@ -26,6 +27,7 @@ from templates.config.schema import (
     TAG_PATTERN,
     Alarms,
     Architecture,
+    Canary,
     Capacity,
     FirehoseBuffering,
     Functions,
@@ -218,6 +220,25 @@ def read_alarms(table: Table, firehose: FirehoseBuffering) -> Alarms:
             f"({firehose.interval_seconds}), or the alarm fires on every buffer",
         )
     return result
+
+
+def read_canary(table: Table | None) -> Canary:
+    """`[canary]` (optional): 0 = off, else the minutes between puts the function accepts."""
+    if table is None:
+        return Canary()
+    interval = table.integer(
+        "interval_minutes",
+        0,
+        INTERVAL_MINUTES.high,
+        default=0,
+        allowed=(
+            f"0 (off) or the minutes between canary puts, {INTERVAL_MINUTES.low} to "
+            f"{INTERVAL_MINUTES.high} (prod ships with {INTERVAL_MINUTES.default})"
+        ),
+    )
+    scheduled = table.boolean("scheduled", default=True)
+    table.close()
+    return Canary(interval_minutes=interval, scheduled=scheduled)
 
 
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")

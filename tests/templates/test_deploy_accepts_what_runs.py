@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline import errors
+from pipeline.canary.config import CanaryConfig
 from pipeline.copier.config import CopierConfig
 from pipeline.ingest.config import IngestConfig
 from pipeline.monitor import config as monitor
@@ -49,8 +50,10 @@ READERS: dict[str, Callable[[Mapping[str, str]], object]] = {
     "transforms.handler.lambda_handler": TransformConfig.from_env,
     "pipeline.copier.handler.lambda_handler": CopierConfig.from_env,
     "pipeline.monitor.handler.lambda_handler": _monitor_from_env,
+    "pipeline.canary.handler.lambda_handler": CanaryConfig.from_env,
 }
 TRANSFORM = "transforms.handler.lambda_handler"
+CANARY = "pipeline.canary.handler.lambda_handler"
 
 #: Java DateTimeFormatter: the most letters of each field the Firehose guide's patterns may use
 #: (one more is "Too many pattern letters"); text fields take 1-5, numbers their width.
@@ -90,7 +93,8 @@ def _environments(config: EnvironmentConfig) -> dict[str, dict[str, str]]:
         for resource in resources.values()
         if resource["Type"] == "AWS::Lambda::Function"
     }
-    assert set(found) == set(READERS)
+    expected = set(READERS) if config.canary.enabled else set(READERS) - {CANARY}
+    assert set(found) == expected
     return found
 
 
@@ -234,3 +238,30 @@ def test_generated_inline_and_budget(inline: int, budget: int) -> None:
     check_deploy_accepts_what_runs(
         _data(transform={"inline_max_bytes": inline, "response_budget_bytes": budget})
     )
+
+
+#: ``[canary] interval_minutes``: off, the documented 1-60 with its edges, and what is refused
+CANARY_CASES: list[object] = [-1, 0, 1, 2, 5, 59, 60, 61, 1440, "5", 5.0, True]
+
+
+@pytest.mark.parametrize("interval", CANARY_CASES, ids=repr)
+def test_canary_interval(interval: object) -> None:
+    data = _data()
+    data["canary"] = {"interval_minutes": interval}
+    try:
+        config = parse_config("prod", data)
+    except ConfigError as refused:
+        assert "canary.interval_minutes" in str(refused)
+        if isinstance(interval, int) and not isinstance(interval, bool):
+            # what the function would get if deploy wrote it: it refuses it too
+            with pytest.raises(errors.ConfigError):
+                CanaryConfig.from_env(
+                    {"LANDING_BUCKET": "landing", "CANARY_INTERVAL_MINUTES": str(interval)}
+                )
+        return
+    environments = _environments(config)
+    assert (CANARY in environments) == (interval != 0)
+    if CANARY in environments:
+        assert CanaryConfig.from_env(environments[CANARY]).interval_minutes == interval
+    for handler, env in environments.items():
+        READERS[handler](env)

@@ -25,6 +25,7 @@ EXPECTED_ACTIONS = {
         "s3:PutObject", "s3:AbortMultipartUpload", "sqs:SendMessage",
     },
     "MonitorRole": {"logs:CreateLogStream", "logs:PutLogEvents", "s3:ListBucket"},
+    "CanaryRole": {"logs:CreateLogStream", "logs:PutLogEvents", "s3:PutObject"},
     "FirehoseRole": {
         "s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads",
         "s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject", "lambda:InvokeFunction",
@@ -32,7 +33,9 @@ EXPECTED_ACTIONS = {
     },
     "ConsumerRole": {"s3:ListBucket", "s3:GetObject", "s3:DeleteObject"},
 }  # fmt: skip
-FUNCTION_ROLES = ("IngestRole", "TransformRole", "CopierRole", "MonitorRole")
+FUNCTION_ROLES = ("IngestRole", "TransformRole", "CopierRole", "MonitorRole", "CanaryRole")
+#: resources only an environment with ``[canary] interval_minutes > 0`` has
+CANARY_ONLY = {"CanaryRole", "CanaryFunction", "CanarySchedule", "CanaryInvokeFromSchedule"}
 BUCKETS = ("LandingBucket", "ArchiveBucket", "DistributionBucket")
 
 
@@ -65,9 +68,16 @@ def _bucket_of(resource: Any) -> str | None:
     return match.group(1) if match else None
 
 
-def test_roles_have_exactly_the_actions_their_function_uses(template: Template) -> None:
+def _function_roles(template: Template) -> list[str]:
+    return [name for name in FUNCTION_ROLES if name in template["Resources"]]
+
+
+def test_roles_have_exactly_the_actions_their_function_uses(
+    template: Template, config: EnvironmentConfig
+) -> None:
     roles = _resources(template, "AWS::IAM::Role")
-    assert set(roles) == set(EXPECTED_ACTIONS)
+    optional = set() if config.canary.enabled else {"CanaryRole"}
+    assert set(roles) == set(EXPECTED_ACTIONS) - optional
     for name, role in roles.items():
         actions = {a for s in _statements(role) for a in _as_list(s["Action"])}
         assert actions == EXPECTED_ACTIONS[name], name
@@ -94,18 +104,71 @@ def test_consumer_role_reaches_only_distribution(
 
 
 def test_no_function_role_can_delete_from_archive(template: Template) -> None:
-    for name in FUNCTION_ROLES:
+    for name in _function_roles(template):
         for statement in _statements(template["Resources"][name]):
             deletes = [a for a in _as_list(statement["Action"]) if a.startswith("s3:Delete")]
             assert not deletes, f"{name} may {deletes}"
 
 
 def test_functions_write_to_archive_only_under_the_bundle_prefix(template: Template) -> None:
-    for name in FUNCTION_ROLES:
+    for name in _function_roles(template):
         for statement in _statements(template["Resources"][name]):
             if "s3:PutObject" in _as_list(statement["Action"]):
                 for resource in _as_list(statement["Resource"]):
-                    assert _text(resource).endswith("/bundles/*"), name
+                    if _bucket_of(resource) == "archive":
+                        assert _text(resource).endswith("/bundles/*"), name
+
+
+def test_functions_write_to_landing_only_under_the_canary_prefix(template: Template) -> None:
+    """Only the canary writes Landing, and only its reserved ``_canary/`` prefix."""
+    writers = []
+    for name in _function_roles(template):
+        for statement in _statements(template["Resources"][name]):
+            for resource in _as_list(statement["Resource"]):
+                if _bucket_of(resource) == "landing" and "s3:PutObject" in _as_list(
+                    statement["Action"]
+                ):
+                    writers.append(name)
+                    assert _text(resource).endswith("/_canary/*"), name
+                    assert _as_list(statement["Action"]) == ["s3:PutObject"], name
+    assert writers == (["CanaryRole"] if "CanaryRole" in template["Resources"] else [])
+
+
+def test_the_canary_role_reaches_nothing_but_its_logs_and_landing_canary_files(
+    template: Template, config: EnvironmentConfig
+) -> None:
+    resources = template["Resources"]
+    present = CANARY_ONLY & set(resources)
+    assert present == (CANARY_ONLY if config.canary.enabled else set())
+    if not config.canary.enabled:
+        return
+    targets = [
+        _text(resource)
+        for statement in _statements(resources["CanaryRole"])
+        for resource in _as_list(statement["Resource"])
+    ]
+    assert targets == [
+        "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+        f"/aws/lambda/s3-aggregator-{config.name}-canary:*",
+        "arn:${AWS::Partition}:s3:::"
+        f"s3-aggregator-{config.name}-landing-${{AWS::AccountId}}-${{AWS::Region}}/_canary/*",
+    ]
+
+
+def test_the_canary_schedule_invokes_the_canary_at_its_interval(
+    template: Template, config: EnvironmentConfig
+) -> None:
+    if not config.canary.enabled:
+        return
+    rule = template["Resources"]["CanarySchedule"]["Properties"]
+    interval = config.canary.interval_minutes
+    assert rule["ScheduleExpression"] == f"rate({interval} minute{'s' if interval > 1 else ''})"
+    assert rule["State"] == ("ENABLED" if config.canary.scheduled else "DISABLED")
+    assert rule["Targets"] == [{"Id": "canary", "Arn": {"Fn::GetAtt": ["CanaryFunction", "Arn"]}}]
+    permission = template["Resources"]["CanaryInvokeFromSchedule"]["Properties"]
+    assert permission["Principal"] == "events.amazonaws.com"
+    assert permission["SourceArn"] == {"Fn::GetAtt": ["CanarySchedule", "Arn"]}
+    assert permission["FunctionName"] == {"Fn::GetAtt": ["CanaryFunction", "Arn"]}
 
 
 def test_external_party_can_only_put_into_landing(
@@ -165,9 +228,11 @@ def test_distribution_grants_only_the_consumer_role(template: Template) -> None:
     assert all(s["Principal"] == {"AWS": {"Fn::GetAtt": ["ConsumerRole", "Arn"]}} for s in allowed)
 
 
-def test_lambda_permissions_are_scoped_by_source(template: Template) -> None:
+def test_lambda_permissions_are_scoped_by_source(
+    template: Template, config: EnvironmentConfig
+) -> None:
     permissions = _resources(template, "AWS::Lambda::Permission")
-    assert len(permissions) == 3
+    assert len(permissions) == (4 if config.canary.enabled else 3)
     for permission in permissions.values():
         properties = permission["Properties"]
         assert properties["SourceArn"] and properties["SourceAccount"]
@@ -205,8 +270,11 @@ def test_functions_follow_the_architecture_contract(
         },
         "CopierFunction": {"DISTRIBUTION_BUCKET"},
         "MonitorFunction": {"DISTRIBUTION_BUCKET"},
+        "CanaryFunction": {"LANDING_BUCKET", "CANARY_INTERVAL_MINUTES"},
     }  # fmt: skip
     common = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+    if not config.canary.enabled:
+        del expected_variables["CanaryFunction"]
     assert set(functions) == set(expected_variables)
     for name, function in functions.items():
         properties = function["Properties"]
