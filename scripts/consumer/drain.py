@@ -31,7 +31,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -90,6 +90,9 @@ class ListedBundle:
 class BundleProblem:
     key: str
     reason: str
+    #: a rejection's class (the error that rejected it, e.g. ``bundle_integrity``; see
+    #: :func:`rejection_kind`), the ``reason`` label of the rejected-bundles metric
+    kind: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +151,34 @@ class Progress(Protocol):
     def advance(self, bundles: int, files: int, size: int) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class DurableMember:
+    """One member made durable and recorded (a canary: verified and recorded) in this pass."""
+
+    delivered: DeliveredFile
+    event_time: str  # the landing event time, from the member's metadata
+    canary: bool = False
+
+
+class DrainObserver(Protocol):
+    """What a pass tells its observer (the metrics, :mod:`.metrics`); it never decides anything."""
+
+    def listed(self, bundles: Sequence[ListedBundle]) -> None: ...
+    def durable(self, members: Sequence[DurableMember], now: float) -> None: ...
+    def rejected(self, problem: BundleProblem) -> None: ...
+
+
+class _NoObserver:
+    def listed(self, bundles: Sequence[ListedBundle]) -> None:
+        pass
+
+    def durable(self, members: Sequence[DurableMember], now: float) -> None:
+        pass
+
+    def rejected(self, problem: BundleProblem) -> None:
+        pass
+
+
 class ConflictError(Exception):
     """A (key, version) already delivered with different content: an upstream anomaly."""
 
@@ -164,6 +195,7 @@ class _Counters:
     failed: list[BundleProblem] = field(default_factory=list)
     host_fault: HostProblem | None = None
     undeleted: list[BundleProblem] = field(default_factory=list)
+    observer: DrainObserver = field(default_factory=_NoObserver)
 
 
 def state_dir(output_dir: Path) -> Path:
@@ -226,20 +258,23 @@ def drain(
     options: DrainOptions | None = None,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    observer: DrainObserver | None = None,
 ) -> DrainSummary:
     """Deliver every bundle currently in ``bucket`` into ``output_dir``, exactly once per file.
 
     A host fault (pre-flight or mid-pass) ends the pass; it is in the summary's ``host_fault``.
+    ``observer`` hears what was listed, made durable and rejected (the metrics).
     """
     options = options or DrainOptions()
     started = time.monotonic()
     output_dir = output_dir.absolute()
-    counters = _Counters()
+    counters = _Counters(observer=observer or _NoObserver())
     bundles: list[ListedBundle] = []
     skipped = 0
     try:
         preflight.check(output_dir, output_dir / STAGING, ledger.path)
         bundles, skipped = list_candidates(client, bucket, options.prefix)
+        counters.observer.listed(bundles)
         _deliver_all(
             client, bucket, output_dir, bundles, ledger, options, progress, should_stop, counters
         )
@@ -348,7 +383,7 @@ def _deliver_one(
         try:
             bundle = fetch.result()  # downloaded (and verified) while the previous one unpacked
         except BundleRejectedError as error:
-            _reject(ledger, listed, str(error), counters)
+            _reject(ledger, listed, error, counters)
             return
         except OSError as error:  # writing the temporary copy: a host fault stops the pass
             fault = from_os_error(error, state_dir(writer.output_dir) / "tmp")
@@ -367,7 +402,7 @@ def _deliver_one(
                 fault = _host_cause(error, bundle.path)
                 if fault is not None:  # the local copy could not be read: not the bundle's fault
                     raise fault from error
-                _reject(ledger, listed, str(error), counters)
+                _reject(ledger, listed, error, counters)
                 return
             crash_point("unpacked")
             ledger.finish_bundle(bundle.sha256, unpack.written, unpack.duplicates)
@@ -426,6 +461,7 @@ class _Unpack:
         self._counters = counters
         self._should_stop = should_stop
         self._batch: list[DeliveredFile] = []
+        self._event_times: dict[str, str] = {}  # path -> landing event time, for the batch
         self._pending: dict[tuple[str, str], str] = {}  # identity -> sha256, not yet recorded
         self._batch_bytes = 0
         self.written = 0
@@ -440,6 +476,7 @@ class _Unpack:
         except BaseException:
             self._writer.abandon()  # a failure of ours or of the host: record nothing more
             self._batch, self._batch_bytes = [], 0
+            self._event_times.clear()
             self._pending.clear()
             raise
         self.flush()
@@ -510,6 +547,7 @@ class _Unpack:
 
     def _add_to_batch(self, meta: MemberMetadata, relative: str) -> None:
         self._pending[(meta.key, version_identity(meta.version_id))] = meta.sha256
+        self._event_times[relative] = meta.event_time
         self._batch.append(
             DeliveredFile(
                 key=meta.key,
@@ -533,8 +571,10 @@ class _Unpack:
         The batch is taken out first: if the flush fails, it is gone, and no later call can
         record it."""
         batch, self._batch, self._batch_bytes = self._batch, [], 0
+        event_times, self._event_times = self._event_times, {}
         self._pending.clear()
         durable = self._writer.flush()
+        durable_at = time.time()  # the moment the batch is durable: the files' latency ends here
         confirmed = [delivered for delivered in batch if delivered.path in durable]
         if len(confirmed) != len(batch):  # a bug, never a host fault: refuse to record it
             missing = sorted({d.path for d in batch} - durable)
@@ -543,6 +583,9 @@ class _Unpack:
             crash_point("renamed")
             self._ledger.record_files(confirmed)
             crash_point("recorded")
+            self._counters.observer.durable(
+                [DurableMember(d, event_times[d.path]) for d in confirmed], durable_at
+            )
 
 
 def _host_cause(error: BaseException, path: Path) -> HostFaultError | None:
@@ -597,9 +640,22 @@ def _delete(client: Any, bucket: str, listed: ListedBundle, counters: _Counters)
         )
 
 
-def _reject(ledger: Ledger, listed: ListedBundle, reason: str, counters: _Counters) -> None:
+def rejection_kind(error: BaseException) -> str:
+    """The class of a rejection, from the error that rejected the bundle: ``bundle_rejected``
+    (download verification), ``bundle_integrity`` (a damaged or empty bundle), ``conflict``
+    (a delivered key and version with other content), ``unsafe_path``, ``link_in_the_way``."""
+    name = type(error).__name__.removesuffix("Error")
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+def _reject(
+    ledger: Ledger, listed: ListedBundle, error: BaseException, counters: _Counters
+) -> None:
+    reason = str(error)
     ledger.reject(listed.key, listed.etag, reason)
-    counters.rejected.append(BundleProblem(listed.key, reason))
+    problem = BundleProblem(listed.key, reason, rejection_kind(error))
+    counters.rejected.append(problem)
+    counters.observer.rejected(problem)
     LOG.error(
         "bundle rejected: not unpacked, not deleted",
         extra={"bundle": listed.key, "etag": listed.etag, "reason": reason},
