@@ -33,7 +33,9 @@ from scripts.consumer.drain import (
     drain,
     state_dir,
 )
+from scripts.consumer.hook import DEFAULT_TIMEOUT_SECONDS, MAX_ATTEMPTS, HookRunner
 from scripts.consumer.hostfaults import HostFaultError, host_operation
+from scripts.consumer.manifest import ManifestHandoff
 from scripts.consumer.metrics import (
     DEFAULT_MAX_INTERVALS,
     ConsumerMetrics,
@@ -93,6 +95,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="files made durable and recorded together (default %(default)s)",
     )
     parser.add_argument("--json", action="store_true", help="one JSON summary per pass on stdout")
+    handoff = parser.add_argument_group("hand-off (docs/operations.md, Hand-off to downstream)")
+    handoff.add_argument(
+        "--manifests",
+        type=Path,
+        help="write a manifest (JSON lines) per delivered bundle into this folder (outside "
+        "--output); off by default",
+    )
+    handoff.add_argument(
+        "--on-bundle",
+        metavar="CMD",
+        help="run CMD <manifest path> after each manifest (needs --manifests); a failure is "
+        f"logged and retried at the next passes, {MAX_ATTEMPTS} runs at most",
+    )
+    handoff.add_argument(
+        "--on-bundle-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_SECONDS,
+        help="seconds the hook may run before it is killed, a failure (default %(default)s)",
+    )
     metrics = parser.add_argument_group("health and metrics (docs/operations.md, Metrics)")
     metrics.add_argument(
         "--metrics-port", type=int, help="serve Prometheus metrics over HTTP on this port"
@@ -135,6 +156,10 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     if args.check:
         return _check(args)
+    problem = _handoff_problem(args)
+    if problem is not None:
+        print(f"aggregator consume: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
     _configure_logging(args.log_level)
     try:
         client, bucket = _resolve(args)
@@ -162,6 +187,32 @@ def run(args: argparse.Namespace) -> int:
         if server is not None:
             server.shutdown()
             server.server_close()
+
+
+def _handoff_problem(args: argparse.Namespace) -> str | None:
+    """Why the hand-off options cannot work, or None."""
+    if args.on_bundle is not None and args.manifests is None:
+        return "--on-bundle runs with a manifest's path: give --manifests DIR too"
+    if args.on_bundle_timeout <= 0:
+        return "--on-bundle-timeout must be positive"
+    if args.manifests is not None:
+        output, manifests = args.output.resolve(), args.manifests.resolve()
+        if manifests == output or manifests.is_relative_to(output):
+            return (
+                f"--manifests {args.manifests} is inside --output {args.output}: the downstream "
+                "would read the manifests as data; choose a folder beside it"
+            )
+    return None
+
+
+def _handoff(args: argparse.Namespace, output: Path, metrics: ConsumerMetrics) -> Any:
+    if args.manifests is None:
+        return None
+    hook = None
+    if args.on_bundle is not None:
+        state = _ledger_path(args, output).parent
+        hook = HookRunner(args.on_bundle, state, args.on_bundle_timeout, observer=metrics)
+    return ManifestHandoff(args.manifests.absolute(), hook, observer=metrics)
 
 
 def _ledger_path(args: argparse.Namespace, output: Path) -> Path:
@@ -197,7 +248,7 @@ def _run_loop(
     metrics: ConsumerMetrics,
 ) -> int:
     status = StatusFile(status_path(_ledger_path(args, output)), args.interval, os.getpid())
-    telemetry = Telemetry(metrics, status, args.metrics_file)
+    telemetry = Telemetry(metrics, status, args.metrics_file, _handoff(args, output, metrics))
     backoff = _Backoff(args.interval, stop)
     while True:
         try:
@@ -291,6 +342,8 @@ def _loop(
     backoff = _Backoff(args.interval, stop)
     while True:
         try:
+            if telemetry.handoff is not None:
+                telemetry.handoff.pass_started()  # hooks that failed before run again
             with _TqdmProgress(not args.no_progress, telemetry.bundle_done) as progress:
                 summary = drain(
                     client,
@@ -301,6 +354,7 @@ def _loop(
                     progress=progress,
                     should_stop=stop.is_set,
                     observer=telemetry.metrics,
+                    handoff=telemetry.handoff,
                 )
         except (BotoCoreError, ClientError, OSError) as error:
             telemetry.pass_failed()

@@ -168,6 +168,15 @@ class DrainObserver(Protocol):
     def rejected(self, problem: BundleProblem) -> None: ...
 
 
+class Handoff(Protocol):
+    """Told when every file of a bundle is durable and recorded, before the bundle is marked
+    done and deleted (the manifests, :mod:`.manifest`); a host fault it raises stops the pass."""
+
+    def bundle_durable(
+        self, listed: ListedBundle, bundle_sha256: str, members: Sequence[DurableMember]
+    ) -> object: ...
+
+
 class _NoObserver:
     def listed(self, bundles: Sequence[ListedBundle]) -> None:
         pass
@@ -196,6 +205,7 @@ class _Counters:
     host_fault: HostProblem | None = None
     undeleted: list[BundleProblem] = field(default_factory=list)
     observer: DrainObserver = field(default_factory=_NoObserver)
+    handoff: Handoff | None = None
 
 
 def state_dir(output_dir: Path) -> Path:
@@ -259,16 +269,18 @@ def drain(
     progress: Progress | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     observer: DrainObserver | None = None,
+    handoff: Handoff | None = None,
 ) -> DrainSummary:
     """Deliver every bundle currently in ``bucket`` into ``output_dir``, exactly once per file.
 
     A host fault (pre-flight or mid-pass) ends the pass; it is in the summary's ``host_fault``.
-    ``observer`` hears what was listed, made durable and rejected (the metrics).
+    ``observer`` hears what was listed, made durable and rejected (the metrics); ``handoff`` is
+    given each delivered bundle's files (the manifests).
     """
     options = options or DrainOptions()
     started = time.monotonic()
     output_dir = output_dir.absolute()
-    counters = _Counters(observer=observer or _NoObserver())
+    counters = _Counters(observer=observer or _NoObserver(), handoff=handoff)
     bundles: list[ListedBundle] = []
     skipped = 0
     try:
@@ -404,6 +416,8 @@ def _deliver_one(
                     raise fault from error
                 _reject(ledger, listed, error, counters)
                 return
+            if counters.handoff is not None:
+                counters.handoff.bundle_durable(listed, bundle.sha256, unpack.announced())
             crash_point("unpacked")
             ledger.finish_bundle(bundle.sha256, unpack.written, unpack.duplicates)
             crash_point("finished")
@@ -462,6 +476,9 @@ class _Unpack:
         self._should_stop = should_stop
         self._batch: list[DeliveredFile] = []
         self._event_times: dict[str, str] = {}  # path -> landing event time, for the batch
+        #: the bundle's own files (the manifest's lines) by identity, in bundle order; a slot is
+        #: taken when a member is written and filled once its batch is durable and recorded
+        self._announced: dict[tuple[str, str], DurableMember | None] = {}
         self._pending: dict[tuple[str, str], str] = {}  # identity -> sha256, not yet recorded
         self._batch_bytes = 0
         self.written = 0
@@ -496,6 +513,7 @@ class _Unpack:
         if self._is_duplicate(member):
             self.duplicates += 1
             self._counters.duplicate_files += 1
+            self._announce_earlier(meta)
             return
         relative = relative_name(meta.key, meta.version_id)
         if self._writer.existing(relative) is not None:
@@ -516,6 +534,19 @@ class _Unpack:
         _verify_only(member)
         _check_same_delivery(meta, previous)
         return True
+
+    def announced(self) -> list[DurableMember]:
+        """Every file this bundle delivered, in bundle order: in this run, or (recorded under
+        this bundle's key) by an earlier run killed before the bundle was done."""
+        return [member for member in self._announced.values() if member is not None]
+
+    def _announce_earlier(self, meta: MemberMetadata) -> None:
+        identity = (meta.key, version_identity(meta.version_id))
+        if identity in self._announced:
+            return
+        delivered = self._ledger.delivered(meta.key, meta.version_id)
+        if delivered is not None and delivered.bundle_key == self._bundle_key:
+            self._announced[identity] = DurableMember(delivered, meta.event_time)
 
     def _adopt(self, member: BundleMember, relative: str) -> None:
         """A file on disk but not in the ledger (a run killed before recording): keep it."""
@@ -546,7 +577,9 @@ class _Unpack:
             LOG.debug("file written", extra={"key": meta.key, "size": meta.size, "path": relative})
 
     def _add_to_batch(self, meta: MemberMetadata, relative: str) -> None:
-        self._pending[(meta.key, version_identity(meta.version_id))] = meta.sha256
+        identity = (meta.key, version_identity(meta.version_id))
+        self._pending[identity] = meta.sha256
+        self._announced.setdefault(identity, None)
         self._event_times[relative] = meta.event_time
         self._batch.append(
             DeliveredFile(
@@ -583,9 +616,11 @@ class _Unpack:
             crash_point("renamed")
             self._ledger.record_files(confirmed)
             crash_point("recorded")
-            self._counters.observer.durable(
-                [DurableMember(d, event_times[d.path]) for d in confirmed], durable_at
-            )
+            members = [DurableMember(d, event_times[d.path]) for d in confirmed]
+            for durable_member in members:
+                done = durable_member.delivered
+                self._announced[(done.key, version_identity(done.version_id))] = durable_member
+            self._counters.observer.durable(members, durable_at)
 
 
 def _host_cause(error: BaseException, path: Path) -> HostFaultError | None:

@@ -19,15 +19,23 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from scripts.consumer.faults import crash_point
 from scripts.consumer.hostfaults import host_operation
+
+if TYPE_CHECKING:
+    from scripts.consumer.drain import DurableMember, ListedBundle
+    from scripts.consumer.hook import HookRunner
+
+LOG = logging.getLogger("aggregator.consumer")
 
 MANIFEST_SUFFIX = ".jsonl"
 #: how much of the bundle's SHA-256 the name carries (64 bits: unique among bundles in practice)
@@ -112,3 +120,56 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class ManifestObserver(Protocol):
+    def manifest_written(self) -> None: ...
+
+
+class ManifestHandoff:
+    """The drain's hand-off (:class:`scripts.consumer.drain.Handoff`): the manifest of each
+    delivered bundle into ``folder``, then the ``--on-bundle`` hook, if any."""
+
+    def __init__(
+        self,
+        folder: Path,
+        hook: HookRunner | None = None,
+        observer: ManifestObserver | None = None,
+    ) -> None:
+        self.folder, self._hook, self._observer = folder, hook, observer
+
+    def pass_started(self) -> None:
+        """Retry the hooks that failed before (in an earlier pass or an earlier process)."""
+        if self._hook is not None:
+            self._hook.retry_pending()
+
+    def bundle_durable(
+        self, listed: ListedBundle, bundle_sha256: str, members: Sequence[DurableMember]
+    ) -> Path | None:
+        """Write the manifest of a bundle whose files are all durable and recorded (none for a
+        bundle that delivered no file of its own); then run the hook."""
+        entries = [entry_of(member) for member in members if not member.canary]
+        if not entries:
+            return None
+        path = self.folder / manifest_name(listed.last_modified, bundle_sha256)
+        if self._hook is not None:
+            self._hook.prepare(path)  # first: a crash after the manifest still runs the hook
+        write_atomically(path, render(entries), crash_step="manifest-synced")
+        if self._observer is not None:
+            self._observer.manifest_written()
+        LOG.info("manifest written", extra={"manifest": str(path), "files": len(entries)})
+        if self._hook is not None:
+            self._hook.run(path)  # a failure is reported and stays pending; delivery goes on
+        return path
+
+
+def entry_of(member: DurableMember) -> ManifestEntry:
+    delivered = member.delivered
+    return ManifestEntry(
+        path=delivered.path,
+        size=delivered.size,
+        sha256=delivered.sha256,
+        key=delivered.key,
+        version_id=delivered.version_id,
+        event_time=member.event_time,
+    )

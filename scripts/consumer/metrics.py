@@ -27,7 +27,7 @@ from prometheus_client.exposition import start_http_server, write_to_textfile
 
 from pipeline.contract.slo import SLO_P95_SECONDS, SLO_P999_SECONDS
 from scripts.consumer.hostfaults import HostFaultError, host_operation
-from scripts.consumer.manifest import write_atomically
+from scripts.consumer.manifest import ManifestHandoff, write_atomically
 
 if TYPE_CHECKING:
     from scripts.consumer.drain import BundleProblem, DrainSummary, DurableMember, ListedBundle
@@ -326,15 +326,17 @@ def check_health(status: PassStatus, now: float, max_intervals: int) -> str | No
 
 class Telemetry:
     """The daemon's side of it all: the metrics, the status file and the textfile, updated after
-    each pass (a failure to write either is logged, never stops delivery)."""
+    each pass (a failure to write either is logged, never stops delivery), and the hand-off."""
 
     def __init__(
         self,
         metrics: ConsumerMetrics,
         status: StatusFile | None = None,
         textfile: Path | None = None,
+        handoff: ManifestHandoff | None = None,
     ) -> None:
         self.metrics, self._status, self._textfile = metrics, status, textfile
+        self.handoff = handoff  # the manifests and the hook, when --manifests is given
 
     def pass_ended(self, summary: DrainSummary) -> None:
         result = self.metrics.finished(summary)

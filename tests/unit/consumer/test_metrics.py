@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import signal
 import time
 import urllib.request
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.bundle import encode_member
@@ -28,6 +30,7 @@ from scripts.consumer.metrics import (
     PassStatus,
     StatusFile,
     check_health,
+    read_status,
     status_path,
 )
 from tests.moto_server import free_port
@@ -133,8 +136,6 @@ def test_a_second_pass_sees_the_rejected_bundles_again_without_counting_them_twi
 
 
 def _exposition(metrics: ConsumerMetrics) -> str:
-    from prometheus_client import generate_latest
-
     return generate_latest(metrics.registry).decode()
 
 
@@ -228,8 +229,6 @@ def test_a_failed_pass_keeps_the_last_success_and_a_long_pass_shows_progress(
 
     now[0] = 1_040.0  # a long pass delivering a backlog: alive, though no pass ended
     status.progressed()
-    from scripts.consumer.metrics import read_status
-
     read = read_status(tmp_path / "s.json")
     assert check_health(read, 1_045.0, 3) is None
     assert check_health(read, 1_071.0, 3) is not None
@@ -241,3 +240,18 @@ def test_check_health_without_any_success_names_the_last_result() -> None:
     assert reason is not None
     assert "no successful pass yet" in reason
     assert "host_fault" in reason
+
+
+def test_the_alert_rules_name_only_metrics_the_consumer_exports() -> None:
+    yaml = pytest.importorskip("yaml")
+    rules_file = Path(__file__).resolve().parents[3] / "docs" / "prometheus-rules.yml"
+    rules = yaml.safe_load(rules_file.read_text(encoding="utf-8"))["groups"][0]["rules"]
+    exported = {
+        sample.name
+        for family in text_string_to_metric_families(_exposition(ConsumerMetrics()))
+        for sample in family.samples
+    } | {P + "bundles_rejected_total"}  # labelled: no sample before the first rejection
+    named = {name for rule in rules for name in re.findall(P + r"\w+", rule["expr"])}
+    assert len(rules) >= 4
+    assert named, "no consumer metric in the rules"
+    assert named <= exported, named - exported
