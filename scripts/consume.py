@@ -103,6 +103,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--output); off by default",
     )
     handoff.add_argument(
+        "--canary-dir",
+        type=Path,
+        help="keep canary files (Landing _canary/) here, outside --output; by default they are "
+        "verified and recorded, not kept",
+    )
+    handoff.add_argument(
         "--on-bundle",
         metavar="CMD",
         help="run CMD <manifest path> after each manifest (needs --manifests); a failure is "
@@ -195,12 +201,12 @@ def _handoff_problem(args: argparse.Namespace) -> str | None:
         return "--on-bundle runs with a manifest's path: give --manifests DIR too"
     if args.on_bundle_timeout <= 0:
         return "--on-bundle-timeout must be positive"
-    if args.manifests is not None:
-        output, manifests = args.output.resolve(), args.manifests.resolve()
-        if manifests == output or manifests.is_relative_to(output):
+    output = args.output.resolve()
+    for option, folder in (("--manifests", args.manifests), ("--canary-dir", args.canary_dir)):
+        if folder is not None and folder.resolve().is_relative_to(output):
             return (
-                f"--manifests {args.manifests} is inside --output {args.output}: the downstream "
-                "would read the manifests as data; choose a folder beside it"
+                f"{option} {folder} is inside --output {args.output}: the downstream would read "
+                "its files as data; choose a folder beside it"
             )
     return None
 
@@ -350,7 +356,11 @@ def _loop(
                     bucket,
                     output,
                     ledger,
-                    DrainOptions(prefix=args.prefix, batch_files=args.batch_files),
+                    DrainOptions(
+                        prefix=args.prefix,
+                        batch_files=args.batch_files,
+                        canary_dir=None if args.canary_dir is None else args.canary_dir.absolute(),
+                    ),
                     progress=progress,
                     should_stop=stop.is_set,
                     observer=telemetry.metrics,
@@ -458,6 +468,8 @@ def _report(summary: DrainSummary, bucket: str, output: Path, as_json: bool) -> 
         f"{len(summary.rejected)} rejected, {summary.bundles_skipped} skipped (not bundles), "
         f"in {summary.seconds:.1f} s"
     )
+    if summary.files_canary:
+        print(f"  {summary.files_canary} canary file(s) verified (not in the output folder)")
     for problem in summary.rejected:
         print(f"  REJECTED (kept in Distribution) {problem.key}: {problem.reason}")
     for problem in summary.failed:

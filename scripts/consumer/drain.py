@@ -47,6 +47,7 @@ from pipeline.bundle import (
 )
 from pipeline.errors import NOT_FOUND_CODES
 from scripts.consumer import preflight
+from scripts.consumer.canary import CanaryFolder, is_canary_key
 from scripts.consumer.download import BundleRejectedError
 from scripts.consumer.faults import crash_point
 from scripts.consumer.hostfaults import HostFaultError, from_os_error, host_operation
@@ -76,6 +77,8 @@ class DrainOptions:
     batch_bytes: int = 64 * 1024 * 1024
     small_file_max: int = 1024 * 1024  # written by the thread pool; larger files stream
     threads: int = 16
+    #: canary members (:mod:`.canary`) are kept here; None: verified and recorded, not kept
+    canary_dir: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,7 @@ class DrainSummary:
     files_duplicate: int = 0
     files_adopted: int = 0
     bytes_written: int = 0
+    files_canary: int = 0  # canary members verified and recorded (never in the output folder)
     rejected: tuple[BundleProblem, ...] = ()
     failed: tuple[BundleProblem, ...] = ()
     undeleted: tuple[BundleProblem, ...] = ()  # delivered, but the delete was refused or failed
@@ -200,6 +204,7 @@ class _Counters:
     duplicate_files: int = 0
     adopted: int = 0
     size: int = 0
+    canary: int = 0
     rejected: list[BundleProblem] = field(default_factory=list)
     failed: list[BundleProblem] = field(default_factory=list)
     host_fault: HostProblem | None = None
@@ -305,6 +310,7 @@ def drain(
         files_duplicate=counters.duplicate_files,
         files_adopted=counters.adopted,
         bytes_written=counters.size,
+        files_canary=counters.canary,
         rejected=tuple(counters.rejected),
         failed=tuple(counters.failed),
         undeleted=tuple(counters.undeleted),
@@ -475,6 +481,10 @@ class _Unpack:
         self._counters = counters
         self._should_stop = should_stop
         self._batch: list[DeliveredFile] = []
+        self._canaries: list[DurableMember] = []  # verified (kept), recorded with the batch
+        self._canary_folder = (
+            None if options.canary_dir is None else CanaryFolder(options.canary_dir)
+        )
         self._event_times: dict[str, str] = {}  # path -> landing event time, for the batch
         #: the bundle's own files (the manifest's lines) by identity, in bundle order; a slot is
         #: taken when a member is written and filled once its batch is durable and recorded
@@ -494,6 +504,7 @@ class _Unpack:
             self._writer.abandon()  # a failure of ours or of the host: record nothing more
             self._batch, self._batch_bytes = [], 0
             self._event_times.clear()
+            self._canaries.clear()
             self._pending.clear()
             raise
         self.flush()
@@ -516,6 +527,9 @@ class _Unpack:
             self._announce_earlier(meta)
             return
         relative = relative_name(meta.key, meta.version_id)
+        if is_canary_key(meta.key):
+            self._canary(member, relative)
+            return
         if self._writer.existing(relative) is not None:
             self._adopt(member, relative)
         else:
@@ -535,6 +549,20 @@ class _Unpack:
         _check_same_delivery(meta, previous)
         return True
 
+    def _canary(self, member: BundleMember, relative: str) -> None:
+        """Verify a canary member (keep it in the canary folder, if any, never in the output);
+        it is recorded with the batch, like a written file."""
+        meta = member.metadata
+        if self._canary_folder is None:
+            _verify_only(member)
+        else:
+            self._canary_folder.keep(relative, member.chunks())
+        self._pending[(meta.key, version_identity(meta.version_id))] = meta.sha256
+        delivered = DeliveredFile(
+            meta.key, meta.version_id, meta.sha256, meta.size, relative, self._bundle_key
+        )
+        self._canaries.append(DurableMember(delivered, meta.event_time, canary=True))
+
     def announced(self) -> list[DurableMember]:
         """Every file this bundle delivered, in bundle order: in this run, or (recorded under
         this bundle's key) by an earlier run killed before the bundle was done."""
@@ -544,6 +572,8 @@ class _Unpack:
         identity = (meta.key, version_identity(meta.version_id))
         if identity in self._announced:
             return
+        if is_canary_key(meta.key):
+            return  # a canary is never handed off
         delivered = self._ledger.delivered(meta.key, meta.version_id)
         if delivered is not None and delivered.bundle_key == self._bundle_key:
             self._announced[identity] = DurableMember(delivered, meta.event_time)
@@ -605,6 +635,7 @@ class _Unpack:
         record it."""
         batch, self._batch, self._batch_bytes = self._batch, [], 0
         event_times, self._event_times = self._event_times, {}
+        canaries, self._canaries = self._canaries, []
         self._pending.clear()
         durable = self._writer.flush()
         durable_at = time.time()  # the moment the batch is durable: the files' latency ends here
@@ -612,15 +643,16 @@ class _Unpack:
         if len(confirmed) != len(batch):  # a bug, never a host fault: refuse to record it
             missing = sorted({d.path for d in batch} - durable)
             raise RuntimeError(f"writer did not confirm {len(missing)} file(s): {missing[:3]}")
-        if confirmed:
+        if confirmed or canaries:
             crash_point("renamed")
-            self._ledger.record_files(confirmed)
+            self._ledger.record_files([*confirmed, *(c.delivered for c in canaries)])
             crash_point("recorded")
+            self._counters.canary += len(canaries)
             members = [DurableMember(d, event_times[d.path]) for d in confirmed]
             for durable_member in members:
                 done = durable_member.delivered
                 self._announced[(done.key, version_identity(done.version_id))] = durable_member
-            self._counters.observer.durable(members, durable_at)
+            self._counters.observer.durable([*members, *canaries], durable_at)
 
 
 def _host_cause(error: BaseException, path: Path) -> HostFaultError | None:
