@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pipeline.bundle import encode_member
 from scripts import consume
 from scripts.cli import EXIT_OK
-from scripts.consumer.drain import DrainOptions, drain, state_dir
+from scripts.consumer.drain import DrainOptions, drain, list_bundles, state_dir
 from scripts.consumer.ledger import Ledger
 from scripts.consumer.metrics import (
     PASS_FAILED,
@@ -255,3 +255,18 @@ def test_the_alert_rules_name_only_metrics_the_consumer_exports() -> None:
     assert len(rules) >= 4
     assert named, "no consumer metric in the rules"
     assert named <= exported, named - exported
+
+
+def test_a_metrics_port_in_use_is_refused_before_anything_is_touched(
+    cli: None, s3: Any, output: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stage(s3, BUCKET, "bundles/a.gz", build_bundle([SourceFile("k", b"v")]))
+    holder = ConsumerMetrics().serve(0, "127.0.0.1")
+    try:
+        args = consume_args(output, "--once", "--metrics-port", str(holder.server_port))
+        assert consume.run(args) == consume.EXIT_CONFIG
+    finally:
+        holder.shutdown()
+        holder.server_close()
+    assert "cannot serve metrics on 127.0.0.1:" in capsys.readouterr().err
+    assert [b.key for b in list_bundles(s3, BUCKET)] == ["bundles/a.gz"]
