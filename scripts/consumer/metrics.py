@@ -157,6 +157,7 @@ class ConsumerMetrics:
 
     def durable(self, members: Sequence[DurableMember], now: float) -> None:
         """Files the writer confirmed durable (and the ledger recorded) at ``now``."""
+        files = size = unmeasured = 0
         for member in members:
             latency = _seconds_since(member.event_time, now)
             if member.canary:
@@ -165,12 +166,15 @@ class ConsumerMetrics:
                 if latency is not None:
                     self.canary_latency.observe(latency)
                 continue
-            self.files_delivered.inc()
-            self.bytes_delivered.inc(member.delivered.size)
+            files += 1
+            size += member.delivered.size
             if latency is None:
-                self.latency_unmeasured.inc()
+                unmeasured += 1
             else:
                 self.latency.observe(latency)
+        self.files_delivered.inc(files)
+        self.bytes_delivered.inc(size)
+        self.latency_unmeasured.inc(unmeasured)
 
     def rejected(self, problem: BundleProblem) -> None:
         self.bundles_rejected.labels(reason=problem.kind or "unknown").inc()

@@ -21,8 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from pipeline.bundle import encode_member
 from scripts import consume
 from scripts.cli import EXIT_OK
-from scripts.consumer.drain import DrainOptions, drain, list_bundles, state_dir
-from scripts.consumer.ledger import Ledger
+from scripts.consumer.drain import DrainOptions, DurableMember, drain, list_bundles, state_dir
+from scripts.consumer.ledger import DeliveredFile, Ledger
 from scripts.consumer.metrics import (
     PASS_FAILED,
     PASS_OK,
@@ -270,3 +270,17 @@ def test_a_metrics_port_in_use_is_refused_before_anything_is_touched(
         holder.server_close()
     assert "cannot serve metrics on 127.0.0.1:" in capsys.readouterr().err
     assert [b.key for b in list_bundles(s3, BUCKET)] == ["bundles/a.gz"]
+
+
+def test_a_file_without_a_readable_event_time_is_delivered_and_counted_unmeasured() -> None:
+    def member(event_time: str) -> DurableMember:
+        return DurableMember(DeliveredFile("k", "v", "0" * 64, 3, "k~v", "b.gz"), event_time)
+
+    metrics = ConsumerMetrics()
+    metrics.durable([member(""), member("2026-01-01T00:00:00"), member("2026-01-01T00:00:00Z")], 0)
+
+    samples = parse(_exposition(metrics))
+    assert value(samples, "files_delivered_total") == 3
+    assert value(samples, "delivered_bytes_total") == 9
+    assert value(samples, "file_latency_unmeasured_total") == 2  # no time, no time zone
+    assert value(samples, "file_latency_seconds_count") == 1
