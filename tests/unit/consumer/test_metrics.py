@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -284,3 +285,30 @@ def test_a_file_without_a_readable_event_time_is_delivered_and_counted_unmeasure
     assert value(samples, "delivered_bytes_total") == 9
     assert value(samples, "file_latency_unmeasured_total") == 2  # no time, no time zone
     assert value(samples, "file_latency_seconds_count") == 1
+
+
+def test_a_failed_listing_is_counted_and_the_next_pass_succeeds(
+    cli: None, s3: Any, output: Path, tmp_path: Path
+) -> None:
+    stage(s3, BUCKET, "bundles/a.gz", landed_bundle([SourceFile("k", b"v")], 5))
+    textfile = tmp_path / "consumer.prom"
+    listings: list[str] = []
+
+    def list_objects(**_: Any) -> None:
+        listings.append("call")
+        if len(listings) == 1:
+            raise EndpointConnectionError(endpoint_url="https://s3.example")
+        if len(listings) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    s3.meta.events.register("before-call.s3.ListObjectsV2", list_objects)
+    args = consume_args(output, "--interval", "0.05", "--metrics-file", str(textfile))
+
+    assert consume.run(args) == EXIT_OK
+    samples = parse(textfile.read_text(encoding="utf-8"))
+    assert value(samples, "passes_total", result="failed") == 1
+    assert value(samples, "passes_total", result="ok") >= 1
+    assert value(samples, "files_delivered_total") == 1
+    status = read_status(state_dir(output) / "consumer-status.json")
+    assert status.last_result == PASS_OK
+    assert check_health(status, time.time(), 3) is None
