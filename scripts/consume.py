@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -30,7 +33,18 @@ from scripts.consumer.drain import (
     drain,
     state_dir,
 )
+from scripts.consumer.hook import DEFAULT_TIMEOUT_SECONDS, MAX_ATTEMPTS, HookRunner
 from scripts.consumer.hostfaults import HostFaultError, host_operation
+from scripts.consumer.manifest import ManifestHandoff
+from scripts.consumer.metrics import (
+    DEFAULT_MAX_INTERVALS,
+    ConsumerMetrics,
+    StatusFile,
+    Telemetry,
+    check_health,
+    read_status,
+    status_path,
+)
 
 LOG = logging.getLogger("aggregator.consumer")
 
@@ -81,6 +95,58 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="files made durable and recorded together (default %(default)s)",
     )
     parser.add_argument("--json", action="store_true", help="one JSON summary per pass on stdout")
+    handoff = parser.add_argument_group("hand-off (docs/operations.md, Hand-off to downstream)")
+    handoff.add_argument(
+        "--manifests",
+        type=Path,
+        help="write a manifest (JSON lines) per delivered bundle into this folder (outside "
+        "--output); off by default",
+    )
+    handoff.add_argument(
+        "--canary-dir",
+        type=Path,
+        help="keep canary files (Landing _canary/) here, outside --output; by default they are "
+        "verified and recorded, not kept",
+    )
+    handoff.add_argument(
+        "--on-bundle",
+        metavar="CMD",
+        help="run CMD <manifest path> after each manifest (needs --manifests); a failure is "
+        f"logged and retried at the next passes, {MAX_ATTEMPTS} runs at most",
+    )
+    handoff.add_argument(
+        "--on-bundle-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_SECONDS,
+        help="seconds the hook may run before it is killed, a failure (default %(default)s)",
+    )
+    metrics = parser.add_argument_group("health and metrics (docs/operations.md, Metrics)")
+    metrics.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus metrics over HTTP on this port"
+    )
+    metrics.add_argument(
+        "--metrics-address",
+        default="127.0.0.1",
+        help="address the metrics endpoint binds (default %(default)s; 0.0.0.0 for every one)",
+    )
+    metrics.add_argument(
+        "--metrics-file",
+        type=Path,
+        help="write the metrics after each pass to this node_exporter textfile (*.prom)",
+    )
+    metrics.add_argument(
+        "--check",
+        action="store_true",
+        help="health check: exit 0 if the consumer of --output/--ledger had a successful pass "
+        "within --max-intervals poll intervals, else 1 with the reason (touches nothing)",
+    )
+    metrics.add_argument(
+        "--max-intervals",
+        type=int,
+        default=DEFAULT_MAX_INTERVALS,
+        help="--check: how many poll intervals may pass without a successful pass "
+        "(default %(default)s)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--log-level", default="WARNING", help="JSON log level on stderr (default WARNING)"
@@ -88,8 +154,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.interval <= 0 or args.batch_files <= 0:
-        print("aggregator consume: --interval and --batch-files must be positive", file=sys.stderr)
+    if args.interval <= 0 or args.batch_files <= 0 or args.max_intervals <= 0:
+        print(
+            "aggregator consume: --interval, --batch-files and --max-intervals must be positive",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    if args.check:
+        return _check(args)
+    problem = _handoff_problem(args)
+    if problem is not None:
+        print(f"aggregator consume: {problem}", file=sys.stderr)
         return EXIT_CONFIG
     _configure_logging(args.log_level)
     try:
@@ -100,11 +175,92 @@ def run(args: argparse.Namespace) -> int:
     output: Path = args.output.absolute()
     stop = threading.Event()
     _install_stop_handler(stop)
+    metrics = ConsumerMetrics()
+    server = None
+    if args.metrics_port is not None:
+        try:
+            server = metrics.serve(args.metrics_port, args.metrics_address)
+        except OSError as error:
+            print(
+                f"aggregator consume: cannot serve metrics on {args.metrics_address}:"
+                f"{args.metrics_port} ({error}): choose a free port or another --metrics-address",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
+    try:
+        return _run_loop(args, client, bucket, output, stop, metrics)
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+
+def _handoff_problem(args: argparse.Namespace) -> str | None:
+    """Why the hand-off options cannot work, or None."""
+    if args.on_bundle is not None and args.manifests is None:
+        return "--on-bundle runs with a manifest's path: give --manifests DIR too"
+    if args.on_bundle_timeout <= 0:
+        return "--on-bundle-timeout must be positive"
+    output = args.output.resolve()
+    for option, folder in (("--manifests", args.manifests), ("--canary-dir", args.canary_dir)):
+        if folder is not None and folder.resolve().is_relative_to(output):
+            return (
+                f"{option} {folder} is inside --output {args.output}: the downstream would read "
+                "its files as data; choose a folder beside it"
+            )
+    return None
+
+
+def _handoff(args: argparse.Namespace, output: Path, metrics: ConsumerMetrics) -> Any:
+    if args.manifests is None:
+        return None
+    hook = None
+    if args.on_bundle is not None:
+        state = _ledger_path(args, output).parent
+        hook = HookRunner(args.on_bundle, state, args.on_bundle_timeout, observer=metrics)
+    return ManifestHandoff(args.manifests.absolute(), hook, observer=metrics)
+
+
+def _ledger_path(args: argparse.Namespace, output: Path) -> Path:
+    ledger: Path = args.ledger or state_dir(output) / "ledger.db"
+    return ledger
+
+
+def _check(args: argparse.Namespace) -> int:
+    """``--check``: read the status file the daemon leaves next to the ledger; touch nothing."""
+    path = status_path(_ledger_path(args, args.output.absolute()))
+    try:
+        status = read_status(path)
+    except (OSError, ValueError, TypeError) as error:
+        print(
+            f"UNHEALTHY: no readable consumer status at {path} ({error}); is the consumer "
+            "running with this --output/--ledger?"
+        )
+        return EXIT_BUNDLE_PROBLEMS
+    reason = check_health(status, time.time(), args.max_intervals)
+    if reason is not None:
+        print(f"UNHEALTHY: {reason}")
+        return EXIT_BUNDLE_PROBLEMS
+    print(f"OK: consumer pid {status.pid}, last pass {status.last_result}")
+    return EXIT_OK
+
+
+def _run_loop(
+    args: argparse.Namespace,
+    client: Any,
+    bucket: str,
+    output: Path,
+    stop: threading.Event,
+    metrics: ConsumerMetrics,
+) -> int:
+    status = StatusFile(status_path(_ledger_path(args, output)), args.interval, os.getpid())
+    telemetry = Telemetry(metrics, status, args.metrics_file, _handoff(args, output, metrics))
     backoff = _Backoff(args.interval, stop)
     while True:
         try:
-            return _open_and_loop(args, client, bucket, output, stop)
+            return _open_and_loop(args, client, bucket, output, stop, telemetry)
         except HostFaultError as fault:  # at start: the output, the lock or the ledger
+            telemetry.pass_failed()
             stopped = _host_fault(HostProblem.of(fault), args.once)
             if stopped is not None:
                 return stopped
@@ -129,7 +285,12 @@ class _Backoff:
 
 
 def _open_and_loop(
-    args: argparse.Namespace, client: Any, bucket: str, output: Path, stop: threading.Event
+    args: argparse.Namespace,
+    client: Any,
+    bucket: str,
+    output: Path,
+    stop: threading.Event,
+    telemetry: Telemetry,
 ) -> int:
     """Take the output folder's lock, open the ledger, then poll; raises a start-up host fault."""
     from scripts.consumer.ledger import Ledger
@@ -138,14 +299,14 @@ def _open_and_loop(
 
     with host_operation(output):
         output.mkdir(parents=True, exist_ok=True)
-    ledger_path: Path = args.ledger or state_dir(output) / "ledger.db"
+    ledger_path = _ledger_path(args, output)
     locks = [state_dir(output) / LOCK_NAME, ledger_path.with_name(ledger_path.name + ".lock")]
     try:
         with exclusive(locks), Ledger(ledger_path) as ledger:
             if args.retry_rejected:
                 forgotten = ledger.forget_rejections()
                 LOG.info("rejections forgotten", extra={"count": forgotten})
-            return _loop(args, client, bucket, output, ledger, stop)
+            return _loop(args, client, bucket, output, ledger, stop, telemetry)
     except ConsumerLockedError as error:
         print(f"aggregator consume: {error}", file=sys.stderr)
         return EXIT_LOCKED
@@ -179,6 +340,7 @@ def _loop(
     output: Path,
     ledger: Any,
     stop: threading.Event,
+    telemetry: Telemetry,
 ) -> int:
     """Pass after pass; a pass that fails (listing included) is logged and retried with backoff."""
     from botocore.exceptions import BotoCoreError, ClientError
@@ -186,17 +348,26 @@ def _loop(
     backoff = _Backoff(args.interval, stop)
     while True:
         try:
-            with _TqdmProgress(enabled=not args.no_progress) as progress:
+            if telemetry.handoff is not None:
+                telemetry.handoff.pass_started()  # hooks that failed before run again
+            with _TqdmProgress(not args.no_progress, telemetry.bundle_done) as progress:
                 summary = drain(
                     client,
                     bucket,
                     output,
                     ledger,
-                    DrainOptions(prefix=args.prefix, batch_files=args.batch_files),
+                    DrainOptions(
+                        prefix=args.prefix,
+                        batch_files=args.batch_files,
+                        canary_dir=None if args.canary_dir is None else args.canary_dir.absolute(),
+                    ),
                     progress=progress,
                     should_stop=stop.is_set,
+                    observer=telemetry.metrics,
+                    handoff=telemetry.handoff,
                 )
         except (BotoCoreError, ClientError, OSError) as error:
+            telemetry.pass_failed()
             reason = f"{type(error).__name__}: {error}"
             if args.once:
                 print(f"consume: pass over s3://{bucket} failed: {reason}", file=sys.stderr)
@@ -207,6 +378,7 @@ def _loop(
             if backoff.wait():
                 return EXIT_OK
             continue
+        telemetry.pass_ended(summary)
         if args.once or args.json or not _idle(summary):
             _report(summary, bucket, output, as_json=args.json)
         if summary.host_fault is not None:
@@ -296,6 +468,8 @@ def _report(summary: DrainSummary, bucket: str, output: Path, as_json: bool) -> 
         f"{len(summary.rejected)} rejected, {summary.bundles_skipped} skipped (not bundles), "
         f"in {summary.seconds:.1f} s"
     )
+    if summary.files_canary:
+        print(f"  {summary.files_canary} canary file(s) verified (not in the output folder)")
     for problem in summary.rejected:
         print(f"  REJECTED (kept in Distribution) {problem.key}: {problem.reason}")
     for problem in summary.failed:
@@ -309,8 +483,9 @@ def _report(summary: DrainSummary, bucket: str, output: Path, as_json: bool) -> 
 class _TqdmProgress:
     """A tqdm bar over bundles (files and bytes in the postfix); silent when not a terminal."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, on_bundle: Callable[[], None] = lambda: None) -> None:
         self._enabled = enabled
+        self._on_bundle = on_bundle  # the status file's heartbeat during a long pass
         self._bar: Any = None
         self._files = 0
 
@@ -333,6 +508,7 @@ class _TqdmProgress:
         self._total_bytes = total_bytes
 
     def advance(self, bundles: int, files: int, size: int) -> None:
+        self._on_bundle()
         if self._bar is None:
             return
         self._files += files

@@ -31,7 +31,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -47,6 +47,7 @@ from pipeline.bundle import (
 )
 from pipeline.errors import NOT_FOUND_CODES
 from scripts.consumer import preflight
+from scripts.consumer.canary import CanaryFolder, is_canary_key
 from scripts.consumer.download import BundleRejectedError
 from scripts.consumer.faults import crash_point
 from scripts.consumer.hostfaults import HostFaultError, from_os_error, host_operation
@@ -76,6 +77,8 @@ class DrainOptions:
     batch_bytes: int = 64 * 1024 * 1024
     small_file_max: int = 1024 * 1024  # written by the thread pool; larger files stream
     threads: int = 16
+    #: canary members (:mod:`.canary`) are kept here; None: verified and recorded, not kept
+    canary_dir: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,9 @@ class ListedBundle:
 class BundleProblem:
     key: str
     reason: str
+    #: a rejection's class (the error that rejected it, e.g. ``bundle_integrity``; see
+    #: :func:`rejection_kind`), the ``reason`` label of the rejected-bundles metric
+    kind: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +122,7 @@ class DrainSummary:
     files_duplicate: int = 0
     files_adopted: int = 0
     bytes_written: int = 0
+    files_canary: int = 0  # canary members verified and recorded (never in the output folder)
     rejected: tuple[BundleProblem, ...] = ()
     failed: tuple[BundleProblem, ...] = ()
     undeleted: tuple[BundleProblem, ...] = ()  # delivered, but the delete was refused or failed
@@ -148,6 +155,43 @@ class Progress(Protocol):
     def advance(self, bundles: int, files: int, size: int) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class DurableMember:
+    """One member made durable and recorded (a canary: verified and recorded) in this pass."""
+
+    delivered: DeliveredFile
+    event_time: str  # the landing event time, from the member's metadata
+    canary: bool = False
+
+
+class DrainObserver(Protocol):
+    """What a pass tells its observer (the metrics, :mod:`.metrics`); it never decides anything."""
+
+    def listed(self, bundles: Sequence[ListedBundle]) -> None: ...
+    def durable(self, members: Sequence[DurableMember], now: float) -> None: ...
+    def rejected(self, problem: BundleProblem) -> None: ...
+
+
+class Handoff(Protocol):
+    """Told when every file of a bundle is durable and recorded, before the bundle is marked
+    done and deleted (the manifests, :mod:`.manifest`); a host fault it raises stops the pass."""
+
+    def bundle_durable(
+        self, listed: ListedBundle, bundle_sha256: str, members: Sequence[DurableMember]
+    ) -> object: ...
+
+
+class _NoObserver:
+    def listed(self, bundles: Sequence[ListedBundle]) -> None:
+        pass
+
+    def durable(self, members: Sequence[DurableMember], now: float) -> None:
+        pass
+
+    def rejected(self, problem: BundleProblem) -> None:
+        pass
+
+
 class ConflictError(Exception):
     """A (key, version) already delivered with different content: an upstream anomaly."""
 
@@ -160,10 +204,13 @@ class _Counters:
     duplicate_files: int = 0
     adopted: int = 0
     size: int = 0
+    canary: int = 0
     rejected: list[BundleProblem] = field(default_factory=list)
     failed: list[BundleProblem] = field(default_factory=list)
     host_fault: HostProblem | None = None
     undeleted: list[BundleProblem] = field(default_factory=list)
+    observer: DrainObserver = field(default_factory=_NoObserver)
+    handoff: Handoff | None = None
 
 
 def state_dir(output_dir: Path) -> Path:
@@ -226,20 +273,25 @@ def drain(
     options: DrainOptions | None = None,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    observer: DrainObserver | None = None,
+    handoff: Handoff | None = None,
 ) -> DrainSummary:
     """Deliver every bundle currently in ``bucket`` into ``output_dir``, exactly once per file.
 
     A host fault (pre-flight or mid-pass) ends the pass; it is in the summary's ``host_fault``.
+    ``observer`` hears what was listed, made durable and rejected (the metrics); ``handoff`` is
+    given each delivered bundle's files (the manifests).
     """
     options = options or DrainOptions()
     started = time.monotonic()
     output_dir = output_dir.absolute()
-    counters = _Counters()
+    counters = _Counters(observer=observer or _NoObserver(), handoff=handoff)
     bundles: list[ListedBundle] = []
     skipped = 0
     try:
         preflight.check(output_dir, output_dir / STAGING, ledger.path)
         bundles, skipped = list_candidates(client, bucket, options.prefix)
+        counters.observer.listed(bundles)
         _deliver_all(
             client, bucket, output_dir, bundles, ledger, options, progress, should_stop, counters
         )
@@ -258,6 +310,7 @@ def drain(
         files_duplicate=counters.duplicate_files,
         files_adopted=counters.adopted,
         bytes_written=counters.size,
+        files_canary=counters.canary,
         rejected=tuple(counters.rejected),
         failed=tuple(counters.failed),
         undeleted=tuple(counters.undeleted),
@@ -348,7 +401,7 @@ def _deliver_one(
         try:
             bundle = fetch.result()  # downloaded (and verified) while the previous one unpacked
         except BundleRejectedError as error:
-            _reject(ledger, listed, str(error), counters)
+            _reject(ledger, listed, error, counters)
             return
         except OSError as error:  # writing the temporary copy: a host fault stops the pass
             fault = from_os_error(error, state_dir(writer.output_dir) / "tmp")
@@ -367,8 +420,10 @@ def _deliver_one(
                 fault = _host_cause(error, bundle.path)
                 if fault is not None:  # the local copy could not be read: not the bundle's fault
                     raise fault from error
-                _reject(ledger, listed, str(error), counters)
+                _reject(ledger, listed, error, counters)
                 return
+            if counters.handoff is not None:
+                counters.handoff.bundle_durable(listed, bundle.sha256, unpack.announced())
             crash_point("unpacked")
             ledger.finish_bundle(bundle.sha256, unpack.written, unpack.duplicates)
             crash_point("finished")
@@ -426,6 +481,14 @@ class _Unpack:
         self._counters = counters
         self._should_stop = should_stop
         self._batch: list[DeliveredFile] = []
+        self._canaries: list[DurableMember] = []  # verified (kept), recorded with the batch
+        self._canary_folder = (
+            None if options.canary_dir is None else CanaryFolder(options.canary_dir)
+        )
+        self._event_times: dict[str, str] = {}  # path -> landing event time, for the batch
+        #: the bundle's own files (the manifest's lines) by identity, in bundle order; a slot is
+        #: taken when a member is written and filled once its batch is durable and recorded
+        self._announced: dict[tuple[str, str], DurableMember | None] = {}
         self._pending: dict[tuple[str, str], str] = {}  # identity -> sha256, not yet recorded
         self._batch_bytes = 0
         self.written = 0
@@ -440,6 +503,8 @@ class _Unpack:
         except BaseException:
             self._writer.abandon()  # a failure of ours or of the host: record nothing more
             self._batch, self._batch_bytes = [], 0
+            self._event_times.clear()
+            self._canaries.clear()
             self._pending.clear()
             raise
         self.flush()
@@ -459,8 +524,12 @@ class _Unpack:
         if self._is_duplicate(member):
             self.duplicates += 1
             self._counters.duplicate_files += 1
+            self._announce_earlier(meta)
             return
         relative = relative_name(meta.key, meta.version_id)
+        if is_canary_key(meta.key):
+            self._canary(member, relative)
+            return
         if self._writer.existing(relative) is not None:
             self._adopt(member, relative)
         else:
@@ -479,6 +548,35 @@ class _Unpack:
         _verify_only(member)
         _check_same_delivery(meta, previous)
         return True
+
+    def _canary(self, member: BundleMember, relative: str) -> None:
+        """Verify a canary member (keep it in the canary folder, if any, never in the output);
+        it is recorded with the batch, like a written file."""
+        meta = member.metadata
+        if self._canary_folder is None:
+            _verify_only(member)
+        else:
+            self._canary_folder.keep(relative, member.chunks())
+        self._pending[(meta.key, version_identity(meta.version_id))] = meta.sha256
+        delivered = DeliveredFile(
+            meta.key, meta.version_id, meta.sha256, meta.size, relative, self._bundle_key
+        )
+        self._canaries.append(DurableMember(delivered, meta.event_time, canary=True))
+
+    def announced(self) -> list[DurableMember]:
+        """Every file this bundle delivered, in bundle order: in this run, or (recorded under
+        this bundle's key) by an earlier run killed before the bundle was done."""
+        return [member for member in self._announced.values() if member is not None]
+
+    def _announce_earlier(self, meta: MemberMetadata) -> None:
+        identity = (meta.key, version_identity(meta.version_id))
+        if identity in self._announced:
+            return
+        if is_canary_key(meta.key):
+            return  # a canary is never handed off
+        delivered = self._ledger.delivered(meta.key, meta.version_id)
+        if delivered is not None and delivered.bundle_key == self._bundle_key:
+            self._announced[identity] = DurableMember(delivered, meta.event_time)
 
     def _adopt(self, member: BundleMember, relative: str) -> None:
         """A file on disk but not in the ledger (a run killed before recording): keep it."""
@@ -509,7 +607,10 @@ class _Unpack:
             LOG.debug("file written", extra={"key": meta.key, "size": meta.size, "path": relative})
 
     def _add_to_batch(self, meta: MemberMetadata, relative: str) -> None:
-        self._pending[(meta.key, version_identity(meta.version_id))] = meta.sha256
+        identity = (meta.key, version_identity(meta.version_id))
+        self._pending[identity] = meta.sha256
+        self._announced.setdefault(identity, None)
+        self._event_times[relative] = meta.event_time
         self._batch.append(
             DeliveredFile(
                 key=meta.key,
@@ -533,16 +634,25 @@ class _Unpack:
         The batch is taken out first: if the flush fails, it is gone, and no later call can
         record it."""
         batch, self._batch, self._batch_bytes = self._batch, [], 0
+        event_times, self._event_times = self._event_times, {}
+        canaries, self._canaries = self._canaries, []
         self._pending.clear()
         durable = self._writer.flush()
+        durable_at = time.time()  # the moment the batch is durable: the files' latency ends here
         confirmed = [delivered for delivered in batch if delivered.path in durable]
         if len(confirmed) != len(batch):  # a bug, never a host fault: refuse to record it
             missing = sorted({d.path for d in batch} - durable)
             raise RuntimeError(f"writer did not confirm {len(missing)} file(s): {missing[:3]}")
-        if confirmed:
+        if confirmed or canaries:
             crash_point("renamed")
-            self._ledger.record_files(confirmed)
+            self._ledger.record_files([*confirmed, *(c.delivered for c in canaries)])
             crash_point("recorded")
+            self._counters.canary += len(canaries)
+            members = [DurableMember(d, event_times[d.path]) for d in confirmed]
+            for durable_member in members:
+                done = durable_member.delivered
+                self._announced[(done.key, version_identity(done.version_id))] = durable_member
+            self._counters.observer.durable([*members, *canaries], durable_at)
 
 
 def _host_cause(error: BaseException, path: Path) -> HostFaultError | None:
@@ -597,9 +707,22 @@ def _delete(client: Any, bucket: str, listed: ListedBundle, counters: _Counters)
         )
 
 
-def _reject(ledger: Ledger, listed: ListedBundle, reason: str, counters: _Counters) -> None:
+def rejection_kind(error: BaseException) -> str:
+    """The class of a rejection, from the error that rejected the bundle: ``bundle_rejected``
+    (download verification), ``bundle_integrity`` (a damaged or empty bundle), ``conflict``
+    (a delivered key and version with other content), ``unsafe_path``, ``link_in_the_way``."""
+    name = type(error).__name__.removesuffix("Error")
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+def _reject(
+    ledger: Ledger, listed: ListedBundle, error: BaseException, counters: _Counters
+) -> None:
+    reason = str(error)
     ledger.reject(listed.key, listed.etag, reason)
-    counters.rejected.append(BundleProblem(listed.key, reason))
+    problem = BundleProblem(listed.key, reason, rejection_kind(error))
+    counters.rejected.append(problem)
+    counters.observer.rejected(problem)
     LOG.error(
         "bundle rejected: not unpacked, not deleted",
         extra={"bundle": listed.key, "etag": listed.etag, "reason": reason},
