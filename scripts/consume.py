@@ -19,8 +19,10 @@ from scripts.cli import (
     EXIT_PROBLEM,
     EXIT_TEMPORARY,
     EXIT_USAGE,
+    StopRequested,
     classify,
     fail,
+    raise_stop_requested,
 )
 from scripts.consumer.drain import (
     BUNDLE_PREFIX,
@@ -88,6 +90,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    stop, starting = threading.Event(), threading.Event()
+    _install_stop_handler(stop, starting)  # first thing: a stop while starting ends with 0 too
+    try:
+        return _run(args, stop, starting)
+    except StopRequested as signal_name:
+        print(f"aggregator consume: stopped ({signal_name}) while starting", file=sys.stderr)
+        return EXIT_OK
+
+
+def _run(args: argparse.Namespace, stop: threading.Event, starting: threading.Event) -> int:
     if args.interval <= 0 or args.batch_files <= 0:
         print("aggregator consume: --interval and --batch-files must be positive", file=sys.stderr)
         return EXIT_CONFIG
@@ -98,8 +110,7 @@ def run(args: argparse.Namespace) -> int:
         code, message = classify(error) or (EXIT_CONFIG, str(error))
         return fail("consume", message, code, as_json=args.json)
     output: Path = args.output.absolute()
-    stop = threading.Event()
-    _install_stop_handler(stop)
+    starting.clear()  # from here a stop is honoured between files: nothing is left half-done
     backoff = _Backoff(args.interval, stop)
     while True:
         try:
@@ -269,9 +280,14 @@ def _configure_logging(level: str) -> None:
     logger.propagate = False
 
 
-def _install_stop_handler(stop: threading.Event) -> None:
-    def handle(_signum: int, _frame: FrameType | None) -> None:
+def _install_stop_handler(stop: threading.Event, starting: threading.Event) -> None:
+    """SIGTERM/SIGINT set ``stop``; while ``starting`` is set they raise StopRequested too."""
+    starting.set()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
         stop.set()
+        if starting.is_set():
+            raise_stop_requested(signum, frame)
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)
