@@ -228,8 +228,10 @@ def _loop(
                 return EXIT_OK
             continue
         backoff.reset()
-        if args.once or stop.is_set():
+        if args.once:
             return EXIT_OK if summary.ok else EXIT_BUNDLE_PROBLEMS
+        if stop.is_set():  # the daemon stops as asked: 0, even after a pass with rejections
+            return EXIT_OK
         if stop.wait(args.interval):
             return EXIT_OK
 
