@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -90,14 +89,21 @@ def _uv(uv: str, *argv: str, cwd: Path) -> str:
     return done.stdout
 
 
+@dataclass(frozen=True)
+class Built:
+    uv: str
+    wheel: Path
+    constraints: Path  # the lock's versions of the run-time dependencies
+    base: Path
+
+
 @pytest.fixture(scope="module")
-def slim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlimInstall]:
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     uv = uv_binary()
     if uv is None:
         pytest.skip("uv is not installed: run `make setup` (scripts/bootstrap.sh installs it)")
     base = tmp_path_factory.mktemp("slim-install")
-    wheels, venv, workdir = base / "dist", base / "venv", base / "work"
-    workdir.mkdir()
+    wheels = base / "dist"
     _uv(uv, "build", "--wheel", "--out-dir", str(wheels), "--quiet", cwd=ROOT)
     (wheel,) = wheels.glob("*.whl")
     constraints = base / "constraints.txt"
@@ -107,15 +113,64 @@ def slim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlimInstall]:
         *("--format", "requirements-txt", "--quiet", "--output-file", str(constraints)),
         cwd=ROOT,
     )
-    # the machine's Python 3.13 (the one running the tests; uv finds its base installation)
-    _uv(uv, "venv", "--quiet", "--python", sys.executable, str(venv), cwd=workdir)
+    return Built(uv, wheel, constraints, base)
+
+
+@pytest.fixture(scope="module")
+def slim(built: Built) -> SlimInstall:
+    """``pip install <wheel>`` (uv's pip) into a clean venv of the machine's Python 3.13."""
+    venv, workdir = built.base / "venv", built.base / "work"
+    workdir.mkdir()
+    # the Python running the tests: uv finds its base installation (the machine's 3.13)
+    _uv(built.uv, "venv", "--quiet", "--python", sys.executable, str(venv), cwd=workdir)
     _uv(
-        uv,
+        built.uv,
         *("pip", "install", "--quiet", "--python", str(venv / "bin" / "python")),
-        *("--constraint", str(constraints), str(wheel)),
+        *("--constraint", str(built.constraints), str(built.wheel)),
         cwd=workdir,
     )
-    yield SlimInstall(venv, workdir)
+    return SlimInstall(venv, workdir)
+
+
+def test_uv_tool_install_gives_a_working_consume_without_the_deploy_tools(built: Built) -> None:
+    tools, bin_dir, workdir = built.base / "tools", built.base / "bin", built.base / "tool-work"
+    workdir.mkdir()
+    env = clean_environment(workdir) | {"UV_TOOL_DIR": str(tools), "UV_TOOL_BIN_DIR": str(bin_dir)}
+    done = subprocess.run(
+        [
+            *(built.uv, "tool", "install", "--quiet", "--python", sys.executable),
+            *("--constraints", str(built.constraints), str(built.wheel)),
+        ],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    helped = subprocess.run(
+        [str(bin_dir / "aggregator"), "consume", "--help"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+        check=False,
+    )
+    assert helped.returncode == EXIT_OK, helped.stderr
+    assert "--once" in helped.stdout
+    (tool_python,) = tools.glob("*/bin/python")
+    probe = subprocess.run(
+        [str(tool_python), "-c", "import troposphere"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+        check=False,
+    )
+    assert "No module named 'troposphere'" in probe.stderr
 
 
 def test_the_slim_install_has_neither_troposphere_nor_localstack(slim: SlimInstall) -> None:
