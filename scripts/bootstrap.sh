@@ -43,5 +43,7 @@ export UV_PYTHON_DOWNLOADS=never
 # 2-core machine: botocore + powertools import 1.95 s -> 1.06 s; LocalStack's providers 9.5 -> 4.1 s).
 export UV_COMPILE_BYTECODE=1
 # .venv exists and matches the lock: uv sync is a no-op taking ~50 ms.
-"$uv" sync --frozen --quiet --python "$python" >&2
+# --all-extras: development gets the deploy tools too (the `deploy` extra of pyproject.toml);
+# a plain `pip install` of the wheel is the slim consumer install.
+"$uv" sync --frozen --quiet --all-extras --python "$python" >&2
 echo "$uv"

@@ -40,11 +40,14 @@ import argparse
 import importlib
 import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from importlib import metadata
-from types import ModuleType
+from types import FrameType, ModuleType
+from typing import Any
 
 from pipeline.contract.naming import PROJECT
 from pipeline.errors import AggregatorError, ConfigError, TransientError, UsageError
@@ -88,6 +91,18 @@ EXIT_CODES: dict[int, str] = {
 }
 #: the installed distribution (pyproject.toml ``name``): the project's name
 DISTRIBUTION = PROJECT
+#: top-level modules of the ``deploy`` extra (pyproject.toml): absent from the slim consumer install
+DEPLOY_PACKAGES = frozenset({"troposphere", "localstack_client"})
+DEPLOY_EXTRA_HINT = f"needs the deploy tools: pip install '{DISTRIBUTION}[deploy]'"
+
+
+class NeedsDeployExtra:
+    """A command whose module imports a package of the ``deploy`` extra that is not installed."""
+
+    HELP = f"({DEPLOY_EXTRA_HINT})"
+
+    def __init__(self, missing: str) -> None:
+        self.missing = missing
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -109,6 +124,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 def version() -> str:
+    from importlib import metadata  # ~50 ms: only for --version, not before every command
+
     try:
         return metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError:  # running from a source tree without installing
@@ -127,13 +144,22 @@ def iso_timestamp(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _load(module_name: str) -> ModuleType | None:
+def _load(module_name: str) -> ModuleType | NeedsDeployExtra | None:
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as error:
         if error.name == module_name:
             return None
+        missing = _deploy_package(error)
+        if missing is not None:  # the slim install: the command needs the `deploy` extra
+            return NeedsDeployExtra(missing)
         raise
+
+
+def _deploy_package(error: ModuleNotFoundError) -> str | None:
+    """The package of the ``deploy`` extra whose absence ``error`` reports, else None."""
+    top = (error.name or "").partition(".")[0]
+    return top if top in DEPLOY_PACKAGES else None
 
 
 def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
@@ -181,6 +207,9 @@ def build_parser(load_all: bool = True) -> argparse.ArgumentParser:
         module = _load(module_name) if load_all else None
         if module is None:
             continue
+        if isinstance(module, NeedsDeployExtra):
+            _add_unavailable(subparsers, name, module)
+            continue
         sub = subparsers.add_parser(
             name,
             help=module.HELP,
@@ -194,6 +223,14 @@ def build_parser(load_all: bool = True) -> argparse.ArgumentParser:
         add_target_options(sub)
         sub.set_defaults(_module=module)
     return parser
+
+
+def _add_unavailable(subparsers: Any, name: str, missing: NeedsDeployExtra) -> None:
+    """A command that cannot run here: it takes any arguments (``--help`` included), so running
+    it always ends in the one-line hint of :func:`_run`, never in argparse's usage text."""
+    sub = subparsers.add_parser(name, help=missing.HELP, add_help=False, prefix_chars="\0")
+    sub.add_argument("arguments", nargs="*")
+    sub.set_defaults(_needs_extra=missing)
 
 
 def exit_code_of(error: AggregatorError) -> int:
@@ -234,16 +271,55 @@ def fail(command: str, message: str, code: int, as_json: bool = False) -> int:
 
 def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "_needs_extra", None) is not None:
+        return fail(args.command, DEPLOY_EXTRA_HINT, EXIT_USAGE)
     try:
         return int(args._module.run(args))
     except (KeyboardInterrupt, BrokenPipeError):
         raise
+    except ModuleNotFoundError as error:  # a lazy import of the `deploy` extra, in the slim install
+        if _deploy_package(error) is None:
+            raise
+        return fail(args.command, DEPLOY_EXTRA_HINT, EXIT_USAGE, getattr(args, "json", False))
     except Exception as error:
         known = classify(error)
         if known is None:
             raise
         code, message = known
         return fail(args.command, message, code, getattr(args, "json", False))
+
+
+#: commands for which a SIGTERM while they are still starting means "stop, nothing done": exit 0
+STOP_CLEANLY_ON_SIGTERM = frozenset({"consume"})
+
+
+class StopRequested(BaseException):
+    """SIGTERM (or SIGINT) while a command is still starting, before it has touched anything:
+    it ends with :data:`EXIT_OK`. A ``BaseException``, so no ``except Exception`` swallows it."""
+
+
+def raise_stop_requested(signum: int, _frame: FrameType | None) -> None:
+    """Signal handler: end a command that has not started its work yet (see StopRequested)."""
+    raise StopRequested(signal.Signals(signum).name)
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
+@contextmanager
+def _stop_cleanly_while_starting(argv: Sequence[str]) -> Iterator[None]:
+    """For the commands of :data:`STOP_CLEANLY_ON_SIGTERM`: from main's first line until the
+    command installs its own handler, SIGTERM ends it with 0 instead of killing it by signal."""
+    wanted = _command_of(argv) in STOP_CLEANLY_ON_SIGTERM
+    if not wanted or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, raise_stop_requested)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _stdout_to_devnull() -> None:
@@ -259,11 +335,16 @@ def _stdout_to_devnull() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; a closed stdout pipe or Ctrl-C ends it quietly with its table code."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
     try:
-        try:
-            return _run(argv)
-        finally:
-            sys.stdout.flush()  # a closed pipe shows here rather than at interpreter exit
+        with _stop_cleanly_while_starting(arguments):
+            try:
+                return _run(arguments)
+            finally:
+                sys.stdout.flush()  # a closed pipe shows here rather than at interpreter exit
+    except StopRequested as stop:
+        print(f"aggregator: stopped ({stop}) while starting; nothing was done", file=sys.stderr)
+        return EXIT_OK
     except BrokenPipeError:  # raised by a print, or by the flush above (argparse's --help too)
         _stdout_to_devnull()
         return EXIT_BROKEN_PIPE

@@ -22,8 +22,10 @@ from scripts.cli import (
     EXIT_PROBLEM,
     EXIT_TEMPORARY,
     EXIT_USAGE,
+    StopRequested,
     classify,
     fail,
+    raise_stop_requested,
 )
 from scripts.consumer.drain import (
     BUNDLE_PREFIX,
@@ -154,6 +156,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    stop, starting = threading.Event(), threading.Event()
+    _install_stop_handler(stop, starting)  # first thing: a stop while starting ends with 0 too
+    try:
+        return _run(args, stop, starting)
+    except StopRequested as signal_name:
+        print(f"aggregator consume: stopped ({signal_name}) while starting", file=sys.stderr)
+        return EXIT_OK
+
+
+def _run(args: argparse.Namespace, stop: threading.Event, starting: threading.Event) -> int:
     if args.interval <= 0 or args.batch_files <= 0 or args.max_intervals <= 0:
         print(
             "aggregator consume: --interval, --batch-files and --max-intervals must be positive",
@@ -173,8 +185,6 @@ def run(args: argparse.Namespace) -> int:
         code, message = classify(error) or (EXIT_CONFIG, str(error))
         return fail("consume", message, code, as_json=args.json)
     output: Path = args.output.absolute()
-    stop = threading.Event()
-    _install_stop_handler(stop)
     metrics = ConsumerMetrics()
     server = None
     if args.metrics_port is not None:
@@ -187,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_CONFIG
+    starting.clear()  # from here a stop is honoured between files: nothing is left half-done
     try:
         return _run_loop(args, client, bucket, output, stop, metrics)
     finally:
@@ -389,8 +400,10 @@ def _loop(
                 return EXIT_OK
             continue
         backoff.reset()
-        if args.once or stop.is_set():
+        if args.once:
             return EXIT_OK if summary.ok else EXIT_BUNDLE_PROBLEMS
+        if stop.is_set():  # the daemon stops as asked: 0, even after a pass with rejections
+            return EXIT_OK
         if stop.wait(args.interval):
             return EXIT_OK
 
@@ -441,9 +454,14 @@ def _configure_logging(level: str) -> None:
     logger.propagate = False
 
 
-def _install_stop_handler(stop: threading.Event) -> None:
-    def handle(_signum: int, _frame: FrameType | None) -> None:
+def _install_stop_handler(stop: threading.Event, starting: threading.Event) -> None:
+    """SIGTERM/SIGINT set ``stop``; while ``starting`` is set they raise StopRequested too."""
+    starting.set()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
         stop.set()
+        if starting.is_set():
+            raise_stop_requested(signum, frame)
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)

@@ -30,8 +30,6 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConfigParseError, ProfileNotFound
-from localstack_client import config as localstack_config
-from localstack_client.session import Session as LocalStackSession
 
 from pipeline.contract.naming import DEFAULT_REGION
 from pipeline.contract.naming import stack_name as stack_name
@@ -92,6 +90,20 @@ def _interface_endpoint_region(endpoint: str | None) -> str | None:
     return endpoint_region(endpoint)
 
 
+def _localstack_client() -> Any:
+    """The `localstack-client` package (the `deploy` extra): imported only for ``--env local``
+    without an endpoint, so the slim consumer install never needs it."""
+    try:
+        import localstack_client.config
+        import localstack_client.session
+    except ModuleNotFoundError as error:
+        raise UsageError(
+            "--env local without --endpoint-url needs localstack-client (the deploy tools): "
+            "pip install 's3-aggregator[deploy]', or pass --endpoint-url / AWS_ENDPOINT_URL"
+        ) from error
+    return localstack_client
+
+
 def resolve_region(cli_region: str | None, environ: Mapping[str, str] | None = None) -> str | None:
     """``--region``, else ``AWS_REGION``, else ``AWS_DEFAULT_REGION`` (None: ask the profile)."""
     environ = os.environ if environ is None else environ
@@ -121,7 +133,7 @@ def resolve_endpoint(
     if environ.get(ENDPOINT_VARIABLE, "").strip():
         return environ[ENDPOINT_VARIABLE].strip()
     if env_name == LOCAL_ENV:
-        endpoint: str | None = localstack_config.get_service_endpoint("s3")
+        endpoint: str | None = _localstack_client().config.get_service_endpoint("s3")
         return endpoint
     return None
 
@@ -224,7 +236,7 @@ class EnvSession:
                 "region_name": resolved_region,
             }
             if endpoint_url is None and not os.environ.get(ENDPOINT_VARIABLE, "").strip():
-                session = LocalStackSession(**credentials)
+                session = _localstack_client().session.Session(**credentials)
                 if probe and endpoint:  # not named: only a LocalStack this project started
                     from scripts.local import claim
 
@@ -274,7 +286,7 @@ class EnvSession:
         """A boto3 client for this environment with the project's retry/timeout config."""
         base = INTERACTIVE_CONFIG if self.interactive else CLIENT_CONFIG
         merged = base.merge(config) if config else base
-        if isinstance(self._session, LocalStackSession):
+        if type(self._session).__module__ == "localstack_client.session":  # resolves endpoints
             return self._session.client(service_name, config=merged)
         return self._session.client(service_name, endpoint_url=self.endpoint_url, config=merged)
 

@@ -62,9 +62,10 @@ THIRD_PARTY: dict[str, tuple[str, ...] | None] = {
     "pipeline/contract": (),
     "pipeline": ("lambda",),
     "transforms": ("lambda",),
-    "templates": ("dependencies",),
+    # `deploy`: the extra of the deploy tools (troposphere, localstack-client)
+    "templates": ("dependencies", "deploy"),
     # `report`: matplotlib, imported only when a latency picture is asked for
-    "scripts": ("dependencies", "report"),
+    "scripts": ("dependencies", "deploy", "report"),
     "localstack_plugins": None,
 }
 #: (file, module) imports that break a rule today, each with why it must (for now).
@@ -125,6 +126,8 @@ def _distributions(kind: str) -> frozenset[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     if kind == "dependencies":
         direct = project["project"]["dependencies"]
+    elif kind in project["project"].get("optional-dependencies", {}):
+        direct = project["project"]["optional-dependencies"][kind]
     else:
         direct = project["dependency-groups"][kind]
     pending = [Requirement(text).name for text in direct]
