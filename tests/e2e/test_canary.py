@@ -2,7 +2,8 @@
 targets the canary function; one canary put flows through the real path (Landing event -> ingest
 -> Firehose -> transform -> Archive -> copier -> Distribution); the copier counts it in
 ``CanariesDelivered``; CanaryMissing is in ALARM while no canary was delivered and goes OK once one
-is.
+is; the on-premise consumer (``aggregator consume``) verifies it, records it, times it and keeps it
+out of the output folder.
 
 ``local.toml`` deploys the canary with a 60-minute interval and its rule DISABLED (LocalStack fires
 rates on wall-clock minutes), so the test invokes the function itself and never waits for a clock.
@@ -13,14 +14,18 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.bundle import read_bundle
 from pipeline.canary.payload import CanaryPut, parse_body
 from pipeline.contract.metrics import CANARIES_DELIVERED, CANARY_AGE_SECONDS, NAMESPACE
 from pipeline.contract.prefixes import BUNDLE_ROOT, is_canary_key
+from scripts import cli
+from scripts.consumer.drain import STATE_DIR_NAME
 from templates.names import function_name_of
 from tests.e2e.pipeline import ENV_NAME, Pipeline
 from tests.localstack_plugins.support import wait_for
@@ -99,7 +104,9 @@ def test_the_schedule_rule_targets_the_canary_function(pipeline: Pipeline) -> No
     assert [target["Arn"] for target in targets] == [arn]
 
 
-def test_a_canary_flows_to_distribution_and_clears_canary_missing(pipeline: Pipeline) -> None:
+def test_a_canary_flows_to_distribution_and_clears_canary_missing(
+    pipeline: Pipeline, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cloudwatch = pipeline.session.client("cloudwatch")
     alarm = _canary_alarm(cloudwatch)
     assert (alarm["TreatMissingData"], alarm["Period"]) == ("breaching", 3780)
@@ -167,6 +174,47 @@ def test_a_canary_flows_to_distribution_and_clears_canary_missing(pipeline: Pipe
         f"canary {put['key']}: in Distribution {delivered_after:.1f} s after the put "
         f"(bundle {bundle_key}); CanaryAgeSeconds max {age:.1f} s"
     )
-    # later scenarios drain Distribution and count the files they get: take the canary out
+    # The on-premise consumer takes it (later scenarios count the files they drain): verified,
+    # recorded, timed, kept only in --canary-dir, never in the output folder.
     for key, _ in holding:
-        pipeline.s3.delete_object(Bucket=pipeline.distribution, Key=key)
+        summary, metrics = _consume(pipeline, key, tmp_path, capsys)
+        assert summary["bundles_delivered"] == 1, summary
+    assert summary["files_canary"] >= 1
+    output = tmp_path / "output"
+    assert [p for p in output.rglob("*") if p.is_file() and STATE_DIR_NAME not in p.parts] == []
+    [kept] = [p for p in (tmp_path / "canaries").rglob("*") if p.is_file()]
+    assert kept.read_bytes() == landed
+    assert metrics["aggregator_consumer_canary_files"] >= 1
+    assert metrics["aggregator_consumer_canary_latency_seconds"] >= 1  # the histogram's count
+    assert not {key for key, _ in holding} & {
+        item["Key"]
+        for page in pipeline.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=pipeline.distribution, Prefix=BUNDLE_ROOT
+        )
+        for item in page.get("Contents", [])
+    }
+
+
+def _consume(
+    pipeline: Pipeline, bundle_key: str, folder: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """``aggregator consume --once`` of one bundle: its --json summary and the metrics file's
+    counters and histogram counts, by family name."""
+    metrics_file = folder / "consumer.prom"
+    capsys.readouterr()
+    code = cli.main(
+        [
+            *("consume", "--env", "local", "--endpoint-url", pipeline.endpoint_url),
+            *("--bucket", pipeline.distribution, "--prefix", bundle_key, "--once", "--json"),
+            *("--output", str(folder / "output"), "--canary-dir", str(folder / "canaries")),
+            *("--metrics-file", str(metrics_file), "--no-progress"),
+        ]
+    )
+    summary: dict[str, Any] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0, summary
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(metrics_file.read_text()):
+        for sample in family.samples:
+            if sample.name in (f"{family.name}_total", f"{family.name}_count"):
+                values[family.name] = sample.value
+    return summary, values
