@@ -47,6 +47,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
     ),
     "threads": ("gil-switch-interval", "s3-notification-pool"),
 }
+#: other configurations instead of GROUPS: ``name,name|name`` (each ``|`` part is one run that
+#: leaves out the patches it names), e.g. ``gil-switch-interval|s3-notification-pool``
+CUSTOM = os.environ.get("BENCH_PATCH_SKIP", "")
 ALL_ON = "all on"
 ALL_OFF = "all off"
 
@@ -127,6 +130,9 @@ def main() -> None:
     if grouped != speed:
         raise RuntimeError(f"GROUPS out of date with the registry: {sorted(speed ^ grouped)}")
     configurations: dict[str, tuple[str, ...] | None] = {ALL_ON: (), **GROUPS, ALL_OFF: None}
+    if CUSTOM:
+        parts = [tuple(p.strip() for p in part.split(",")) for part in CUSTOM.split("|")]
+        configurations = {ALL_ON: (), **{"+".join(part): part for part in parts}}
     runs: dict[str, list[Run]] = {name: [] for name in configurations}
     for _ in range(ROUNDS):
         for name, skip in configurations.items():
