@@ -194,3 +194,11 @@ def test_the_launcher_reports_a_patch_that_cannot_apply_and_exits(
         launch.apply_patches()
     assert exited.value.code == launch.PATCH_EXIT_CODE
     assert "s3-listing-raw-markers" in json.loads(report.read_text())["error"]
+
+
+def test_every_speed_patch_is_in_a_measured_group() -> None:
+    """``make bench-patches`` measures each group; the registry carries the group's figure."""
+    speed = [p for p in REGISTRY if p.kind is Kind.SPEED]
+    assert {p.group for p in speed} == set(patches.GAINS)
+    assert all(p.gain.startswith(patches.GAINS[p.group]) for p in speed)
+    assert all(not p.group for p in REGISTRY if p.kind is not Kind.SPEED)
