@@ -1,9 +1,10 @@
 """Property: whatever writer or ledger call fails, and however, nothing is lost or delivered twice.
 
 For any failure point in the sequence of the writer's ``os`` calls (and its ``syncfs`` batch
-barrier, where the writer uses one) and the ledger's SQLite statements (the n-th call fails — once, or with every call after it until the fault is removed —
-with a host errno or SQLite's "disk is full"; in the writer only, the ledger only, or both; with
-the writer's ``syncfs`` barrier or its per-file ``fsync`` fallback), the consumer's promise holds:
+barrier, where the writer uses one) and the ledger's SQLite statements (the n-th call fails —
+once, or with every call after it until the fault is removed — with a host errno or SQLite's
+"disk is full"; in the writer only, the ledger only, or both; with the writer's ``syncfs`` barrier
+or its per-file ``fsync`` fallback), the consumer's promise holds:
 
 * after the faulted run, every ledger row is a file on disk with the recorded bytes;
 * no bundle is deleted before every one of its members is recorded and on disk (checked at the
