@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import errno
 import os
+import platform
 import sqlite3
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -197,8 +199,8 @@ def test_without_syncfs_the_writer_falls_back_to_fsync(
 def test_syncfs_is_not_used_where_it_would_not_report_write_back_errors(
     monkeypatch: pytest.MonkeyPatch, system: str, release: str
 ) -> None:
-    monkeypatch.setattr(writer_module.sys, "platform", system)
-    monkeypatch.setattr(writer_module.platform, "release", lambda: release)
+    monkeypatch.setattr(sys, "platform", system)
+    monkeypatch.setattr(platform, "release", lambda: release)
     assert _load_syncfs() is None
 
 
