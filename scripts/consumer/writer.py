@@ -220,7 +220,7 @@ class DurableWriter:
 
     def existing(self, relative: str) -> int | None:
         """Size of the regular file at ``relative``, None if absent; a link there is refused."""
-        with host_operation(self._output_dir / relative):
+        with host_operation(f"{self._output_dir}/{relative}"):
             parent, leaf = self._parent(relative)
             try:
                 info = os.stat(leaf, dir_fd=parent, follow_symlinks=False)
@@ -235,7 +235,7 @@ class DurableWriter:
 
     def open_existing(self, relative: str) -> int:
         """A read descriptor of the regular file at ``relative`` (never through a link)."""
-        with host_operation(self._output_dir / relative):
+        with host_operation(f"{self._output_dir}/{relative}"):
             parent, leaf = self._parent(relative)
             try:
                 return os.open(leaf, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
@@ -248,7 +248,7 @@ class DurableWriter:
         """Take the file already at ``relative`` into this batch: it is made durable with the
         batch (``fsync``'d now, and its folder with the batch's; or by the batch's ``syncfs``),
         so it is as durable as a written one once :meth:`flush` returns."""
-        with host_operation(self._output_dir / relative):
+        with host_operation(f"{self._output_dir}/{relative}"):
             fd = self.open_existing(relative)
             try:
                 if self._syncfs is None:
@@ -259,7 +259,7 @@ class DurableWriter:
 
     def submit(self, relative: str, content: bytes) -> None:
         """Queue ``content`` to be written to ``relative`` (durable only after :meth:`flush`)."""
-        with host_operation(self._output_dir / relative):
+        with host_operation(f"{self._output_dir}/{relative}"):
             parent, leaf = self._parent(relative)
         size = len(content)
         self._unflushed_bytes += size
@@ -281,7 +281,7 @@ class DurableWriter:
         If ``chunks`` raises (e.g. a failed checksum), the temporary file is removed and the
         target is left untouched.
         """
-        with host_operation(self._output_dir / relative):
+        with host_operation(f"{self._output_dir}/{relative}"):
             parent, leaf = self._parent(relative)
             temp = self._temp_name()
             fd = os.open(temp, _NEW_FILE_FLAGS, _FILE_MODE, dir_fd=self._staging_fd)
