@@ -32,8 +32,9 @@ descriptor of the real folder, and ``rename`` replaces a link at the leaf instea
 
 Small files are written by a thread pool (per-file ``fsync``: ext4/xfs commit concurrent
 ``fsync`` calls together, so a batch costs a few journal commits instead of one per file; with
-the ``syncfs`` barrier the pool overlaps the system calls with the unpacking thread). Large files
-stream from the caller's thread with bounded memory.
+the ``syncfs`` barrier the pool takes them in groups of :data:`GROUP_FILES` and overlaps the file
+creation with the unpacking thread). Large files stream from the caller's thread with bounded
+memory. Queued contents are bounded by ``max_inflight_bytes``.
 """
 
 from __future__ import annotations
@@ -160,12 +161,14 @@ class DurableWriter:
         return "fsync" if self._syncfs is None else "syncfs"
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
-        self._discard_renames()
-        self._close_dirs()
-        os.close(self._staging_fd)
-        os.close(self._root_fd)
-        sys.setswitchinterval(self._switch_interval)
+        try:
+            self._pool.shutdown(wait=True)
+            self._discard_renames()
+            self._close_dirs()
+            os.close(self._staging_fd)
+            os.close(self._root_fd)
+        finally:
+            sys.setswitchinterval(self._switch_interval)
 
     def __enter__(self) -> DurableWriter:
         return self
