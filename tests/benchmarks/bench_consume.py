@@ -2,7 +2,8 @@
 
 Bundles of 1,000 x 27 KB files are built with :mod:`pipeline.bundle` (half random, half text, so
 gzip has something to do), staged in an in-process moto S3, and drained by the real consumer:
-download + bundle SHA-256 + per-member SHA-256 + atomic fsync'd writes + ledger + delete. The
+download + bundle SHA-256 + per-member SHA-256 + atomic durable writes (the writer's barrier:
+``syncfs`` twice per batch on Linux 5.8+, else ``fsync`` per file) + ledger + delete. The
 baseline is GNU ``tar -xzf`` of the same bundle file into a directory on the same disk, which does
 no verification and no fsync. Both write under the repository's ``build/`` folder (the working
 disk, not a tmpfs).
@@ -12,8 +13,9 @@ processes' journal traffic), so the two are measured in alternating rounds — t
 consumer, on fresh directories — and the median of the per-round ratios is the headline.
 
 ``consume_durable``: the same consumer runs against a durable baseline: ``tar -xzf`` followed by
-``sync -f`` on the output file system (the consumer fsyncs every file it writes; tar does not, so
-``consume`` compares durable writes with page-cache writes). Timed in the same rounds.
+``sync -f`` on the output file system (the consumer makes every file durable before it records
+it; tar does not, so ``consume`` compares durable writes with page-cache writes). Timed in the
+same rounds.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import boto3
 from moto import mock_aws
 
 from pipeline.bundle import MemberMetadata, encode_member
+from scripts.consumer import writer
 from scripts.consumer.drain import drain
 from scripts.consumer.ledger import Ledger
 
@@ -65,11 +68,21 @@ def _bundle(seed: int) -> bytes:
     return gzip.compress(b"".join(members), compresslevel=6)
 
 
-def _tar_seconds(bundle_path: Path, target: Path) -> float:
+def _cpu(times: os.times_result, children: bool) -> float:
+    if children:
+        return times.children_user + times.children_system
+    return times.user + times.system
+
+
+def _tar_seconds(bundle_path: Path, target: Path, cpu: list[float]) -> float:
+    """Wall seconds of ``tar -xzf``; its CPU seconds (tar and gzip) are appended to ``cpu``."""
     target.mkdir()
+    before = os.times()
     started = time.perf_counter()
     subprocess.run(["tar", "-xzf", str(bundle_path), "-C", str(target)], check=True)
-    return time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    cpu.append(_cpu(os.times(), True) - _cpu(before, True))
+    return seconds
 
 
 def _sync_seconds(target: Path) -> float:
@@ -89,12 +102,15 @@ def _stage(client: Any, bundles: list[bytes]) -> None:
         )
 
 
-def _consume_seconds(client: Any, bundles: list[bytes], work: Path) -> float:
+def _consume_seconds(client: Any, bundles: list[bytes], work: Path, cpu: list[float]) -> float:
+    """Wall seconds of one drain; its CPU seconds (every thread of this process) go to ``cpu``."""
     _stage(client, bundles)
     with Ledger(work / "ledger.db") as ledger:
+        before = os.times()
         started = time.perf_counter()
         summary = drain(client, BUCKET, work / "consumed", ledger)
         seconds = time.perf_counter() - started
+        cpu.append(_cpu(os.times(), False) - _cpu(before, False))
     if summary.files_written != FILES * len(bundles) or not summary.ok:
         raise RuntimeError(f"consumer did not deliver every file: {summary}")
     return seconds
@@ -110,6 +126,8 @@ def main() -> None:
     tar_rates: list[float] = []
     durable_rates: list[float] = []
     rates: list[float] = []
+    tar_cpu: list[float] = []
+    consume_cpu: list[float] = []
     try:
         paths = []
         for index, bundle in enumerate(bundles):
@@ -123,29 +141,36 @@ def main() -> None:
             for round_ in range(ROUNDS):
                 subprocess.run(["sync", "-f", str(work)], check=True)  # start from a clean disk
                 tar_seconds = sum(
-                    _tar_seconds(path, work / f"tar-{round_}-{index}")
+                    _tar_seconds(path, work / f"tar-{round_}-{index}", tar_cpu)
                     for index, path in enumerate(paths)
                 )
                 tar_rates.append(total / tar_seconds)
                 durable_rates.append(total / (tar_seconds + _sync_seconds(work)))
-                rates.append(total / _consume_seconds(client, bundles, work / f"run-{round_}"))
+                seconds = _consume_seconds(client, bundles, work / f"run-{round_}", consume_cpu)
+                rates.append(total / seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    barrier = (
+        "syncfs barriers per batch" if writer.SYNCFS is not None else "fsync per file and folder"
+    )
     ratios = sorted(rate / tar for rate, tar in zip(rates, tar_rates, strict=True))
+    cpu_us = statistics.median(consume_cpu) / total * 1e6
+    tar_cpu_us = statistics.median(tar_cpu) * BUNDLES / total * 1e6  # tar_cpu: one per bundle
     durable = sorted(rate / tar for rate, tar in zip(rates, durable_rates, strict=True))
     print(
         f"bench consume: {statistics.median(rates):,.0f} files/s "
         f"({statistics.median(ratios):.2f} x tar -xzf {statistics.median(tar_rates):,.0f} files/s; "
         f"median of {ROUNDS} alternating rounds, per-round ratios "
         f"{ratios[0]:.2f}-{ratios[-1]:.2f}; "
-        f"{BUNDLES} bundles of {FILES} x 27 KB, verified + fsync'd)"
+        f"{BUNDLES} bundles of {FILES} x 27 KB, verified + durable: {barrier})"
     )
     print(
         f"bench consume_durable: {statistics.median(rates):,.0f} files/s "
         f"({statistics.median(durable):.2f} x tar -xzf + sync -f at "
         f"{statistics.median(durable_rates):,.0f} files/s; target 0.6 x; the same "
         f"{ROUNDS} alternating rounds, per-round ratios {durable[0]:.2f}-{durable[-1]:.2f}; "
-        f"sync -f flushes the output file system once after tar, the consumer fsyncs every file)"
+        f"sync -f flushes the output file system once after tar; the consumer: {barrier}; "
+        f"CPU per file: consumer {cpu_us:.0f} us (all threads), tar+gzip {tar_cpu_us:.0f} us)"
     )
 
 

@@ -1,9 +1,10 @@
 """Property: whatever writer or ledger call fails, and however, nothing is lost or delivered twice.
 
-For any failure point in the sequence of the writer's ``os`` calls and the ledger's SQLite
-statements (the n-th call fails — once, or with every call after it until the fault is removed —
-with a host errno or SQLite's "disk is full"; in the writer only, the ledger only, or both), the
-consumer's promise holds:
+For any failure point in the sequence of the writer's ``os`` calls (and its ``syncfs`` batch
+barrier, where the writer uses one) and the ledger's SQLite statements (the n-th call fails —
+once, or with every call after it until the fault is removed — with a host errno or SQLite's
+"disk is full"; in the writer only, the ledger only, or both; with the writer's ``syncfs`` barrier
+or its per-file ``fsync`` fallback), the consumer's promise holds:
 
 * after the faulted run, every ledger row is a file on disk with the recorded bytes;
 * no bundle is deleted before every one of its members is recorded and on disk (checked at the
@@ -41,6 +42,8 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
 _HOST_ERRNOS = (errno.ENOSPC, errno.EIO, errno.EROFS, errno.EACCES, errno.EXDEV, errno.EDQUOT)
 _FAILING_OS_CALLS = frozenset({"open", "write", "fsync", "rename", "mkdir"})
 _OPTIONS = DrainOptions(batch_files=3, small_file_max=64)
+#: the writer's batch barriers: syncfs(2) where this machine has it, and the per-file fsync path
+_BARRIERS = ("fsync", "syncfs") if writer_module.SYNCFS is not None else ("fsync",)
 
 BUNDLES: dict[str, list[SourceFile]] = {
     "bundles/1.gz": [SourceFile(f"a/{i}", bytes([65 + i]) * (10 + 40 * i)) for i in range(9)],
@@ -100,6 +103,18 @@ class _FaultyOs(ModuleType):
         return call
 
 
+def _faulty_syncfs(fault: Fault) -> Any:
+    """The writer's ``syncfs`` barrier with the fault in front of it, counted as an ``os`` call."""
+    real = writer_module.SYNCFS
+    assert real is not None
+
+    def syncfs(fd: int) -> None:
+        fault.check("syncfs")
+        real(fd)
+
+    return syncfs
+
+
 class _FaultyDb:
     """The ledger's SQLite connection with the fault in front of every statement but ROLLBACK
     (SQLite itself rolls back a transaction whose write failed)."""
@@ -155,6 +170,7 @@ def _check_before_delete(output: Path, ledger_path: Path) -> Any:
     error_number=st.sampled_from(_HOST_ERRNOS),
     scope=st.sampled_from(["os", "sqlite", "both"]),
     persistent=st.booleans(),
+    barrier=st.sampled_from(_BARRIERS),
 )
 def test_any_failure_point_loses_nothing_and_deletes_nothing_early(
     s3: Any,
@@ -163,6 +179,7 @@ def test_any_failure_point_loses_nothing_and_deletes_nothing_early(
     error_number: int,
     scope: str,
     persistent: bool,
+    barrier: str,
 ) -> None:
     for listed in list_bundles(s3, BUCKET):
         s3.delete_object(Bucket=BUCKET, Key=listed.key)
@@ -175,6 +192,8 @@ def test_any_failure_point_loses_nothing_and_deletes_nothing_early(
         s3.meta.events.register("before-parameter-build.s3.DeleteObject", hook)
         try:
             patch.setattr(writer_module, "os", _FaultyOs(fault))
+            syncfs = _faulty_syncfs(fault) if barrier == "syncfs" else None
+            patch.setattr(writer_module, "SYNCFS", syncfs)  # None: the per-file fsync path
             with Ledger(ledger_path) as ledger:
                 real_db = ledger._db  # the fault goes in front of SQLite
                 patch.setattr(ledger, "_db", _FaultyDb(real_db, fault))
