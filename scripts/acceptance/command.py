@@ -58,6 +58,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "calls and kill the consumer mid-bundle now and then",
     )
     parser.add_argument(
+        "--wait",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="after the last upload, wait at most this long for the last file "
+        "(default: the SLO's 180 s + 60 s; three times that with --faults)",
+    )
+    parser.add_argument(
         "--files",
         type=int,
         default=None,
@@ -77,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if not 0 <= args.faults <= 100:
         raise UsageError(f"--faults is a percentage in [0, 100], got {args.faults:g}")
+    if args.wait is not None and args.wait <= 0:
+        raise UsageError(f"--wait is a number of seconds > 0, got {args.wait:g}")
     if args.files is not None and (args.files < 1 or not args.faults):
         raise UsageError("--files N (N >= 1) is the soak of --faults: give both")
     from scripts.acceptance.report import summary_lines
@@ -203,7 +213,7 @@ def execute(args: argparse.Namespace) -> Any:
                     landing,
                     records[0],
                 )
-            grace = runner.GRACE_SECONDS * (3 if args.faults else 1)
+            grace = args.wait or runner.GRACE_SECONDS * (3 if args.faults else 1)
             runner.wait_until_durable(
                 loop,
                 records,
