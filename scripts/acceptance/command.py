@@ -247,6 +247,7 @@ def execute(args: argparse.Namespace) -> Any:
             after=after,
             run_started=started.isoformat(timespec="seconds"),
             duplicate=duplicate,
+            local=local,
             rules=tuple(rules),
             kills=injector.kills if injector is not None else {},
         )
