@@ -282,6 +282,8 @@ def execute(args: argparse.Namespace) -> Any:
         cleaned_up=cleaned,
         report_dir=str(report_dir),
         faults_percent=args.faults,
+        fault_rules=tuple(rules),
+        kills=dict(injector.kills) if injector is not None else {},
     )
     scenario_of = {r.identity: each.scenario.name for each in uploaded for r in each.records}
     write_report(report_dir, summary, scenario_of, records, delivery, durable)

@@ -21,6 +21,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 from scripts.acceptance.runner import summary_problems
 from scripts.acceptance.scenarios import Scenario
 from scripts.acceptance.verdict import RuleCount
+from scripts.consumer.drain import STAGING
 from scripts.loadgen import MixConfig, plan_mix
 from scripts.session import EnvSession, delivery_stream_names
 
@@ -36,7 +38,9 @@ FAULTS_PATH = "/_localstack/aggregator/faults"
 #: every KILL_EVERY-th consumer process is killed mid-run
 KILL_EVERY = 3
 #: the kill lands this many seconds after the process started (seeded, uniform)
-KILL_DELAY_SECONDS = (0.8, 2.5)
+KILL_DELAY_SECONDS = (0.5, 2.0)
+#: how often a consumer to be killed is checked for a file in its staging folder
+KILL_POLL_SECONDS = 0.005
 #: a consumer process that takes longer than this is a hang
 CONSUME_TIMEOUT_SECONDS = 300.0
 #: seconds of the injected delays
@@ -222,11 +226,14 @@ class FaultInjector:
         ]
 
     def drain_one(self, key: str) -> list[str]:
-        """``aggregator consume --once --prefix key``; every KILL_EVERY-th run killed first."""
+        """``aggregator consume --once --prefix key``; every KILL_EVERY-th run is killed while it
+        writes (or after a seeded delay), then run again to completion."""
         self._runs += 1
         if self._runs % KILL_EVERY == 0:
             sig = signal.SIGKILL if (self._runs // KILL_EVERY) % 2 else signal.SIGTERM
-            self._killed_run(key, sig)
+            finished = self._killed_run(key, sig)
+            if finished is not None:  # done before the kill could land: its own summary counts
+                return self._problems(key, *finished)
         result = subprocess.run(
             [*self.command, "--prefix", key],
             capture_output=True,
@@ -235,23 +242,36 @@ class FaultInjector:
             check=False,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-        lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+        return self._problems(key, result.returncode, result.stdout, result.stderr)
+
+    @staticmethod
+    def _problems(key: str, code: int, stdout: str, stderr: str) -> list[str]:
+        lines = [line for line in stdout.splitlines() if line.startswith("{")]
         if not lines:
-            return [f"consume --prefix {key} exited {result.returncode}: {result.stderr[-300:]}"]
+            return [f"consume --prefix {key} exited {code}: {stderr[-300:]}"]
         return summary_problems(key, json.loads(lines[-1]))
 
-    def _killed_run(self, key: str, sig: signal.Signals) -> None:
+    def _killed_run(self, key: str, sig: signal.Signals) -> tuple[int, str, str] | None:
+        """Start a consumer and send it ``sig`` once it writes into its staging folder (mid-
+        bundle) or after a seeded delay; None when it was killed, else (code, stdout, stderr)."""
+        staging = self.output / STAGING
         process = subprocess.Popen(
             [*self.command, "--prefix", key],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
-        try:
-            process.wait(timeout=self._random.uniform(*KILL_DELAY_SECONDS))
-        except subprocess.TimeoutExpired:
-            process.send_signal(sig)
-            self.kills[sig.name] = self.kills.get(sig.name, 0) + 1
-            process.wait(timeout=CONSUME_TIMEOUT_SECONDS)
+        give_up = time.monotonic() + self._random.uniform(*KILL_DELAY_SECONDS)
+        while process.poll() is None:
+            writing = staging.is_dir() and any(staging.iterdir())
+            if writing or time.monotonic() >= give_up:
+                process.send_signal(sig)
+                self.kills[sig.name] = self.kills.get(sig.name, 0) + 1
+                process.communicate(timeout=CONSUME_TIMEOUT_SECONDS)
+                return None
+            time.sleep(KILL_POLL_SECONDS)  # poll interval: watching for the first staged file
+        stdout, stderr = process.communicate()
+        return process.returncode, stdout, stderr
 
     def close(self) -> None:
         """Nothing stays running: every consumer process was waited for."""

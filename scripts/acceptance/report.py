@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from scripts.acceptance.verdict import (
     Check,
     Durable,
     Percentiles,
+    RuleCount,
     failed,
 )
 from scripts.delivery.tracker import DeliveryReport
@@ -60,6 +61,8 @@ class RunSummary:
     cleaned_up: int | None  # Landing objects deleted; None with --keep
     report_dir: str
     faults_percent: float = 0.0
+    fault_rules: tuple[RuleCount, ...] = ()
+    kills: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -120,6 +123,12 @@ def summary_lines(summary: RunSummary) -> list[str]:
             f"bundles                  {b.bundles}, files per bundle min {b.files_min} / "
             f"median {b.files_median:g} / max {b.files_max}"
         )
+    if summary.fault_rules:
+        lines += ["", f"faults ({summary.faults_percent:g} % of each call):"]
+        for rule in summary.fault_rules:
+            lines.append(f"  {rule.injected:>5} injected / {rule.matched:>6} matched  {rule.what}")
+        killed = ", ".join(f"{n} x {name}" for name, n in sorted(summary.kills.items()))
+        lines.append(f"  consumer killed mid-run: {killed or 'never'}")
     lines += ["", "checks:"]
     for check in summary.checks:
         lines.append(f"  {check.status.upper():<5} {check.name:<17} {check.detail}")
@@ -184,6 +193,16 @@ def markdown(summary: RunSummary) -> str:
             f"{b.files_median:g}, max {b.files_max}.",
             "",
         ]
+    if summary.fault_rules:
+        lines += [
+            f"## Faults ({summary.faults_percent:g} % of each call)",
+            "",
+            "| rule | matched | injected |",
+            "|---|---:|---:|",
+        ]
+        lines += [f"| {r.what} | {r.matched} | {r.injected} |" for r in summary.fault_rules]
+        killed = ", ".join(f"{n} x {name}" for name, n in sorted(summary.kills.items()))
+        lines += ["", f"Consumer killed mid-run: {killed or 'never'}.", ""]
     lines += [
         "![latency](latency.png)",
         "",
