@@ -14,8 +14,9 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -117,77 +118,167 @@ def _workdir(keep: bool) -> Iterator[Path]:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def execute(args: argparse.Namespace) -> Any:
-    """Preconditions, scenarios, verdict, report: the :class:`~.report.RunSummary`."""
-    from scripts.acceptance import preconditions, runner, scenarios, verdict
-    from scripts.acceptance.report import RunSummary, ScenarioLine, write_report
-    from scripts.consumer.drain import list_candidates, state_dir
-    from scripts.consumer.paths import destination
-    from scripts.delivery import DeliveryTracker
-    from scripts.delivery.verify import check_output
-    from scripts.session import EnvSession, stack_outputs
-    from scripts.status import Clients, collect_status
-    from templates.config import load_config
-    from templates.names import function_name_of
+@dataclass(frozen=True)
+class Stack:
+    """The deployed stack a run talks to."""
 
-    clock = time.monotonic()
+    session: Any  # scripts.session.EnvSession
+    outputs: dict[str, str]
+    s3: Any
+    cloudwatch: Any  # fail-fast reads (status, metrics)
+    clients: Any  # scripts.status.Clients, fail-fast
+
+    @property
+    def landing(self) -> str:
+        return self.outputs["LandingBucketName"]
+
+    @property
+    def distribution(self) -> str:
+        return self.outputs["DistributionBucketName"]
+
+
+@dataclass
+class Driven:
+    """What the upload phase produced (filled in as far as it got)."""
+
+    uploaded: list[Any] = field(default_factory=list)  # runner.Uploaded
+    records: list[UploadRecord] = field(default_factory=list)
+    duplicate: Any = None  # verdict.DuplicateEvent
+    rules: tuple[Any, ...] = ()  # verdict.RuleCount
+    cleaned: int | None = None
+
+
+def _connect(args: argparse.Namespace) -> Stack:
+    from scripts.session import EnvSession, stack_outputs
+    from scripts.status import Clients
+
     session = EnvSession.from_args(args)
     outputs = stack_outputs(session)
-    s3 = session.client("s3")
     # reads an operator waits on (status, metrics): fail fast rather than retry for minutes
     quick = EnvSession.from_args(args, interactive=True)
     cloudwatch = quick.client("cloudwatch")
     clients = Clients(quick.client("s3"), quick.client("firehose"), quick.client("sqs"), cloudwatch)
-    landing, distribution = outputs["LandingBucketName"], outputs["DistributionBucketName"]
-    local = args.env == preconditions.LOCAL_ENV
+    return Stack(session, outputs, session.client("s3"), cloudwatch, clients)
 
-    before = collect_status(clients, outputs, args.env)
+
+def _preconditions(args: argparse.Namespace, stack: Stack) -> Any:
+    """The status before the run, once every precondition holds (else a refusal is raised)."""
+    from scripts.acceptance import preconditions
+    from scripts.status import collect_status
+
+    before = collect_status(stack.clients, stack.outputs, args.env)
     preconditions.check_healthy(before)
-    if not local:
-        state = preconditions.distribution_state(s3, cloudwatch, distribution)
-        preconditions.check_distribution_owned(state, args.env, distribution)
+    if args.env != preconditions.LOCAL_ENV:
+        state = preconditions.distribution_state(stack.s3, stack.cloudwatch, stack.distribution)
+        preconditions.check_distribution_owned(state, args.env, stack.distribution)
+    return before
 
-    config = load_config(args.env)
-    run_id = scenarios.new_run_id()
-    prefix = scenarios.run_prefix(run_id)
+
+def _plan(args: argparse.Namespace, prefix: str) -> list[Any]:
+    from scripts.acceptance import scenarios
+    from templates.config import load_config
+
     if args.files:
         from scripts.acceptance.faults import soak_scenario
 
-        planned = [soak_scenario(prefix, args.files, args.rate)]
-    else:
-        planned = scenarios.plan_scenarios(
-            scenarios.SCALES[args.scale], prefix, config.transform.inline_max_bytes
-        )
-    started = datetime.now(UTC)
-    report_dir = args.report / run_id
-    progress = not args.json
+        return [soak_scenario(prefix, args.files, args.rate)]
+    inline = load_config(args.env).transform.inline_max_bytes
+    return scenarios.plan_scenarios(scenarios.SCALES[args.scale], prefix, inline)
 
+
+def _drive(
+    args: argparse.Namespace, stack: Stack, planned: list[Any], loop: Any, injector: Any
+) -> Driven:
+    """Upload, invoke the duplicate, wait; always stop the loop, remove the faults, clean up."""
+    from scripts.acceptance import runner, verdict
+    from templates.names import function_name_of
+
+    driven = Driven(duplicate=verdict.DuplicateEvent("skipped", None, "not run"))
+    try:
+        if injector is not None:
+            injector.install()
+        loop.start()
+        driven.uploaded = runner.upload_scenarios(stack.s3, stack.landing, planned, not args.json)
+        driven.records = [record for each in driven.uploaded for record in each.records]
+        if not args.files:
+            driven.duplicate = runner.invoke_duplicate(
+                stack.s3,
+                stack.session.client("lambda"),
+                function_name_of(args.env, "ingest"),
+                stack.landing,
+                driven.records[0],
+            )
+        grace = args.wait or runner.GRACE_SECONDS * (3 if args.faults else 1)
+        runner.wait_until_durable(
+            loop,
+            driven.records,
+            time.monotonic() + grace,
+            expect_duplicate=driven.duplicate.status == "invoked",
+        )
+    finally:
+        try:
+            loop.stop()
+        finally:
+            driven.rules = tuple(injector.remove()) if injector is not None else ()
+            if not args.keep:
+                driven.cleaned = runner.delete_run_objects(stack.s3, stack.landing, loop.prefix)
+    return driven
+
+
+def _extra_on_disk(output: Path, prefix: str, records: list[UploadRecord]) -> tuple[str, ...]:
+    """Files under the run's folder that no upload explains (a duplicate written twice)."""
+    from scripts.consumer.paths import destination
+
+    expected = {destination(output, r.key, r.version_id) for r in records}
+    on_disk = {path for path in (output / prefix.rstrip("/")).rglob("*") if path.is_file()}
+    return tuple(sorted(str(path.relative_to(output)) for path in on_disk - expected))
+
+
+def _consumer(args: argparse.Namespace, stack: Stack, output: Path) -> tuple[Any, Any, Any]:
+    """(drain one bundle, close, the fault injector or None)."""
+    from scripts.acceptance import runner
+
+    if args.faults:
+        from scripts.acceptance.faults import FaultInjector
+
+        injector = FaultInjector.for_run(stack.session, stack.outputs, args.faults, output)
+        return injector.drain_one, injector.close, injector
+    drain_one, close = runner.in_process_drain(stack.s3, stack.distribution, output)
+    return drain_one, close, None
+
+
+def execute(args: argparse.Namespace) -> Any:
+    """Preconditions, scenarios, verdict, report: the :class:`~.report.RunSummary`."""
+    from scripts.acceptance import runner, scenarios, verdict
+    from scripts.consumer.drain import list_candidates, state_dir
+    from scripts.consumer.paths import destination
+    from scripts.delivery import DeliveryTracker
+    from scripts.delivery.verify import check_output
+    from scripts.status import collect_status
+
+    clock = time.monotonic()
+    stack = _connect(args)
+    before = _preconditions(args, stack)
+    run_id = scenarios.new_run_id()
+    prefix = scenarios.run_prefix(run_id)
+    planned = _plan(args, prefix)
+    started = datetime.now(UTC)
     with _workdir(args.keep) as workdir:
         output = workdir / "consumed"
         output.mkdir()
-        leave_alone = frozenset(
-            bundle.key for bundle in list_candidates(s3, distribution)[0]
-        )  # the shared local stack: bundles of others stay where they are
+        # the shared local stack: bundles already there are others', left where they are
+        leave_alone = frozenset(b.key for b in list_candidates(stack.s3, stack.distribution)[0])
         tracker = DeliveryTracker(
-            s3,
-            distribution,
-            archive_bucket=outputs["ArchiveBucketName"],
+            stack.s3,
+            stack.distribution,
+            archive_bucket=stack.outputs["ArchiveBucketName"],
             poll_interval=runner.CYCLE_SECONDS,
         )
         tracker.baseline()
-        injector = None
-        drain_one: runner.DrainOne
-        close: Callable[[], None]
-        if args.faults:
-            from scripts.acceptance.faults import FaultInjector
-
-            injector = FaultInjector.for_run(session, outputs, args.faults, output)
-            drain_one, close = injector.drain_one, injector.close
-        else:
-            drain_one, close = runner.in_process_drain(s3, distribution, output)
+        drain_one, close, injector = _consumer(args, stack, output)
         loop = runner.ConsumeLoop(
-            s3=s3,
-            bucket=distribution,
+            s3=stack.s3,
+            bucket=stack.distribution,
             tracker=tracker,
             drain_one=drain_one,
             ledger_path=state_dir(output) / "ledger.db",
@@ -195,64 +286,46 @@ def execute(args: argparse.Namespace) -> Any:
             leave_alone=leave_alone,
             finish=close,
         )
-        uploaded: list[runner.Uploaded] = []
-        records: list[UploadRecord] = []
-        duplicate = verdict.DuplicateEvent("skipped", None, "not run")
-        cleaned: int | None = None
-        try:
-            if injector is not None:
-                injector.install()
-            loop.start()
-            uploaded = runner.upload_scenarios(s3, landing, planned, progress)
-            records = [record for each in uploaded for record in each.records]
-            if not args.files:
-                duplicate = runner.invoke_duplicate(
-                    s3,
-                    session.client("lambda"),
-                    function_name_of(args.env, "ingest"),
-                    landing,
-                    records[0],
-                )
-            grace = args.wait or runner.GRACE_SECONDS * (3 if args.faults else 1)
-            runner.wait_until_durable(
-                loop,
-                records,
-                time.monotonic() + grace,
-                expect_duplicate=duplicate.status == "invoked",
-            )
-        finally:
-            try:
-                loop.stop()
-            finally:
-                rules = injector.remove() if injector is not None else ()
-                if not args.keep:
-                    cleaned = runner.delete_run_objects(s3, landing, prefix)
+        driven = _drive(args, stack, planned, loop, injector)
         ended = datetime.now(UTC)
+        records = driven.records
         delivery = tracker.report(records)
         durable = runner.read_durable(state_dir(output) / "ledger.db", prefix)
-        output_check = check_output(output, records, destination)
-        expected = {destination(output, r.key, r.version_id) for r in records}
-        run_folder = output / prefix.rstrip("/")
-        on_disk = {path for path in run_folder.rglob("*") if path.is_file()}
-        extra = tuple(sorted(str(path.relative_to(output)) for path in on_disk - expected))
-        after = collect_status(clients, outputs, args.env)
         observed = verdict.Observed(
             records=tuple(records),
             delivery=delivery,
             durable=durable,
-            output=output_check,
-            extra_on_disk=extra,
+            output=check_output(output, records, destination),
+            extra_on_disk=_extra_on_disk(output, prefix, records),
             consumer_problems=tuple(loop.problems),
             before=before,
-            after=after,
+            after=collect_status(stack.clients, stack.outputs, args.env),
             run_started=started.isoformat(timespec="seconds"),
-            duplicate=duplicate,
-            local=local,
-            rules=tuple(rules),
-            kills=injector.kills if injector is not None else {},
+            duplicate=driven.duplicate,
+            local=args.env == "local",
+            rules=driven.rules,
+            kills=dict(injector.kills) if injector is not None else {},
         )
         found = verdict.checks(observed)
-        age_view = runner.file_age_view(cloudwatch, started, ended)
+    age_view = runner.file_age_view(stack.cloudwatch, started, ended)
+    summary = _summary(args, run_id, prefix, started, clock, driven, observed, found, age_view)
+    _write(args, summary, driven, observed)
+    return summary
+
+
+def _summary(
+    args: argparse.Namespace,
+    run_id: str,
+    prefix: str,
+    started: datetime,
+    clock: float,
+    driven: Driven,
+    observed: Any,
+    found: list[Any],
+    age_view: dict[str, float],
+) -> Any:
+    from scripts.acceptance import verdict
+    from scripts.acceptance.report import RunSummary, ScenarioLine
 
     lines = tuple(
         ScenarioLine(
@@ -264,9 +337,9 @@ def execute(args: argparse.Namespace) -> Any:
             reached_rate=each.reached_rate,
             seconds=each.seconds,
         )
-        for each in uploaded
+        for each in driven.uploaded
     )
-    summary = RunSummary(
+    return RunSummary(
         run_id=run_id,
         environment=args.env,
         scale="soak" if args.files else args.scale,
@@ -274,17 +347,28 @@ def execute(args: argparse.Namespace) -> Any:
         started=started.isoformat(timespec="seconds"),
         wall_seconds=round(time.monotonic() - clock, 1),
         scenarios=lines,
-        distribution=verdict.percentiles(verdict.distribution_latencies(delivery)),
-        durable=verdict.percentiles(verdict.durable_latencies(records, durable)),
-        bundles=verdict.bundle_shape(delivery),
+        distribution=verdict.percentiles(verdict.distribution_latencies(observed.delivery)),
+        durable=verdict.percentiles(verdict.durable_latencies(driven.records, observed.durable)),
+        bundles=verdict.bundle_shape(observed.delivery),
         file_age_cloudwatch=age_view,
         checks=tuple(found),
-        cleaned_up=cleaned,
-        report_dir=str(report_dir),
+        cleaned_up=driven.cleaned,
+        report_dir=str(args.report / run_id),
         faults_percent=args.faults,
-        fault_rules=tuple(rules),
-        kills=dict(injector.kills) if injector is not None else {},
+        fault_rules=driven.rules,
+        kills=dict(observed.kills),
     )
-    scenario_of = {r.identity: each.scenario.name for each in uploaded for r in each.records}
-    write_report(report_dir, summary, scenario_of, records, delivery, durable)
-    return summary
+
+
+def _write(args: argparse.Namespace, summary: Any, driven: Driven, observed: Any) -> None:
+    from scripts.acceptance.report import write_report
+
+    scenario_of = {r.identity: each.scenario.name for each in driven.uploaded for r in each.records}
+    write_report(
+        Path(summary.report_dir),
+        summary,
+        scenario_of,
+        driven.records,
+        observed.delivery,
+        observed.durable,
+    )
