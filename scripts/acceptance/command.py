@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 HELP = "run the acceptance scenarios against a deployed stack and judge them against the SLO"
 
-DEFAULT_REPORT_ROOT = Path("build") / "acceptance"
+#: like every default path of the CLI, under the project root whatever the current directory
+DEFAULT_REPORT_ROOT = Path(__file__).resolve().parents[2] / "build" / "acceptance"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--report",
         type=Path,
         default=DEFAULT_REPORT_ROOT,
-        help="the report goes into DIR/<run-id>/ (default: build/acceptance)",
+        help="the report goes into DIR/<run-id>/ (default: <project>/build/acceptance)",
     )
     parser.add_argument(
         "--faults",
