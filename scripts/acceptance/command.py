@@ -48,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--report",
         type=Path,
+        metavar="DIR",
         default=DEFAULT_REPORT_ROOT,
         help="the report goes into DIR/<run-id>/ (default: <project>/build/acceptance)",
     )

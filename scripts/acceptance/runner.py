@@ -1,12 +1,13 @@
 """The shell of an acceptance run: upload the scenarios, watch Distribution, consume, measure.
 
 One thread (:class:`ConsumeLoop`) owns Distribution for the run: each cycle it lists the bundles
-(those present before the run are left alone on the shared local stack), lets the
-:class:`~scripts.delivery.DeliveryTracker` read them (the upload -> Distribution time), then hands
-each listed bundle, by its exact key, to the consumer (the real drain, into a temporary folder with
-its own ledger; or, with ``--faults``, the real ``aggregator consume --once`` process, killed now
-and then) and reads the ledger's commit times (upload -> durable write). The main thread uploads,
-invokes the duplicate event, and waits — polling, with a deadline — until every file is durable.
+(those present before the run are left alone on the shared local stack), makes sure the
+:class:`~scripts.delivery.DeliveryTracker` has read them (a watcher thread polls it every
+:data:`CYCLE_SECONDS`: the upload -> Distribution time), then hands each listed bundle, by its
+exact key, to the consumer (the real drain, into a temporary folder with its own ledger; or, with
+``--faults``, the real ``aggregator consume --once`` process, killed now and then) and reads the
+ledger's commit times (upload -> durable write). The main thread uploads, invokes the duplicate
+event, and waits — polling, with a deadline — until every file is durable.
 """
 
 from __future__ import annotations
@@ -163,25 +164,33 @@ class ConsumeLoop:
     consumed: set[str] = field(default_factory=set)
     pending: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _threads: list[threading.Thread] = field(default_factory=list)
     _error: BaseException | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="acceptance-consume", daemon=True)
-        self._thread.start()
+        """The consumer thread, and a watcher that polls Distribution every CYCLE_SECONDS so a
+        consumer busy with a large bundle (or a killed process) does not delay the sightings."""
+        self._threads = [
+            threading.Thread(target=self._run, name="acceptance-consume", daemon=True),
+            threading.Thread(target=self._watch, name="acceptance-watch", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        for thread in self._threads:
+            thread.join()
         if self._error is not None:
             raise self._error
 
     def cycle(self) -> None:
         listed, _ = list_candidates(self.s3, self.bucket, BUNDLE_ROOT)
         keys = [b.key for b in listed if b.key not in self.leave_alone]
-        self._poll()  # after the listing: every listed bundle is read before it is consumed
+        # after the listing (and after any poll of the watcher in progress: they take turns):
+        # every listed bundle is read by the tracker before it is consumed
+        self._poll()
         for key in keys:
             if self._stop.is_set():
                 break
@@ -225,6 +234,14 @@ class ConsumeLoop:
             self._error = error
         finally:
             self.finish()
+
+    def _watch(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self._poll()
+                self._stop.wait(CYCLE_SECONDS)
+        except BaseException as error:  # noqa: BLE001 - re-raised in the caller by stop/wait
+            self._error = error
 
 
 def wait_until_durable(
