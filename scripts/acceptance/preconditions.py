@@ -3,9 +3,8 @@
 * ``prod`` is refused outright (a usage error, exit 2): acceptance takes Distribution over for its
   run, which production cannot give up; production has the canary (``[canary]``).
 * the stack is deployed (its outputs read) and healthy (:func:`scripts.status.collect_status`:
-  every section readable, every stream ACTIVE, every DLQ empty, no alarm in ALARM — except on
-  the local stack, whose emulated alarms on the scheduled monitor's metrics stay in ALARM) —
-  else exit 1.
+  every section readable, every stream ACTIVE, every DLQ empty, no alarm in ALARM; on the shared
+  local stack only the first two, see :func:`health_problems`) — else exit 1.
 * off the local stack, acceptance owns Distribution for the run, so Distribution must be empty
   and no consumer may be draining it. A draining consumer leaves no trace in an empty bucket, so
   it is inferred from the copier's own metric: bundles were staged in the last
@@ -56,17 +55,19 @@ def refuse_environment(env: str) -> None:
         )
 
 
-def health_problems(status: StatusReport, alarms_count: bool = True) -> list[str]:
-    """Why the stack is not healthy enough to judge a run on it (empty: healthy). On the local
-    stack (``alarms_count`` False) alarms are not a refusal: the emulator keeps the monitor's
-    missing-data alarms in ALARM; the run's ``alarms`` check still fails on any alarm that goes
-    off during the run."""
+def health_problems(status: StatusReport, strict: bool = True) -> list[str]:
+    """Why the stack is not healthy enough to judge a run on it (empty: healthy). On the shared
+    local stack (``strict`` False) alarms and DLQ messages are not a refusal: the emulator keeps
+    the monitor's missing-data alarms in ALARM and earlier tests may leave messages; the run's
+    ``alarms`` and ``dlq`` checks still fail on any that appear during the run."""
     problems = [f"cannot read {problem}" for problem in status.problems]
-    if alarms_count:
+    if strict:
         problems += [f"alarm {alarm.name} is in {alarm.state}" for alarm in status.alarms_firing]
-    problems += [
-        f"{queue} holds {depth} message(s)" for queue, depth in status.dlq_depths.items() if depth
-    ]
+        problems += [
+            f"{queue} holds {depth} message(s)"
+            for queue, depth in status.dlq_depths.items()
+            if depth
+        ]
     problems += [
         f"stream {stream.name} is {stream.state}"
         for stream in status.streams
@@ -76,7 +77,7 @@ def health_problems(status: StatusReport, alarms_count: bool = True) -> list[str
 
 
 def check_healthy(status: StatusReport) -> None:
-    problems = health_problems(status, alarms_count=status.environment != LOCAL_ENV)
+    problems = health_problems(status, strict=status.environment != LOCAL_ENV)
     if problems:
         raise RefusedError(
             f"the {status.environment} stack is not healthy ({'; '.join(problems)}): fix it first "

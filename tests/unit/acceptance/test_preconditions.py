@@ -105,8 +105,8 @@ def test_health_refusals_name_what_is_wrong() -> None:
     check_healthy(_status("dev"))  # healthy: no refusal
 
 
-def test_the_local_stack_is_not_refused_for_its_monitor_alarms_but_for_its_dlqs() -> None:
+def test_the_shared_local_stack_is_refused_only_for_what_makes_a_run_unreadable() -> None:
     firing = (Alarm("s3-aggregator-local-BacklogAgeAlarm", "ALARM", "r", "t"),)
-    check_healthy(_status("local", alarms_firing=firing))
-    with pytest.raises(RefusedError, match="IngestDLQ holds 1"):
-        check_healthy(_status("local", alarms_firing=firing, dlq_depths={"IngestDLQ": 1}))
+    check_healthy(_status("local", alarms_firing=firing, dlq_depths={"IngestDLQ": 1}))
+    with pytest.raises(RefusedError, match="cannot read backlog"):
+        check_healthy(_status("local", problems=("backlog: ClientError: boom",)))
