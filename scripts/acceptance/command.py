@@ -240,12 +240,14 @@ def _consumer(args: argparse.Namespace, stack: Stack, output: Path) -> tuple[Any
     """(drain one bundle, close, the fault injector or None)."""
     from scripts.acceptance import runner
 
+    drain_one, close = runner.in_process_drain(stack.s3, stack.distribution, output)
     if args.faults:
         from scripts.acceptance.faults import FaultInjector
 
-        injector = FaultInjector.for_run(stack.session, stack.outputs, args.faults, output)
-        return injector.drain_one, injector.close, injector
-    drain_one, close = runner.in_process_drain(stack.s3, stack.distribution, output)
+        injector = FaultInjector.for_run(
+            stack.session, stack.outputs, args.faults, output, drain_one
+        )
+        return injector.drain_one, close, injector
     return drain_one, close, None
 
 
