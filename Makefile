@@ -10,7 +10,8 @@ export UV_COMPILE_BYTECODE := 1
 UV = $$(scripts/bootstrap.sh)
 
 .PHONY: help setup prerequisites test test-fast test-unit test-e2e loadgen lint fmt bench bench-patches template deploy \
-        local-up local-down local-status demo consume status replay redrive clean diff destroy logs
+        local-up local-down local-status demo consume status replay redrive clean diff destroy logs \
+        acceptance soak
 
 help:  ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -101,6 +102,13 @@ replay:  ## copy archived bundles back to Distribution: make replay ARGS="--sinc
 redrive:  ## bring back parked work: make redrive ENV=prod WHAT=errors|dlq [FUNCTION=ingest|copier] [ARGS=--dry-run]
 	@uv=$(UV); $$uv run --frozen --no-sync aggregator redrive $(or $(WHAT),errors) --env $(ENV) \
 	  $(if $(FUNCTION),--function $(FUNCTION)) $(ARGS)
+
+acceptance:  ## does the deployed stack work and meet the SLO? make acceptance ENV=dev [SCALE=small] (default full)
+	@uv=$(UV); $$uv run --frozen --no-sync aggregator acceptance --env $(ENV) --scale $(or $(SCALE),full) $(ARGS)
+
+soak:  ## fault soak on the local stack: FILES=2000 at RATE=10 files/s with FAULTS=5 % (PORT= for another stack)
+	@uv=$(UV); $$uv run --frozen --no-sync aggregator acceptance --env local --faults $(or $(FAULTS),5) \
+	  --files $(or $(FILES),2000) --rate $(or $(RATE),10) $(ARGS)
 
 clean:  ## remove build output and local state (keeps .venv)
 	rm -rf build .localstack .pytest_cache .mypy_cache .ruff_cache

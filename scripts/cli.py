@@ -67,6 +67,7 @@ COMMANDS: dict[str, str] = {
     "loadgen": "scripts.loadgen",
     "redrive": "scripts.redrive",
     "capacity": "scripts.capacity",
+    "acceptance": "scripts.acceptance.command",
 }
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_LOCKED, EXIT_TEMPORARY, EXIT_INTERRUPTED = (
