@@ -359,53 +359,81 @@ def _loop(
     backoff = _Backoff(args.interval, stop)
     while True:
         try:
-            if telemetry.handoff is not None:
-                telemetry.handoff.pass_started()  # hooks that failed before run again
-            with _TqdmProgress(not args.no_progress, telemetry.bundle_done) as progress:
-                summary = drain(
-                    client,
-                    bucket,
-                    output,
-                    ledger,
-                    DrainOptions(
-                        prefix=args.prefix,
-                        batch_files=args.batch_files,
-                        canary_dir=None if args.canary_dir is None else args.canary_dir.absolute(),
-                    ),
-                    progress=progress,
-                    should_stop=stop.is_set,
-                    observer=telemetry.metrics,
-                    handoff=telemetry.handoff,
-                )
+            summary = _one_pass(args, client, bucket, output, ledger, stop, telemetry)
         except (BotoCoreError, ClientError, OSError) as error:
             telemetry.pass_failed()
-            reason = f"{type(error).__name__}: {error}"
-            if args.once:
-                print(f"consume: pass over s3://{bucket} failed: {reason}", file=sys.stderr)
-                return EXIT_BUNDLE_PROBLEMS
-            wait = min(backoff.next, args.interval)
-            LOG.warning("pass failed; retrying", extra={"reason": reason, "retry_in_seconds": wait})
-            print(f"consume: pass failed ({reason}); retrying in {wait:.0f} s", file=sys.stderr)
-            if backoff.wait():
-                return EXIT_OK
-            continue
-        telemetry.pass_ended(summary)
-        if args.once or args.json or not _idle(summary):
-            _report(summary, bucket, output, as_json=args.json)
-        if summary.host_fault is not None:
-            code = _host_fault(summary.host_fault, args.once)
-            if code is not None:
-                return code
-            if backoff.wait():
-                return EXIT_OK
-            continue
-        backoff.reset()
-        if args.once:
-            return EXIT_OK if summary.ok else EXIT_BUNDLE_PROBLEMS
-        if stop.is_set():  # the daemon stops as asked: 0, even after a pass with rejections
-            return EXIT_OK
-        if stop.wait(args.interval):
-            return EXIT_OK
+            code = _after_failed_pass(args, bucket, f"{type(error).__name__}: {error}", backoff)
+        else:
+            telemetry.pass_ended(summary)
+            code = _after_pass(args, bucket, output, summary, stop, backoff)
+        if code is not None:
+            return code
+
+
+def _one_pass(
+    args: argparse.Namespace,
+    client: Any,
+    bucket: str,
+    output: Path,
+    ledger: Any,
+    stop: threading.Event,
+    telemetry: Telemetry,
+) -> DrainSummary:
+    if telemetry.handoff is not None:
+        telemetry.handoff.pass_started()  # hooks that failed before run again
+    with _TqdmProgress(not args.no_progress, telemetry.bundle_done) as progress:
+        return drain(
+            client,
+            bucket,
+            output,
+            ledger,
+            DrainOptions(
+                prefix=args.prefix,
+                batch_files=args.batch_files,
+                canary_dir=None if args.canary_dir is None else args.canary_dir.absolute(),
+            ),
+            progress=progress,
+            should_stop=stop.is_set,
+            observer=telemetry.metrics,
+            handoff=telemetry.handoff,
+        )
+
+
+def _after_failed_pass(
+    args: argparse.Namespace, bucket: str, reason: str, backoff: _Backoff
+) -> int | None:
+    """A pass that raised: the exit code (`--once`, or stopped while waiting); None: retry."""
+    if args.once:
+        print(f"consume: pass over s3://{bucket} failed: {reason}", file=sys.stderr)
+        return EXIT_BUNDLE_PROBLEMS
+    wait = min(backoff.next, args.interval)
+    LOG.warning("pass failed; retrying", extra={"reason": reason, "retry_in_seconds": wait})
+    print(f"consume: pass failed ({reason}); retrying in {wait:.0f} s", file=sys.stderr)
+    return EXIT_OK if backoff.wait() else None
+
+
+def _after_pass(
+    args: argparse.Namespace,
+    bucket: str,
+    output: Path,
+    summary: DrainSummary,
+    stop: threading.Event,
+    backoff: _Backoff,
+) -> int | None:
+    """A finished pass: report it; the exit code, or None for the next pass (after the wait)."""
+    if args.once or args.json or not _idle(summary):
+        _report(summary, bucket, output, as_json=args.json)
+    if summary.host_fault is not None:
+        code = _host_fault(summary.host_fault, args.once)
+        if code is not None:
+            return code
+        return EXIT_OK if backoff.wait() else None
+    backoff.reset()
+    if args.once:
+        return EXIT_OK if summary.ok else EXIT_BUNDLE_PROBLEMS
+    if stop.is_set():  # the daemon stops as asked: 0, even after a pass with rejections
+        return EXIT_OK
+    return EXIT_OK if stop.wait(args.interval) else None
 
 
 def _resolve(args: argparse.Namespace) -> tuple[Any, str]:
