@@ -161,7 +161,9 @@ NO_DATAPOINTS = (
 )
 
 
-def _dead_man_alarm(clients: Clients, outputs: dict[str, str], points: list[float]) -> None:
+def _dead_man_alarm(
+    clients: Clients, outputs: dict[str, str], points: list[float], missing: str = "breaching"
+) -> None:
     """A backlog alarm as the template defines it (missing data breaching), in ALARM."""
     clients.cloudwatch.put_metric_alarm(
         AlarmName="s3-aggregator-unit-backlog-count",
@@ -172,7 +174,7 @@ def _dead_man_alarm(clients: Clients, outputs: dict[str, str], points: list[floa
         EvaluationPeriods=5,
         Threshold=100,
         ComparisonOperator="GreaterThanThreshold",
-        TreatMissingData="breaching",
+        TreatMissingData=missing,
         AlarmActions=[outputs["AlarmTopicArn"]],
     )
     clients.cloudwatch.set_alarm_state(
@@ -221,25 +223,7 @@ def test_an_alarm_treating_missing_data_otherwise_is_never_warming_up(
     stack: tuple[Clients, dict[str, str]],
 ) -> None:
     clients, outputs = stack
-    _dead_man_alarm(clients, outputs, [])
-    clients.cloudwatch.put_metric_alarm(
-        AlarmName="s3-aggregator-unit-backlog-count",
-        MetricName="DistributionBacklogCount",
-        Namespace="S3Aggregator",
-        Statistic="Maximum",
-        Period=60,
-        EvaluationPeriods=5,
-        Threshold=100,
-        ComparisonOperator="GreaterThanThreshold",
-        TreatMissingData="notBreaching",
-        AlarmActions=[outputs["AlarmTopicArn"]],
-    )
-    clients.cloudwatch.set_alarm_state(
-        AlarmName="s3-aggregator-unit-backlog-count",
-        StateValue="ALARM",
-        StateReason=NO_DATAPOINTS,
-        StateReasonData=json.dumps({"recentDatapoints": []}),
-    )
+    _dead_man_alarm(clients, outputs, [], missing="notBreaching")
     now = datetime.now(UTC)
 
     report = collect_status(clients, outputs, "unit", now=now, deployed=now)
