@@ -100,8 +100,9 @@ class Built:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     uv = uv_binary()
-    if uv is None:
-        pytest.skip("uv is not installed: run `make setup` (scripts/bootstrap.sh installs it)")
+    assert uv is not None, (
+        "uv is not installed: run `make setup` (scripts/bootstrap.sh installs it)"
+    )
     base = tmp_path_factory.mktemp("slim-install")
     wheels = base / "dist"
     _uv(uv, "build", "--wheel", "--out-dir", str(wheels), "--quiet", cwd=ROOT)

@@ -11,9 +11,11 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.server import ThreadedMotoServer
 
 from scripts import consume
 from scripts.consumer.ledger import Ledger
+from tests.moto_server import free_port
 
 BUCKET = "distribution"
 
@@ -68,3 +70,15 @@ def consume_args(output: Path, *extra: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     consume.add_arguments(parser)
     return parser.parse_args(["--output", str(output), "--no-progress", *extra])
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    """A moto S3 server on loopback, for tests that run the consumer as a real process."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()

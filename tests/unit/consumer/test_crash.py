@@ -13,17 +13,14 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from scripts.consumer.faults import CRASH_EXIT_CODE, CRASH_VARIABLE
 from scripts.consumer.paths import relative_name
-from tests.moto_server import free_port
 from tests.unit.consumer.bundles import SourceFile, build_bundle, files_on_disk, stage
 
 REPO = Path(__file__).resolve().parents[3]
@@ -39,17 +36,6 @@ STEPS = (
     "finished",  # the bundle is marked done in the ledger, not yet deleted from Distribution
     "deleted",  # the bundle is deleted from Distribution
 )
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 def _client(endpoint: str) -> Any:

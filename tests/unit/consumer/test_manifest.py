@@ -10,13 +10,11 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from scripts import consume
@@ -32,7 +30,6 @@ from scripts.consumer.hook import (
     run_command,
 )
 from scripts.consumer.paths import relative_name
-from tests.moto_server import free_port
 from tests.unit.consumer.bundles import SourceFile, build_bundle, files_on_disk, stage
 from tests.unit.consumer.conftest import BUCKET, consume_args
 
@@ -229,17 +226,6 @@ def test_a_hook_that_hangs_is_killed_at_its_timeout() -> None:
 
 
 # ------------------------------------------------------------------- crashes (real processes)
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 def _consume(endpoint: str, bucket: str, output: Path, folder: Path, crash_at: str | None) -> int:

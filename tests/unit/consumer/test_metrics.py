@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from botocore.exceptions import EndpointConnectionError
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -244,7 +245,6 @@ def test_check_health_without_any_success_names_the_last_result() -> None:
 
 
 def test_the_alert_rules_name_only_metrics_the_consumer_exports() -> None:
-    yaml = pytest.importorskip("yaml")
     rules_file = Path(__file__).resolve().parents[3] / "docs" / "prometheus-rules.yml"
     rules = yaml.safe_load(rules_file.read_text(encoding="utf-8"))["groups"][0]["rules"]
     exported = {
