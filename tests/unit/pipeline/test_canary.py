@@ -17,6 +17,7 @@ from pipeline.canary.payload import FORMAT, CanaryBodyError, CanaryPut, parse_bo
 from pipeline.contract.prefixes import is_canary_key
 from pipeline.copier import freshness
 from pipeline.copier import handler as copier_handler
+from tests.emf import emf_values
 from tests.unit.conftest import LambdaContextStub, PipelineAws
 from tests.unit.pipeline.s3_events import s3_event, s3_record
 
@@ -117,20 +118,6 @@ def test_config_refuses_what_the_template_never_writes(env: dict[str, str], name
 # --- the handler ---------------------------------------------------------------------------------
 
 
-def _emf(output: str) -> dict[str, list[float]]:
-    found: dict[str, list[float]] = {}
-    for line in output.splitlines():
-        if '"_aws"' not in line:
-            continue
-        document = json.loads(line)
-        for definition in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
-            value = document[definition["Name"]]
-            found.setdefault(definition["Name"], []).extend(
-                value if isinstance(value, list) else [value]
-            )
-    return found
-
-
 def test_the_handler_puts_one_canary_file_into_landing(
     pipeline_aws: PipelineAws,
     lambda_context: LambdaContextStub,
@@ -153,7 +140,7 @@ def test_the_handler_puts_one_canary_file_into_landing(
     put = parse_body(stored["Body"].read())
     assert put.run_id == lambda_context.aws_request_id and put.interval_minutes == 5
     assert before - timedelta(seconds=1) <= put.put_at <= datetime.now(UTC)
-    assert _emf(capsys.readouterr().out)["CanariesPut"] == [1.0]
+    assert emf_values(capsys.readouterr().out)["CanariesPut"] == [1.0]
 
 
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -216,7 +203,7 @@ def test_a_bundle_with_a_canary_counts_it_and_its_age(
         ]
     )
     _stage(copier_env, body, lambda_context)
-    emitted = _emf(capsys.readouterr().out)
+    emitted = emf_values(capsys.readouterr().out)
     assert emitted["CanariesDelivered"] == [1.0]
     (age,) = emitted["CanaryAgeSeconds"]
     assert 80 <= age < 80 + 15
@@ -230,7 +217,7 @@ def test_a_bundle_without_a_canary_publishes_no_canary_metric(
 ) -> None:
     now = datetime.now(UTC)
     _stage(copier_env, _bundle([("in/a.txt", now), ("in/b.txt", now)]), lambda_context)
-    emitted = _emf(capsys.readouterr().out)
+    emitted = emf_values(capsys.readouterr().out)
     assert "CanariesDelivered" not in emitted and "CanaryAgeSeconds" not in emitted
     assert len(emitted["FileAgeSeconds"]) == 2
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from pipeline.bundle import MemberMetadata, encode_member
 from pipeline.copier import freshness, handler
+from tests.emf import emf_values
 from tests.unit.conftest import LambdaContextStub, PipelineAws
 from tests.unit.pipeline.s3_events import s3_event, s3_record
 
@@ -43,20 +43,6 @@ def _bundle(event_times: list[datetime]) -> bytes:
     return gzip.compress(b"".join(members))
 
 
-def _metrics(output: str) -> dict[str, list[float]]:
-    found: dict[str, list[float]] = {}
-    for line in output.splitlines():
-        if '"_aws"' not in line:
-            continue
-        document = json.loads(line)
-        for definition in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
-            value = document[definition["Name"]]
-            found.setdefault(definition["Name"], []).extend(
-                value if isinstance(value, list) else [value]
-            )
-    return found
-
-
 def _stage(aws: PipelineAws, body: bytes, context: LambdaContextStub) -> dict[str, int]:
     version = aws.s3.put_object(Bucket=aws.archive, Key=KEY, Body=body)["VersionId"]
     event = s3_event(s3_record(aws.archive, KEY, version_id=version, size=1))
@@ -79,7 +65,7 @@ def test_copier_emits_every_file_age_and_the_bundle_maximum(
     body = _bundle([now - timedelta(seconds=age) for age in AGES])
     assert _stage(pipeline_aws, body, lambda_context) == {"staged": 1, "skipped": 0}
 
-    emitted = _metrics(capsys.readouterr().out)
+    emitted = emf_values(capsys.readouterr().out)
     ages = emitted[freshness.FILE_AGE_METRIC]
     assert len(ages) == len(AGES)
     for measured, expected in zip(ages, AGES, strict=True):
@@ -98,7 +84,7 @@ def test_large_bundles_are_sampled_by_their_first_member(
     monkeypatch.setattr(freshness, "SAMPLE_ABOVE_BYTES", 0)
     now = datetime.now(UTC)
     _stage(pipeline_aws, _bundle([now - timedelta(seconds=age) for age in AGES]), lambda_context)
-    ages = _metrics(capsys.readouterr().out)[freshness.FILE_AGE_METRIC]
+    ages = emf_values(capsys.readouterr().out)[freshness.FILE_AGE_METRIC]
     assert len(ages) == 1 and AGES[0] <= ages[0] < AGES[0] + SLACK_SECONDS
 
 
@@ -108,6 +94,6 @@ def test_an_unreadable_bundle_is_staged_and_counted_as_unmeasured(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert _stage(pipeline_aws, b"not a bundle", lambda_context)["staged"] == 1
-    emitted = _metrics(capsys.readouterr().out)
+    emitted = emf_values(capsys.readouterr().out)
     assert emitted[freshness.UNMEASURED_METRIC] == [1.0]
     assert freshness.FILE_AGE_METRIC not in emitted
