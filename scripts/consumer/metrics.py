@@ -80,6 +80,9 @@ class ConsumerMetrics:
         def gauge(name: str, doc: str) -> Gauge:
             return Gauge(f"{PREFIX}_{name}", doc, registry=reg)
 
+        def histogram(name: str, doc: str, buckets: Sequence[float]) -> Histogram:
+            return Histogram(f"{PREFIX}_{name}", doc, buckets=buckets, registry=reg)
+
         self.bundles_delivered = counter("bundles_delivered", "Bundles delivered and recorded")
         self.bundles_duplicate = counter(
             "bundles_duplicate", "Bundles already delivered (a replay or a second staging)"
@@ -110,17 +113,13 @@ class ConsumerMetrics:
             "distribution_oldest_age_seconds",
             "Age of the oldest bundle in Distribution at the start of the last pass",
         )
-        self.pass_duration = Histogram(
-            f"{PREFIX}_pass_duration_seconds",
-            "Duration of a pass over Distribution",
-            buckets=PASS_BUCKETS,
-            registry=reg,
+        self.pass_duration = histogram(
+            "pass_duration_seconds", "Duration of a pass over Distribution", PASS_BUCKETS
         )
-        self.latency = Histogram(
-            f"{PREFIX}_file_latency_seconds",
+        self.latency = histogram(
+            "file_latency_seconds",
             "Per file: landing event time to durable on disk",
-            buckets=LATENCY_BUCKETS,
-            registry=reg,
+            LATENCY_BUCKETS,
         )
         self.latency_unmeasured = counter(
             "file_latency_unmeasured", "Files delivered whose landing event time is unreadable"
@@ -128,11 +127,10 @@ class ConsumerMetrics:
         self.canary_files = counter(
             "canary_files", "Canary members verified and recorded (never in the output folder)"
         )
-        self.canary_latency = Histogram(
-            f"{PREFIX}_canary_latency_seconds",
+        self.canary_latency = histogram(
+            "canary_latency_seconds",
             "Per canary file: landing event time to verified (and durable, with --canary-dir)",
-            buckets=LATENCY_BUCKETS,
-            registry=reg,
+            LATENCY_BUCKETS,
         )
         self.canary_last_seen = gauge(
             "canary_last_seen_timestamp_seconds", "When the last canary member was handled"

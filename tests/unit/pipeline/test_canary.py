@@ -3,14 +3,11 @@ canary metrics for a bundle that holds one."""
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipeline.bundle import MemberMetadata, encode_member
 from pipeline.canary import handler as canary_handler
 from pipeline.canary.config import CanaryConfig, ConfigError
 from pipeline.canary.payload import FORMAT, CanaryBodyError, CanaryPut, parse_body
@@ -19,6 +16,7 @@ from pipeline.copier import freshness
 from pipeline.copier import handler as copier_handler
 from tests.emf import emf_values
 from tests.unit.conftest import LambdaContextStub, PipelineAws
+from tests.unit.pipeline.bundles import timed_bundle
 from tests.unit.pipeline.s3_events import s3_event, s3_record
 
 PUT_AT = datetime(2026, 12, 8, 0, 5, 7, 250_000, tzinfo=UTC)
@@ -158,24 +156,6 @@ def test_a_failed_put_fails_the_invocation(
 # --- the copier's canary metrics -----------------------------------------------------------------
 
 
-def _bundle(members: list[tuple[str, datetime]]) -> bytes:
-    encoded = []
-    for index, (key, when) in enumerate(members):
-        content = f"file {index}".encode()
-        meta = MemberMetadata(
-            key=key,
-            version_id=None,
-            etag="0" * 32,
-            event_time=when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            sequencer=f"{index:016X}",
-            bucket="test-landing",
-            size=len(content),
-            sha256=hashlib.sha256(content).hexdigest(),
-        )
-        encoded.append(encode_member(meta, content))
-    return gzip.compress(b"".join(encoded))
-
-
 def _stage(aws: PipelineAws, body: bytes, context: LambdaContextStub) -> None:
     version = aws.s3.put_object(Bucket=aws.archive, Key=BUNDLE_KEY, Body=body)["VersionId"]
     event = s3_event(s3_record(aws.archive, BUNDLE_KEY, version_id=version, size=1))
@@ -195,7 +175,7 @@ def test_a_bundle_with_a_canary_counts_it_and_its_age(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     now = datetime.now(UTC)
-    body = _bundle(
+    body = timed_bundle(
         [
             ("in/a.txt", now - timedelta(seconds=50)),
             (f"_canary/2026/12/08/000507Z-{RUN_ID}.json", now - timedelta(seconds=80)),
@@ -216,7 +196,7 @@ def test_a_bundle_without_a_canary_publishes_no_canary_metric(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     now = datetime.now(UTC)
-    _stage(copier_env, _bundle([("in/a.txt", now), ("in/b.txt", now)]), lambda_context)
+    _stage(copier_env, timed_bundle([("in/a.txt", now), ("in/b.txt", now)]), lambda_context)
     emitted = emf_values(capsys.readouterr().out)
     assert "CanariesDelivered" not in emitted and "CanaryAgeSeconds" not in emitted
     assert len(emitted["FileAgeSeconds"]) == 2

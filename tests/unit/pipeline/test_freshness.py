@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipeline.bundle import MemberMetadata, encode_member
 from pipeline.copier import freshness, handler
 from tests.emf import emf_values
 from tests.unit.conftest import LambdaContextStub, PipelineAws
+from tests.unit.pipeline.bundles import timed_bundle
 from tests.unit.pipeline.s3_events import s3_event, s3_record
 
 KEY = "bundles/2026/12/01/12/test-stream-1-2026-12-01-12-00-00-fresh.gz"
@@ -26,21 +24,7 @@ def _copier_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _bundle(event_times: list[datetime]) -> bytes:
-    members = []
-    for index, when in enumerate(event_times):
-        content = f"file {index}".encode()
-        meta = MemberMetadata(
-            key=f"in/{index}.txt",
-            version_id=None,
-            etag="0" * 32,
-            event_time=when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            sequencer=f"{index:016X}",
-            bucket="test-landing",
-            size=len(content),
-            sha256=hashlib.sha256(content).hexdigest(),
-        )
-        members.append(encode_member(meta, content))
-    return gzip.compress(b"".join(members))
+    return timed_bundle([(f"in/{index}.txt", when) for index, when in enumerate(event_times)])
 
 
 def _stage(aws: PipelineAws, body: bytes, context: LambdaContextStub) -> dict[str, int]:
